@@ -1,0 +1,175 @@
+"""One strace line -> one record: the per-line reader.
+
+The columnar parser (:mod:`gotrace.parsers.strace`) reads the common forms a whole
+column at a time; every line it cannot place with certainty (a ``) = `` inside a
+string, a line cut by strace's own message, non-ASCII bytes, the last line of a
+killed strace) comes here, where the same grammar is applied with a real scan of
+quotes and brackets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gotrace.parsers import grammar as g
+
+#: record kinds before unfinished/resumed pairs are stitched
+RECORD_KINDS = (
+    "call",
+    "unfinished",
+    "resumed",
+    "signal",
+    "exit",
+    "kill",
+    "exec",
+    "notice",
+    "stack",
+    "blank",
+    "error",
+)
+
+Record = dict[str, Any]
+
+
+def split_return(body: str) -> tuple[str, str] | None:
+    """Split ``name(args) = ret`` at the last top-level ``) =`` (outside strings and brackets).
+
+    wait4 prints ``[{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = 2260``: the ``) ==``
+    inside braces is not the return.
+    """
+    depth = 0
+    in_str = False
+    last = -1
+    i = 0
+    n = len(body)
+    while i < n:
+        c = body[i]
+        if in_str:
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if c == ")" and depth <= 0:
+                j = i + 1
+                while j < n and body[j] == " ":
+                    j += 1
+                if j < n and body[j] == "=" and (j + 1 == n or body[j + 1] == " "):
+                    last = i
+        i += 1
+    if last < 0:
+        return None
+    return body[:last], body[last:]
+
+
+def parse_tail(tail: str) -> dict[str, str | None] | None:
+    """``) = -1 ENOENT (No such file or directory) <0.000008>`` -> its parts."""
+    m = g.RET_TAIL_RE.fullmatch(tail)
+    if m is None:
+        return None
+    return m.groupdict()
+
+
+def parse_line(text: str) -> Record:
+    """Classify one line and pull out its fields. Never raises; an unreadable line
+    becomes a record of kind ``error`` with a reason."""
+    rec: Record = {"rk": "error", "raw": text}
+    if not text.strip():
+        rec["rk"] = "blank"
+        return rec
+    stack = g.STACK_RE.match(text)
+    if stack:
+        rec["rk"] = "stack"
+        rec["text"] = stack.group("frame")
+        return rec
+    lead = g.LEADER_RE.match(text)
+    assert lead is not None  # every group in LEADER is optional
+    rec.update({k: v for k, v in lead.groupdict().items() if v is not None})
+    body = text[lead.end() :]
+    _parse_body(body, rec)
+    return rec
+
+
+def _parse_body(body: str, rec: Record) -> None:
+    if body.startswith("--- "):
+        m = g.SIGNAL_RE.match(body)
+        if m:
+            rec["rk"] = "signal"
+            rec["sig"] = m.group("sig") or m.group("stop")
+            rec["info"] = m.group("info")
+            rec["stopped"] = m.group("stop") is not None
+            return
+    if body.startswith("+++ "):
+        m = g.EXIT_RE.match(body)
+        if m:
+            if m.group("status") is not None:
+                rec.update(rk="exit", status=m.group("status"))
+            elif m.group("ksig") is not None:
+                rec.update(rk="kill", sig=m.group("ksig"), core=m.group("core") is not None)
+            else:
+                rec.update(rk="exec", former=m.group("former"))
+            return
+    if g.NOTICE_RE.match(body.strip()):
+        rec.update(rk="notice", text=body.strip())
+        return
+    if body.startswith("> "):
+        rec.update(rk="stack", text=body[2:])
+        return
+    split = g.SPLIT_NOTICE_RE.match(body)
+    if split and not body.startswith("strace: "):
+        # "clone(...|SIGCHLDstrace: Process 4492 attached": the call goes on as
+        # "<... clone resumed>" later; keep its head as an unfinished call.
+        head = split.group("head")
+        _parse_body(head + g.UNFINISHED_SUFFIX, rec)
+        rec["notice"] = split.group("notice")
+        return
+    resumed = g.RESUMED_HEAD_RE.match(body)
+    if resumed:
+        rest = body[resumed.end() :]
+        rec["name"] = resumed.group("name")
+        # The rest closes the call itself: "[{WIFEXITED(s) && ...}], 0, NULL) = 2260", ") = 0".
+        parts = split_return(rest)
+        if parts is None:
+            if g.CALL_HEAD_RE.match("x(" + rest) and rest.endswith(g.UNFINISHED_SUFFIX):
+                rec["reason"] = "resumed call that is unfinished again"
+            else:
+                rec["reason"] = "resumed call without a return value"
+            return
+        args, tail = parts
+        fields = parse_tail(tail)
+        if fields is None:
+            rec["reason"] = "unreadable return value"
+            return
+        rec.update(rk="resumed", args=args, **{k: v for k, v in fields.items() if v is not None})
+        return
+    call = g.CALL_HEAD_RE.match(body)
+    if call is None:
+        rec["reason"] = "not a strace line"
+        return
+    rec["name"] = call.group("name")
+    inner = body[call.end() :]
+    for suffix, never in (
+        (g.UNFINISHED_NEVER, True),
+        (g.UNFINISHED_SUFFIX, False),
+        (g.DETACHED_SUFFIX, True),
+    ):
+        if inner.endswith(suffix):
+            rec.update(rk="unfinished", args=inner[: -len(suffix)], never=never)
+            return
+    parts = split_return(body[call.end() - 1 :])
+    if parts is None:
+        # "read(3, " with nothing after it: strace died while the call was in flight.
+        rec.update(rk="unfinished", args=inner, never=True, truncated=True)
+        return
+    head, tail = parts
+    fields = parse_tail(tail)
+    if fields is None:
+        rec["reason"] = "unreadable return value"
+        return
+    rec.update(rk="call", args=head[1:], **{k: v for k, v in fields.items() if v is not None})

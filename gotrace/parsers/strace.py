@@ -1,0 +1,647 @@
+"""strace text logs -> events, a column at a time.
+
+The log is read in chunks of lines into a polars column; the grammar in
+:mod:`gotrace.parsers.grammar` is applied to whole columns (leader, call head,
+return tail, signals, exits), so the common forms cost no Python per line. Lines
+the columns cannot place with certainty go to :func:`gotrace.parsers.lines.parse_line`.
+Then ``<unfinished ...>``/``<... resumed>`` halves are stitched into one event and
+timestamps become seconds.
+
+Public entry points:
+- :func:`parse_frames` yields event frames (one per chunk; bounded memory),
+- :func:`parse_frame` returns one frame for a whole input,
+- :func:`iter_events` yields the frozen dataclasses of :mod:`gotrace.events`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+
+from gotrace.events import (
+    NO_RETURN_SYSCALLS,
+    Event,
+    Exec,
+    Exit,
+    Kill,
+    Notice,
+    ParseError,
+    Signal,
+    Syscall,
+    TraceParseError,
+)
+from gotrace.parsers import grammar as g
+from gotrace.parsers.lines import parse_line
+
+#: the events frame's columns, in order, with their polars types
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "line": pl.Int64(),
+    "end_line": pl.Int64(),
+    "kind": pl.String(),
+    "pid": pl.Int64(),
+    "ts": pl.Float64(),
+    "end_ts": pl.Float64(),
+    "syscall": pl.String(),
+    "args": pl.String(),
+    "ret": pl.String(),
+    "retval": pl.Int64(),
+    "errno": pl.String(),
+    "errmsg": pl.String(),
+    "ret_target": pl.String(),
+    "extra": pl.String(),
+    "duration": pl.Float64(),
+    "in_flight": pl.Boolean(),
+    "fd": pl.Int64(),
+    "fd_target": pl.String(),
+    "signal": pl.String(),
+    "info": pl.String(),
+    "status": pl.Int64(),
+    "core_dumped": pl.Boolean(),
+    "stopped": pl.Boolean(),
+    "former_pid": pl.Int64(),
+    "text": pl.String(),
+    "comm": pl.String(),
+    "nr": pl.Int64(),
+    "ip": pl.String(),
+    "stack": pl.String(),
+    "source": pl.String(),
+}
+
+# Pre-stitch record columns (strings as read, parsed into types afterwards).
+_RECORD_COLS = (
+    "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
+    "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
+    "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
+)  # fmt: skip
+_BOOL_COLS = ("stopped", "core", "never")
+
+DEFAULT_CHUNK_LINES = 1_000_000
+# First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
+_FD_ARG = r"^(-?\d+)<((?:[^<>]|<[^<>]*>)*)>(?:,|$)"
+
+
+@dataclass
+class ParseState:
+    """What one input carries from chunk to chunk: clock, day rollover, open calls."""
+
+    source: str | None = None
+    file_pid: int | None = None
+    strict: bool = False
+    clock: str | None = None  # "epoch" | "time_of_day" | "relative" | None
+    day_offset: float = 0.0
+    last_tod: float | None = None
+    rel_base: float = 0.0
+    tod_anchor: float | None = None
+    main_pid: int | None = None
+    carry: pl.DataFrame | None = None
+    pending_stack: list[str] = field(default_factory=list)
+    parse_errors: int = 0
+    lines: int = 0
+
+
+def read_chunks(
+    source: str | Path | IO[str] | IO[bytes], chunk_lines: int = DEFAULT_CHUNK_LINES
+) -> Iterator[list[str]]:
+    """Yield lists of lines (without newlines) from a path, ``-`` or an open stream."""
+    if isinstance(source, (str, Path)):
+        if str(source) == "-":
+            import sys
+
+            yield from read_chunks(sys.stdin.buffer, chunk_lines)
+            return
+        with open(source, "rb") as fh:
+            yield from read_chunks(fh, chunk_lines)
+        return
+    stream: IO[Any] = source
+    buf: list[str] = []
+    for raw in stream:
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        buf.append(line.rstrip("\r\n"))
+        if len(buf) >= chunk_lines:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
+    """Classify every line of a chunk with column-wide regexes."""
+    n = len(lines)
+    df = pl.DataFrame({"raw": lines}).with_columns(
+        line=pl.int_range(first_line, first_line + n, dtype=pl.Int64)
+    )
+    raw = pl.col("raw")
+    lead = raw.str.extract_groups("^(?P<lead>" + g.LEADER + ")")
+    df = df.with_columns(lead.alias("_lead")).unnest("_lead")
+    body = raw.str.slice(pl.col("lead").str.len_chars())
+    df = df.with_columns(body.alias("body"))
+    b = pl.col("body")
+    unf_suffix = (
+        pl.when(b.str.ends_with(g.UNFINISHED_NEVER))
+        .then(len(g.UNFINISHED_NEVER))
+        .when(b.str.ends_with(g.UNFINISHED_SUFFIX))
+        .then(len(g.UNFINISHED_SUFFIX))
+        .when(b.str.ends_with(g.DETACHED_SUFFIX))
+        .then(len(g.DETACHED_SUFFIX))
+    )
+    df = df.with_columns(
+        call_name=b.str.extract("^" + g.CALL_HEAD, 1),
+        res_name=b.str.extract("^" + g.RESUMED_HEAD, 1),
+        unf_len=unf_suffix,
+        never=b.str.ends_with(g.UNFINISHED_NEVER) | b.str.ends_with(g.DETACHED_SUFFIX),
+        tail=b.str.extract_groups(g.RET_TAIL),
+        tail_pos=b.str.find(g.RET_TAIL),
+        sigs=b.str.extract_groups("^" + g.SIGNAL_BODY),
+        exits=b.str.extract_groups("^" + g.EXIT_BODY),
+        ascii=raw.str.len_bytes() == raw.str.len_chars(),
+    ).unnest("tail", "sigs", "exits")
+    is_unf = pl.col("call_name").is_not_null() & pl.col("unf_len").is_not_null()
+    is_call = (
+        pl.col("call_name").is_not_null() & pl.col("unf_len").is_null() & pl.col("tail_pos").is_not_null()
+    )
+    is_res = pl.col("res_name").is_not_null() & pl.col("tail_pos").is_not_null()
+    suspicious = pl.col("extra").str.contains(r"\) +=") | pl.col("target").str.contains(r"\) +=")
+    name_len = pl.col("call_name").str.len_chars()
+    res_head_len = pl.col("res_name").str.len_chars() + len("<...  resumed>")
+    rk = (
+        pl.when(~pl.col("ascii") | suspicious.fill_null(False))
+        .then(pl.lit(None, pl.String))
+        .when(is_call)
+        .then(pl.lit("call"))
+        .when(is_unf)
+        .then(pl.lit("unfinished"))
+        .when(is_res)
+        .then(pl.lit("resumed"))
+        .when(pl.col("sig").is_not_null() | pl.col("stop").is_not_null())
+        .then(pl.lit("signal"))
+        .when(pl.col("status").is_not_null())
+        .then(pl.lit("exit"))
+        .when(pl.col("ksig").is_not_null())
+        .then(pl.lit("kill"))
+        .when(pl.col("former").is_not_null())
+        .then(pl.lit("exec"))
+    )
+    args = (
+        pl.when(pl.col("rk") == "call")
+        .then(b.str.slice(name_len + 1, pl.col("tail_pos") - name_len - 1))
+        .when(pl.col("rk") == "unfinished")
+        .then(b.str.slice(name_len + 1, b.str.len_chars() - pl.col("unf_len") - name_len - 1))
+        .when(pl.col("rk") == "resumed")
+        .then(b.str.slice(res_head_len, pl.col("tail_pos") - res_head_len))
+    )
+    df = df.with_columns(rk=rk).with_columns(
+        args=args,
+        name=pl.coalesce("call_name", "res_name"),
+        sig=pl.coalesce("sig", "stop", "ksig"),
+        stopped=pl.col("stop").is_not_null(),
+        core=pl.col("core").is_not_null(),
+    )
+    # Whatever the columns could not place goes through the per-line reader.
+    slow = df.filter(pl.col("rk").is_null())
+    fast = df.filter(pl.col("rk").is_not_null())
+    cols = [c for c in _RECORD_COLS]
+    fast = fast.select(
+        [pl.col(c) if c in fast.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+    )
+    if slow.height:
+        recs: list[dict[str, Any]] = []
+        for line_no, text in zip(slow["line"], slow["raw"], strict=True):
+            prev = recs[-1] if recs else None
+            if prev and prev.get("notice") and prev["line"] == line_no - 1:
+                # stderr mode: "clone(...SIGCHLDstrace: Process 4492 attached" and on the
+                # next line the rest of the call, ", child_tidptr=0x7f..) = 4492".
+                whole = parse_line(prev["raw"][: -len(prev["notice"])] + text)
+                if whole["rk"] == "call":
+                    whole.update(line=prev["line"], notice=prev["notice"])
+                    recs[-1] = whole
+                    continue
+            rec = parse_line(text)
+            rec["line"] = line_no
+            recs.append(rec)
+        fast = pl.concat([fast, _frame_from_records(recs)], how="vertical_relaxed")
+    return fast
+
+
+def _frame_from_records(recs: list[dict[str, Any]]) -> pl.DataFrame:
+    extra_rows: list[dict[str, Any]] = []
+    for rec in recs:
+        if rec.get("notice"):
+            # A cut line also carries strace's message: it becomes its own notice record.
+            extra_rows.append(
+                {"line": rec["line"], "rk": "notice", "text": rec["notice"], "pid1": rec.get("pid1")}
+            )
+        if rec.get("rk") == "error":
+            rec["text"] = rec.get("raw")
+    rows = recs + extra_rows
+    data: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in _RECORD_COLS}
+    schema: dict[str, pl.DataType] = {c: pl.String() for c in _RECORD_COLS}
+    schema["line"] = pl.Int64()
+    for c in _BOOL_COLS:
+        schema[c] = pl.Boolean()
+    return pl.DataFrame(data, schema=schema)
+
+
+def _tod_seconds(col: pl.Expr) -> pl.Expr:
+    parts = col.str.extract_groups(r"^(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)$")
+    return (
+        parts.struct.field("h").cast(pl.Float64) * 3600
+        + parts.struct.field("m").cast(pl.Float64) * 60
+        + parts.struct.field("s").cast(pl.Float64)
+    )
+
+
+def _add_times(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
+    """Turn the leader's timestamp strings into seconds; carries clock state across chunks."""
+    rec = rec.sort("line")
+    if st.clock is None:
+        first_num = rec.filter(pl.col("num").is_not_null()).head(1)["num"]
+        first_tod = rec.filter(pl.col("tod").is_not_null()).head(1)
+        if first_tod.height:
+            st.clock = "time_of_day"
+        elif first_num.len():
+            st.clock = "epoch" if float(first_num[0]) > 1e8 else "relative"
+    if st.clock == "epoch":
+        return rec.with_columns(ts=pl.col("num").cast(pl.Float64))
+    if st.clock == "relative":
+        # -r: each stamp is the time since the previous line's; their sum is time since start.
+        rel = pl.col("num").cast(pl.Float64).fill_null(0.0)
+        rec = rec.with_columns(ts=rel.cum_sum() + st.rel_base)
+        if rec.height:
+            st.rel_base = float(rec["ts"][-1])
+        return rec.with_columns(
+            ts=pl.when(pl.col("num").is_not_null()).then(pl.col("ts")).otherwise(None)
+        )
+    if st.clock == "time_of_day":
+        if rec["rel2"].null_count() < rec.height:
+            # -t -r: the clock of the first line plus the running sum of the relative stamps.
+            if st.tod_anchor is None:
+                first = rec.filter(pl.col("tod").is_not_null()).head(1)
+                st.tod_anchor = float(first.select(_tod_seconds(pl.col("tod")))[0, 0])
+            rel = pl.col("rel2").cast(pl.Float64).fill_null(0.0)
+            rec = rec.with_columns(ts=rel.cum_sum() + st.tod_anchor + st.rel_base)
+            st.rel_base += float(rec.select(pl.col("rel2").cast(pl.Float64).sum())[0, 0] or 0.0)
+            return rec.with_columns(
+                ts=pl.when(pl.col("tod").is_not_null()).then(pl.col("ts")).otherwise(None)
+            )
+        # -t/-tt are local clock time and wrap at midnight: a jump back of more than
+        # 12 hours between neighbouring stamps means the day changed.
+        sod = rec.select(_tod_seconds(pl.col("tod")).alias("sod"))["sod"]
+        values = sod.to_list()
+        out: list[float | None] = []
+        last = st.last_tod
+        offset = st.day_offset
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            if last is not None and v < last - 43200:
+                offset += 86400.0
+            last = v
+            out.append(v + offset)
+        st.last_tod, st.day_offset = last, offset
+        return rec.with_columns(ts=pl.Series(out, dtype=pl.Float64))
+    return rec.with_columns(ts=pl.lit(None, pl.Float64))
+
+
+def _typed(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
+    """Records with typed columns, a pid on every row, and the final field names."""
+    pid = pl.coalesce(pl.col("pid1"), pl.col("pid2")).cast(pl.Int64)
+    comm = pl.coalesce("comm1", "comm2")
+    rec = rec.with_columns(pid=pid, comm=comm)
+    if st.file_pid is not None:
+        rec = rec.with_columns(pid=pl.col("pid").fill_null(st.file_pid))
+    elif rec["pid"].null_count():
+        rec = rec.with_columns(pid=pl.col("pid").fill_null(_main_pid(rec, st)))
+    ret = pl.col("ret")
+    retval = (
+        pl.when(ret.str.starts_with("0x"))
+        .then(ret.str.slice(2).str.to_integer(base=16, strict=False))
+        .otherwise(ret.str.to_integer(strict=False))
+    )
+    dur = pl.col("dur")
+    return rec.with_columns(
+        retval=retval,
+        duration=dur.cast(pl.Float64, strict=False),
+        unavailable=dur.is_in(["unavailable", "detached ..."]),
+        status=pl.col("status").cast(pl.Int64, strict=False),
+        former_pid=pl.col("former").cast(pl.Int64, strict=False),
+        nr=pl.col("nr").cast(pl.Int64, strict=False),
+    )
+
+
+def _main_pid(rec: pl.DataFrame, st: ParseState) -> int:
+    """The pid of lines that carry none.
+
+    On stderr strace prefixes ``[pid N]`` only while several processes are traced;
+    the unprefixed lines belong to the first process, whose pid is the first
+    prefixed pid that none of the earlier unprefixed clone/fork calls returned.
+    """
+    if st.main_pid is not None:
+        return st.main_pid
+    children: set[int] = set()
+    for row in rec.select("pid", "name", "ret").iter_rows():
+        p, name, ret = row
+        if p is None:
+            if name in ("clone", "clone3", "fork", "vfork") and ret and ret.isdigit():
+                children.add(int(ret))
+            continue
+        if p not in children:
+            st.main_pid = int(p)
+            return st.main_pid
+    st.main_pid = 0  # one process and no prefix: its pid is not in the log
+    return 0
+
+
+def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
+    """Merge each ``<unfinished ...>`` with the ``<... resumed>`` of the same pid.
+
+    Only the small key columns are sorted by pid; the pairs are then joined by row
+    index (a gather), so the wide frame keeps its line order and is never re-sorted.
+    """
+    if st.carry is not None and st.carry.height:
+        rec = pl.concat([st.carry, rec], how="vertical_relaxed").sort("line")
+        st.carry = None
+    rec = rec.with_row_index("_i")
+    halves = rec.filter(pl.col("rk").is_in(["unfinished", "resumed"])).select(
+        "_i", "pid", "rk", "name", "never"
+    )
+    if halves.height:
+        halves = halves.sort("pid", "_i").with_columns(
+            n_i=pl.col("_i").shift(-1).over("pid"),
+            n_rk=pl.col("rk").shift(-1).over("pid"),
+            n_name=pl.col("name").shift(-1).over("pid"),
+        )
+        heads = halves.filter(
+            (pl.col("rk") == "unfinished")
+            & ~pl.col("never").fill_null(False)
+            & (pl.col("n_rk") == "resumed")
+            & ((pl.col("n_name") == pl.col("name")) | (pl.col("n_name") == "???"))
+        )
+        partner = pl.Series("partner", [None] * rec.height, dtype=pl.UInt32)
+        if heads.height:
+            partner = partner.scatter(heads["_i"], heads["n_i"])
+        tails = heads["n_i"]
+        rec = rec.with_columns(partner)
+        p = pl.col("partner")
+        has = p.is_not_null()
+        taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+        rec = rec.with_columns(
+            rk=pl.when(has).then(pl.lit("call")).otherwise(pl.col("rk")),
+            args=pl.when(has)
+            .then(pl.col("args").fill_null("") + pl.col("args").gather(p).fill_null(""))
+            .otherwise(pl.col("args")),
+            end_line=pl.col("line").gather(p),
+            res_ts=pl.col("ts").gather(p),
+            **{c: pl.when(has).then(pl.col(c).gather(p)).otherwise(pl.col(c)) for c in taken},
+        )
+        rec = rec.filter(~pl.col("_i").is_in(tails.implode()))
+    else:
+        rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
+    if not final:
+        # An unfinished call may be resumed in the next chunk: hold it back.
+        is_open = (pl.col("rk") == "unfinished") & ~pl.col("never").fill_null(False)
+        st.carry = rec.filter(is_open).drop("_i", "partner", "end_line", "res_ts", strict=False)
+        rec = rec.filter(~is_open)
+    return rec.drop("_i", "partner", strict=False)
+
+
+def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
+    """Stitched records -> the events frame (EVENT_SCHEMA)."""
+    if "end_line" not in rec.columns:
+        rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
+    rk = pl.col("rk")
+    kind = (
+        pl.when(rk.is_in(["call", "unfinished", "resumed"]))
+        .then(pl.lit("syscall"))
+        .when(rk == "error")
+        .then(pl.lit("parse_error"))
+        .otherwise(rk)
+    )
+    no_return = pl.col("name").is_in(list(NO_RETURN_SYSCALLS))
+    interrupted = pl.col("errno").str.starts_with("ERESTART").fill_null(False)
+    in_flight = (
+        (rk == "unfinished")
+        | ((pl.col("ret") == "?") & ~no_return & ~interrupted)
+        | pl.col("unavailable").fill_null(False)
+    ) & rk.is_in(["call", "unfinished", "resumed"])
+    duration = pl.when(pl.col("duration").is_not_null()).then(pl.col("duration"))
+    if "res_ts" in rec.columns:
+        duration = duration.when(pl.col("res_ts").is_not_null()).then(pl.col("res_ts") - pl.col("ts"))
+    rec = rec.with_columns(kind=kind, in_flight=in_flight, duration=duration.otherwise(None))
+    end_ts = pl.when(pl.col("duration").is_not_null()).then(pl.col("ts") + pl.col("duration"))
+    fd = pl.col("args").str.extract_groups(_FD_ARG)
+    out = rec.with_columns(
+        end_ts=end_ts.otherwise(None),
+        _fd=fd,
+        # A resumed half seen without its start (attached mid-call): its stamp is the return.
+        ts=pl.when((rk == "resumed") & pl.col("duration").is_not_null())
+        .then(pl.col("ts") - pl.col("duration"))
+        .otherwise(pl.col("ts")),
+        source=pl.lit(st.source, pl.String),
+        errmsg=pl.when(rk == "error").then(pl.col("reason")).otherwise(pl.col("errmsg")),
+        info=pl.col("info"),
+        core_dumped=pl.when(rk == "kill").then(pl.col("core")),
+        stopped=pl.when(rk == "signal").then(pl.col("stopped")),
+        stack=pl.lit(None, pl.String),
+    )
+    out = out.with_columns(
+        fd=out["_fd"].struct.field("1").cast(pl.Int64, strict=False),
+        fd_target=out["_fd"].struct.field("2"),
+    )
+    out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
+    out = _attach_stacks(out)
+    return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
+
+
+def _attach_stacks(df: pl.DataFrame) -> pl.DataFrame:
+    """-k frames (``rk == "stack"``) belong to the event printed just before them."""
+    if not (df["rk"] == "stack").any():
+        return df
+    owner = (
+        pl.when(pl.col("rk") != "stack").then(pl.col("line")).otherwise(None).forward_fill()
+    )
+    df = df.with_columns(_owner=owner)
+    frames = (
+        df.filter(pl.col("rk") == "stack")
+        .group_by("_owner", maintain_order=True)
+        .agg(pl.col("text").str.join("\n").alias("_frames"))
+    )
+    df = df.filter(pl.col("rk") != "stack").join(
+        frames, left_on="line", right_on="_owner", how="left"
+    )
+    return df.with_columns(stack=pl.col("_frames")).drop("_owner", "_frames")
+
+
+def _check_strict(ev: pl.DataFrame, st: ParseState) -> None:
+    errs = ev.filter(pl.col("kind") == "parse_error")
+    st.parse_errors += errs.height
+    if st.strict and errs.height:
+        first = errs.row(0, named=True)
+        raise TraceParseError(st.source, first["line"], first["text"] or "", first["errmsg"] or "")
+
+
+def parse_frames(
+    source: str | Path | IO[str] | IO[bytes],
+    *,
+    strict: bool = False,
+    chunk_lines: int = DEFAULT_CHUNK_LINES,
+    state: ParseState | None = None,
+) -> Iterator[pl.DataFrame]:
+    """Parse one strace log; yield event frames of at most about ``chunk_lines`` rows."""
+    st = state or ParseState(strict=strict)
+    if st.source is None and isinstance(source, (str, Path)):
+        st.source = str(source)
+    chunks = read_chunks(source, chunk_lines)
+    pending: list[str] | None = next(chunks, None)
+    first_line = 1
+    while pending is not None:
+        nxt = next(chunks, None)
+        final = nxt is None
+        lines = pl.Series("raw", pending, dtype=pl.String)
+        rec = _records_columnar(lines, first_line)
+        first_line += len(pending)
+        st.lines += len(pending)
+        rec = _add_times(rec, st)
+        rec = _typed(rec, st)
+        rec = _stitch(rec, st, final)
+        ev = _events(rec, st)
+        _check_strict(ev, st)
+        yield ev
+        pending = nxt
+
+
+def parse_frame(
+    source: str | Path | IO[str] | IO[bytes], *, strict: bool = False, state: ParseState | None = None
+) -> pl.DataFrame:
+    """The events of one whole log in one frame."""
+    frames = list(parse_frames(source, strict=strict, state=state))
+    if not frames:
+        return empty_frame()
+    return pl.concat(frames, how="vertical")
+
+
+def parse_text(text: str, *, strict: bool = False) -> pl.DataFrame:
+    """The events of a log given as a string (tests, notebooks)."""
+    return parse_frame(io.StringIO(text), strict=strict)
+
+
+def empty_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+_FF_NAME = re.compile(r"^(?P<base>.+)\.(?P<pid>\d+)$")
+
+
+def ff_files(path: str | Path) -> list[tuple[Path, int]]:
+    """``-ff -o LOG`` writes ``LOG.<pid>`` files: given LOG (or one of them), find the set."""
+    p = Path(path)
+    m = _FF_NAME.match(p.name)
+    base = m.group("base") if (m and not p.is_dir()) else p.name
+    folder = p.parent if not p.is_dir() else p
+    if p.is_dir():
+        names = sorted(folder.iterdir())
+    else:
+        names = sorted(folder.glob(glob_escape(base) + ".*"))
+    found = []
+    for f in names:
+        fm = _FF_NAME.match(f.name)
+        if fm and (p.is_dir() or fm.group("base") == base) and f.is_file():
+            found.append((f, int(fm.group("pid"))))
+    return found
+
+
+def glob_escape(s: str) -> str:
+    import glob
+
+    return glob.escape(s)
+
+
+def parse_ff(files: Iterable[tuple[Path, int]], *, strict: bool = False) -> pl.DataFrame:
+    """Merge ``LOG.<pid>`` files by time (by pid and line when they have no timestamps)."""
+    frames = []
+    for path, pid in files:
+        st = ParseState(source=str(path), file_pid=pid, strict=strict)
+        frames.append(parse_frame(path, strict=strict, state=st))
+    if not frames:
+        return empty_frame()
+    df = pl.concat(frames, how="vertical")
+    if df["ts"].null_count() < df.height:
+        return df.sort(["ts", "source", "line"], nulls_last=True)
+    return df.sort(["pid", "line"])
+
+
+def iter_events(source: str | Path | IO[str] | IO[bytes], *, strict: bool = False) -> Iterator[Event]:
+    """Yield :mod:`gotrace.events` dataclasses, one per event, in log order."""
+    for frame in parse_frames(source, strict=strict):
+        yield from frame_to_events(frame)
+
+
+def frame_to_events(frame: pl.DataFrame) -> Iterator[Event]:
+    for row in frame.iter_rows(named=True):
+        yield row_to_event(row)
+
+
+def row_to_event(r: dict[str, Any]) -> Event:
+    kind = r["kind"]
+    common = {"line": r["line"], "pid": r["pid"], "ts": r["ts"], "source": r["source"]}
+    if kind == "syscall":
+        return Syscall(
+            **common,
+            name=r["syscall"],
+            args=r["args"] or "",
+            ret=r["ret"],
+            retval=r["retval"],
+            errno=r["errno"],
+            errmsg=r["errmsg"],
+            ret_target=r["ret_target"],
+            end_ts=r["end_ts"],
+            duration=r["duration"],
+            in_flight=bool(r["in_flight"]),
+            end_line=r["end_line"],
+            comm=r["comm"],
+            nr=r["nr"],
+            ip=int(r["ip"], 16) if r["ip"] else None,
+            stack=tuple(r["stack"].split("\n")) if r["stack"] else (),
+        )
+    if kind == "signal":
+        return Signal(
+            **common,
+            signal=r["signal"] or "",
+            info=r["info"] or "",
+            stopped=bool(r["stopped"]),
+            comm=r["comm"],
+        )
+    if kind == "exit":
+        return Exit(**common, status=r["status"], comm=r["comm"])
+    if kind == "kill":
+        return Kill(**common, signal=r["signal"] or "", core_dumped=bool(r["core_dumped"]), comm=r["comm"])
+    if kind == "exec":
+        return Exec(**common, former_pid=r["former_pid"], comm=r["comm"])
+    if kind == "notice":
+        return Notice(**common, text=r["text"] or "")
+    return ParseError(
+        line=r["line"], text=r["text"] or "", reason=r["errmsg"] or "", source=r["source"]
+    )
+
+
+def file_kind(path: str | Path) -> str:
+    """``"strace"`` for strace text, ``"dtruss"`` for dtruss output (by its first lines)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if b"\0" in head:
+        return "binary"
+    text = head.decode("utf-8", "replace")
+    if "SYSCALL(args)" in text or re.search(r"\t\t = -?\d+ (?:0|Err#\d+)", text):
+        return "dtruss"
+    return "strace"
+
+
+def is_empty(path: str | Path) -> bool:
+    return os.path.getsize(path) == 0

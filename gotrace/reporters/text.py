@@ -1,0 +1,101 @@
+"""Plain-text rendering of the summary. Returns a string; the caller prints it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt_s(v: float | None) -> str:
+    return "-" if v is None else f"{v:.6f}"
+
+
+def _short(text: str | None, width: int = 70) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render_summary(s: dict[str, Any], *, width: int = 100) -> str:
+    out: list[str] = []
+    span = f", {s['span_s']:.3f} s" if s.get("span_s") is not None else ""
+    out.append(f"{s.get('source') or 'trace'}: {s['events']} events{span}")
+    pe = s["parse_errors"]
+    if pe["count"]:
+        out.append(f"  {pe['count']} line(s) could not be parsed; first:")
+        for e in pe["first"]:
+            out.append(f"    line {e['line']}: {e['reason']}: {_short(e['text'], width - 20)}")
+    if not s.get("clock"):
+        out.append("  (no timestamps in this log: times and quiet periods cannot be told)")
+    if not s.get("has_durations"):
+        out.append("  (no -T durations in this log: call times are estimated from timestamps or unknown)")
+
+    out.append("")
+    out.append("Processes")
+    procs = s["processes"]
+    children: dict[Any, list[dict[str, Any]]] = {}
+    known = {p["pid"] for p in procs}
+    for p in procs:
+        key = p["parent"] if p["parent"] in known else None
+        children.setdefault(key, []).append(p)
+
+    def walk(parent: Any, depth: int) -> None:
+        for p in children.get(parent, []):
+            argv = " ".join(p["argv"]) if p["argv"] else "(no execve seen)"
+            if p["signal"]:
+                end = f"killed by {p['signal']}"
+            elif p["exit_status"] is not None:
+                end = f"exit {p['exit_status']}"
+            else:
+                end = "no exit seen"
+            threads = f", {p['threads']} threads" if p["threads"] > 1 else ""
+            line = f"{'  ' * depth}{p['pid']} {_short(argv, width - 30 - 2 * depth)} [{end}{threads}]"
+            out.append("  " + line)
+            walk(p["pid"], depth + 1)
+
+    walk(None, 0)
+
+    if s["in_flight"]:
+        out.append("")
+        out.append("Still in flight when the trace ended")
+        for c in s["in_flight"]:
+            out.append(f"  line {c['line']}: pid {c['pid']} {c['syscall']}({_short(c['args'], width - 30)})")
+    if s["slowest"]:
+        out.append("")
+        out.append("Slowest calls")
+        for c in s["slowest"]:
+            out.append(
+                f"  {c['duration']:10.6f} s  line {c['line']}: pid {c['pid']} "
+                f"{c['syscall']}({_short(c['args'], width - 45)})"
+            )
+    if s["failures"]:
+        out.append("")
+        out.append("Failures by errno")
+        for f in s["failures"]:
+            out.append(f"  {f['count']:6d}  {f['errno']:<14} {f['syscall']:<16} first at line {f['first_line']}")
+    if s["signals"]:
+        out.append("")
+        out.append("Signals: " + ", ".join(f"{x['signal']} x{x['count']}" for x in s["signals"]))
+    out.append("")
+    out.append(render_syscall_table(s["syscalls"]))
+    return "\n".join(out) + "\n"
+
+
+def render_syscall_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'category':<8} {'seconds':>12} {'usecs/call':>11} {'max s':>10} {'calls':>8} {'errors':>7} {'in flight':>9}  syscall"
+    lines = [head, "-" * len(head)]
+    for cat in ("active", "wait"):
+        part = [r for r in rows if r["category"] == cat]
+        if not part:
+            continue
+        for r in part:
+            usec = "-" if r["usecs_per_call"] is None else f"{r['usecs_per_call']:.0f}"
+            lines.append(
+                f"{cat:<8} {_fmt_s(r['seconds']):>12} {usec:>11} "
+                f"{'-' if r['max_s'] is None else format(r['max_s'], '.6f'):>10} {r['calls']:>8} "
+                f"{r['errors'] or '':>7} {r['in_flight'] or '':>9}  {r['syscall']}"
+            )
+        total = sum(r["seconds"] or 0.0 for r in part)
+        calls = sum(r["calls"] for r in part)
+        lines.append(f"{'':<8} {total:12.6f} {'':>11} {'':>10} {calls:>8} {'':>7} {'':>9}  total {cat}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
