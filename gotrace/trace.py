@@ -55,14 +55,26 @@ class Trace:
         import pandas as pd
 
         rows = process_table(self.frame)
-        cols = ["pid", "parent", "argv", "start", "end", "exit_status", "signal", "threads", "syscalls"]
+        cols = [
+            "pid",
+            "parent",
+            "argv",
+            "start",
+            "end",
+            "exit_status",
+            "signal",
+            "threads",
+            "syscalls",
+        ]
         return pd.DataFrame(rows, columns=cols).astype(
             {"pid": "int64", "parent": "Int64", "exit_status": "Int64", "threads": "int64"}
         )
 
     @property
     def parse_errors(self) -> pl.DataFrame:
-        return self.frame.filter(pl.col("kind") == "parse_error").select("source", "line", "text", "errmsg")
+        return self.frame.filter(pl.col("kind") == "parse_error").select(
+            "source", "line", "text", "errmsg"
+        )
 
     @property
     def clock(self) -> str | None:
@@ -222,7 +234,11 @@ def execve_argv(args: str, syscall: str = "execve") -> list[str]:
 
 # -- loading ---------------------------------------------------------------------------
 def load(
-    path: str | Path, *, strict: bool = False, redact: bool = True, meta: dict[str, Any] | None = None
+    path: str | Path,
+    *,
+    strict: bool = False,
+    redact: bool = True,
+    meta: dict[str, Any] | None = None,
 ) -> Trace:
     """Load a trace from any of the forms gotrace knows (see the module docstring)."""
     p = Path(path)
@@ -235,7 +251,7 @@ def load(
     if not p.exists():
         ff = strace_parser.ff_files(p) if p.parent.is_dir() else []
         if ff:
-            return _load_ff(p, ff, strict=strict, redact=redact)
+            return load_ff(p, ff, strict=strict, redact=redact)
         raise GotraceError(f"{path}: no such file")
     if p.stat().st_size == 0:
         raise GotraceError(f"{path}: empty file, not a trace")
@@ -257,15 +273,19 @@ def load(
     frame = strace_parser.parse_frame(p, strict=strict, state=st)
     if frame.height and (frame["kind"] == "parse_error").all():
         raise GotraceError(f"{path}: not a strace log (no line could be read as strace output)")
-    return _finish(frame, {"source": str(p), "format": "strace", "clock": st.clock, **(meta or {})}, redact)
+    return _finish(
+        frame, {"source": str(p), "format": "strace", "clock": st.clock, **(meta or {})}, redact
+    )
 
 
-def _load_ff(p: Path, ff: list[tuple[Path, int]], *, strict: bool, redact: bool) -> Trace:
+def load_ff(p: Path, ff: list[tuple[Path, int]], *, strict: bool, redact: bool) -> Trace:
     frame = strace_parser.parse_ff(ff, strict=strict)
     clock = None
     if frame.height and frame["ts"].null_count() < frame.height:
         clock = "epoch" if float(frame["ts"].drop_nulls()[0]) > 1e8 else "time_of_day"
-    return _finish(frame, {"source": str(p), "format": "strace-ff", "files": len(ff), "clock": clock}, redact)
+    return _finish(
+        frame, {"source": str(p), "format": "strace-ff", "files": len(ff), "clock": clock}, redact
+    )
 
 
 def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
@@ -302,7 +322,9 @@ def load_parquet(path: Path, *, redact: bool = True) -> Trace:
     assert isinstance(frame, pl.DataFrame)
     missing = set(strace_parser.EVENT_SCHEMA) - set(frame.columns)
     if missing:
-        raise GotraceError(f"{path}: not a gotrace events file (missing {', '.join(sorted(missing))})")
+        raise GotraceError(
+            f"{path}: not a gotrace events file (missing {', '.join(sorted(missing))})"
+        )
     return _finish(frame, meta, redact)
 
 

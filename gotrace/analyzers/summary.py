@@ -45,7 +45,9 @@ def summarize(trace: Trace, *, top: int = TOP_N) -> dict[str, Any]:
         },
         "processes": _processes(trace),
         "syscalls": syscall_table(sc),
-        "slowest": _calls(sc.filter(pl.col("duration").is_not_null()).sort("duration", descending=True).head(top)),
+        "slowest": _calls(
+            sc.filter(pl.col("duration").is_not_null()).sort("duration", descending=True).head(top)
+        ),
         "in_flight": _calls(sc.filter(pl.col("in_flight"))),
         "failures": _failures(sc),
         "signals": _signals(f),
@@ -66,7 +68,9 @@ def syscall_table(sc: pl.DataFrame) -> list[dict[str, Any]]:
         sc.group_by("syscall")
         .agg(
             calls=pl.len(),
-            errors=(pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART")).sum(),
+            errors=(
+                pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART")
+            ).sum(),
             seconds=pl.when(pl.col("duration").is_not_null().any()).then(pl.col("duration").sum()),
             max_s=pl.col("duration").max(),
             in_flight=pl.col("in_flight").sum(),
@@ -83,7 +87,18 @@ def syscall_table(sc: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _calls(df: pl.DataFrame) -> list[dict[str, Any]]:
-    cols = ["line", "pid", "ts", "syscall", "args", "ret", "errno", "duration", "in_flight", "fd_target"]
+    cols = [
+        "line",
+        "pid",
+        "ts",
+        "syscall",
+        "args",
+        "ret",
+        "errno",
+        "duration",
+        "in_flight",
+        "fd_target",
+    ]
     return df.select(cols).to_dicts()
 
 
@@ -103,4 +118,9 @@ def _signals(f: pl.DataFrame) -> list[dict[str, Any]]:
     sig = f.filter(pl.col("kind") == "signal")
     if not sig.height:
         return []
-    return sig.group_by("signal").agg(count=pl.len(), first_line=pl.col("line").min()).sort("signal").to_dicts()
+    return (
+        sig.group_by("signal")
+        .agg(count=pl.len(), first_line=pl.col("line").min())
+        .sort("signal")
+        .to_dicts()
+    )

@@ -15,10 +15,17 @@ def analyze(
             "gotrace run directories, or saved .parquet events; - reads stdin."
         ),
     ],
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per trace.")] = False,
-    strict: Annotated[bool, typer.Option(help="Stop at the first line that cannot be parsed.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per trace.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first line that cannot be parsed.")
+    ] = False,
     no_redact: Annotated[
-        bool, typer.Option("--no-redact", help="Show secrets (tokens, passwords) as they are in the trace.")
+        bool,
+        typer.Option(
+            "--no-redact", help="Show secrets (tokens, passwords) as they are in the trace."
+        ),
     ] = False,
     top: Annotated[int, typer.Option(help="How many of the slowest calls to list.")] = 10,
 ) -> None:

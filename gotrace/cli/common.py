@@ -20,7 +20,9 @@ def check_input(path: str) -> None:
     p = Path(path)
     if p.is_dir():
         if not ((p / "trace.strace").exists() or (p / "events.parquet").exists()):
-            raise GotraceError(f"{path}: is a directory, not a trace (and holds no gotrace capture)")
+            raise GotraceError(
+                f"{path}: is a directory, not a trace (and holds no gotrace capture)"
+            )
         return
     if not p.exists():
         from gotrace.parsers.strace import ff_files
@@ -36,14 +38,14 @@ def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[Trace]:
     """Load each input; a set of ``LOG.<pid>`` files given together is one ``-ff`` trace."""
     from gotrace.events import TraceParseError
     from gotrace.parsers.strace import ff_files
-    from gotrace.trace import load
+    from gotrace.trace import load, load_ff
 
     for f in files:
         check_input(f)
     if len(files) > 1:
         sets = {tuple(sorted(str(x) for x, _ in ff_files(f))) for f in files}
         if len(sets) == 1 and set(next(iter(sets))) == {str(Path(f)) for f in files}:
-            files = [files[0]]
+            return [load_ff(Path(files[0]), ff_files(files[0]), strict=strict, redact=redact)]
     traces = []
     for f in files:
         try:

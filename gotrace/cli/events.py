@@ -9,16 +9,32 @@ import typer
 
 
 def events(
-    file: Annotated[str, typer.Argument(help="A strace log, gotrace run directory or .parquet; - for stdin.")],
+    file: Annotated[
+        str, typer.Argument(help="A strace log, gotrace run directory or .parquet; - for stdin.")
+    ],
     output: Annotated[
         str,
-        typer.Option("-o", "--output", help="Where to write: .parquet, .csv or .jsonl; - for JSON lines on stdout."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write: .parquet, .csv or .jsonl; - for JSON lines on stdout.",
+        ),
     ] = "-",
-    pid: Annotated[list[int] | None, typer.Option(help="Keep only these pids (repeatable).")] = None,
-    syscall: Annotated[list[str] | None, typer.Option(help="Keep only these syscalls (repeatable).")] = None,
-    failed: Annotated[bool, typer.Option(help="Keep only calls that failed with an errno.")] = False,
-    strict: Annotated[bool, typer.Option(help="Stop at the first line that cannot be parsed.")] = False,
-    no_redact: Annotated[bool, typer.Option("--no-redact", help="Keep secrets as they are in the trace.")] = False,
+    pid: Annotated[
+        list[int] | None, typer.Option(help="Keep only these pids (repeatable).")
+    ] = None,
+    syscall: Annotated[
+        list[str] | None, typer.Option(help="Keep only these syscalls (repeatable).")
+    ] = None,
+    failed: Annotated[
+        bool, typer.Option(help="Keep only calls that failed with an errno.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first line that cannot be parsed.")
+    ] = False,
+    no_redact: Annotated[
+        bool, typer.Option("--no-redact", help="Keep secrets as they are in the trace.")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Overwrite the output file.")] = False,
 ) -> None:
     """Write the events of a trace as Parquet, CSV or JSON lines (columns: see the README)."""
@@ -42,13 +58,16 @@ def events(
         if syscall:
             frame = frame.filter(pl.col("syscall").is_in(syscall))
         if failed:
-            frame = frame.filter(pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART"))
+            frame = frame.filter(
+                pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART")
+            )
         return frame if no_redact else redact_frame(frame)
 
     p = Path(file)
-    is_capture = file != "-" and (p.is_dir() or p.read_bytes()[:4] == b"PAR1" if p.is_file() else True)
+    # gotrace run directories and saved .parquet events are loaded whole; raw logs stream.
+    saved = file != "-" and (p.is_dir() or (p.is_file() and p.read_bytes()[:4] == b"PAR1"))
     try:
-        if is_capture or file == "-" and False:
+        if saved or (file != "-" and not p.exists()):
             from gotrace.trace import load
 
             frames = iter([keep(load(file, strict=strict, redact=False).frame)])

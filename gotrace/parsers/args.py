@@ -33,7 +33,7 @@ def split_args(text: str) -> list[str]:
             i = n if end < 0 else end + 1
         elif c == "<" and i > 0 and (text[i - 1].isalnum() or text[i - 1] in ">]"):
             angle += 1
-        elif c == ">" and angle:
+        elif c == ">" and angle and text[i - 1] != "-":
             angle -= 1
         elif c in _OPEN:
             depth += 1
@@ -110,7 +110,7 @@ class FdRef:
     detail: str | None = None
 
 
-_FD_RE = re.compile(r"^(?P<fd>-?\d+|AT_FDCWD)(?:<(?P<body>(?:[^<>]|<[^<>]*>)*)>)?$")
+_FD_RE = re.compile(r"^(?P<fd>-?\d+|AT_FDCWD)(?:<(?P<body>(?:->|[^<>]|<(?:->|[^<>])*>)*)>)?$")
 
 
 def parse_fd(arg: str) -> FdRef | None:
@@ -121,7 +121,7 @@ def parse_fd(arg: str) -> FdRef | None:
     body = m.group("body")
     if body is None:
         return FdRef(fd, None)
-    nested = re.match(r"^(?P<t>[^<>]*)<(?P<d>[^<>]*)>$", body)
+    nested = re.match(r"^(?P<t>(?:->|[^<>])*)<(?P<d>(?:->|[^<>])*)>$", body)
     if nested:
         return FdRef(fd, nested.group("t"), nested.group("d"))
     return FdRef(fd, body)
@@ -138,7 +138,9 @@ class SocketRef:
     inode: int | None = None
 
 
-_SOCK_RE = re.compile(r"^(?P<proto>TCPv6|TCP|UDPv6|UDP|UNIX|UDPLITE|NETLINK|[A-Z0-9v]+):\[(?P<body>.*)\]$")
+_SOCK_RE = re.compile(
+    r"^(?P<proto>TCPv6|TCP|UDPv6|UDP|UNIX|UDPLITE|NETLINK|[A-Z0-9v]+):\[(?P<body>.*)\]$"
+)
 
 
 def parse_socket(target: str) -> SocketRef | None:

@@ -19,10 +19,14 @@ LEADER = (
     r"(?:\[pid +(?P<pid1>\d+)(?:<(?P<comm1>[^>]*)>)?\] |(?P<pid2>\d+)(?:<(?P<comm2>[^>]*)>)? +)?"
     r"(?:(?P<tod>\d\d:\d\d:\d\d(?:\.\d+)?) (?:\(\+ *(?P<rel2>\d+\.\d+)\) )?| *(?P<num>\d+\.\d+) +)?"
     r"(?:\[ *(?P<nr>\d+)\] )?"
-    r"(?:\[(?P<ip>[0-9a-f]{8,16})\] )?"
+    r"(?:\[(?P<ip>[0-9a-f?]{8,16})\] )?"
 )
 # The same without named groups, as a prefix for patterns that only want the body.
 LEADER_NC = re.sub(r"\(\?P<\w+>", "(?:", LEADER)
+
+# What -y/-yy print between "<" and ">": a path or socket, once nested ("/dev/null<char 1:3>");
+# "->" inside socket endpoints is not a closing bracket.
+ANNOTATION = r"(?:->|[^<>]|<(?:->|[^<>])*>)*"
 
 # The end of a line that returned:  ") = -1 ENOENT (No such file or directory) <0.000008>".
 # Anchored at the end so that a ") = " inside a string argument is never taken for it;
@@ -33,7 +37,7 @@ LEADER_NC = re.sub(r"\(\?P<\w+>", "(?:", LEADER)
 #   extra    "(Timeout)", "(INJECTED)", "(in [3])", "(flags O_RDWR)"
 #   dur      "<0.000012>", "<0.000213759>", "<0>"; or "<unavailable>" / "<detached ...>"
 RET_TAIL = (
-    r"\) +=(?: (?P<ret>\?|-?\d+|0x[0-9a-fA-F]+)(?:<(?P<target>(?:[^<>]|<[^<>]*>)*)>)?"
+    r"\) +=(?: (?P<ret>\?|-?\d+|0x[0-9a-fA-F]+)(?:<(?P<target>" + ANNOTATION + r")>)?"
     r"(?: (?P<errno>E[A-Z0-9_]+|ERESTART\w+) \((?P<errmsg>[^()]*)\))?"
     r"(?: \((?P<extra>.*)\))?)?"
     r"(?: <(?P<dur>\d+(?:\.\d+)?|unavailable|detached \.\.\.)>)?$"
@@ -44,8 +48,10 @@ DETACHED_SUFFIX = " <detached ...>"
 # A call that never returned, printed on one line when its process died: "nanosleep({...} <unfinished ...>) = ?"
 UNFINISHED_NEVER = " <unfinished ...>) = ?"
 
-CALL_HEAD = r"(?P<name>[a-z_][a-z0-9_]*)\("
-RESUMED_HEAD = r"<\.\.\. (?P<name>[a-z_][a-z0-9_]*|\?\?\?) resumed>"
+CALL_HEAD = r"(?P<name>[a-z_][a-z0-9_]*|\?\?\?)\("
+# "<... read resumed>", and "<... read resumed> <unfinished ...>) = ?" when the process
+# died while the call was still blocked.
+RESUMED_HEAD = r"<\.\.\. (?P<name>[a-z_][a-z0-9_]*|\?\?\?) resumed>(?: <unfinished \.\.\.>)?"
 
 # "--- SIGCHLD {si_signo=SIGCHLD, ...} ---", "--- stopped by SIGSTOP ---"
 SIGNAL_BODY = r"--- (?:(?P<sig>SIG\w+|\d+) (?P<info>\{.*\}|\d+)?|stopped by (?P<stop>SIG\w+)) ?---$"
@@ -71,4 +77,10 @@ NOTICE_RE = re.compile(NOTICE_BODY)
 STACK_RE = re.compile(STACK_LINE)
 # stderr mode: strace's own message can cut a trace line:
 #   "clone(child_stack=NULL, flags=...|SIGCHLDstrace: Process 4492 attached"
-SPLIT_NOTICE_RE = re.compile(r"^(?P<head>.+?)(?P<notice>strace: Process \d+ attached)$")
+SPLIT_NOTICE_RE = re.compile(
+    r"^(?P<head>.+?)(?P<notice>strace: Process \d+ (?:attached|detached))$"
+)
+# The -c/-C summary table: "% time     seconds  usecs/call ...", "------ ----", rows, "total".
+SUMMARY_RE = re.compile(
+    r"^(?:% time +seconds .*|[- ]+|\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+(?:\s+\d+)?\s+\S+)$"
+)

@@ -83,6 +83,9 @@ def parse_line(text: str) -> Record:
     if not text.strip():
         rec["rk"] = "blank"
         return rec
+    if g.SUMMARY_RE.match(text):
+        rec.update(rk="notice", text=text.strip())
+        return rec
     stack = g.STACK_RE.match(text)
     if stack:
         rec["rk"] = "stack"

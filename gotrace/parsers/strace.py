@@ -84,7 +84,7 @@ _BOOL_COLS = ("stopped", "core", "never")
 
 DEFAULT_CHUNK_LINES = 1_000_000
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
-_FD_ARG = r"^(-?\d+)<((?:[^<>]|<[^<>]*>)*)>(?:,|$)"
+_FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
 
 
 @dataclass
@@ -154,6 +154,7 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     df = df.with_columns(
         call_name=b.str.extract("^" + g.CALL_HEAD, 1),
         res_name=b.str.extract("^" + g.RESUMED_HEAD, 1),
+        res_head_len=b.str.extract("^(" + g.RESUMED_HEAD + ")", 1).str.len_chars(),
         unf_len=unf_suffix,
         never=b.str.ends_with(g.UNFINISHED_NEVER) | b.str.ends_with(g.DETACHED_SUFFIX),
         tail=b.str.extract_groups(g.RET_TAIL),
@@ -164,12 +165,14 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     ).unnest("tail", "sigs", "exits")
     is_unf = pl.col("call_name").is_not_null() & pl.col("unf_len").is_not_null()
     is_call = (
-        pl.col("call_name").is_not_null() & pl.col("unf_len").is_null() & pl.col("tail_pos").is_not_null()
+        pl.col("call_name").is_not_null()
+        & pl.col("unf_len").is_null()
+        & pl.col("tail_pos").is_not_null()
     )
     is_res = pl.col("res_name").is_not_null() & pl.col("tail_pos").is_not_null()
     suspicious = pl.col("extra").str.contains(r"\) +=") | pl.col("target").str.contains(r"\) +=")
     name_len = pl.col("call_name").str.len_chars()
-    res_head_len = pl.col("res_name").str.len_chars() + len("<...  resumed>")
+    res_head_len = pl.col("res_head_len")
     rk = (
         pl.when(~pl.col("ascii") | suspicious.fill_null(False))
         .then(pl.lit(None, pl.String))
@@ -218,7 +221,7 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
                 # stderr mode: "clone(...SIGCHLDstrace: Process 4492 attached" and on the
                 # next line the rest of the call, ", child_tidptr=0x7f..) = 4492".
                 whole = parse_line(prev["raw"][: -len(prev["notice"])] + text)
-                if whole["rk"] == "call":
+                if whole["rk"] in ("call", "unfinished"):
                     whole.update(line=prev["line"], notice=prev["notice"])
                     recs[-1] = whole
                     continue
@@ -235,7 +238,12 @@ def _frame_from_records(recs: list[dict[str, Any]]) -> pl.DataFrame:
         if rec.get("notice"):
             # A cut line also carries strace's message: it becomes its own notice record.
             extra_rows.append(
-                {"line": rec["line"], "rk": "notice", "text": rec["notice"], "pid1": rec.get("pid1")}
+                {
+                    "line": rec["line"],
+                    "rk": "notice",
+                    "text": rec["notice"],
+                    "pid1": rec.get("pid1"),
+                }
             )
         if rec.get("rk") == "error":
             rec["text"] = rec.get("raw")
@@ -431,10 +439,9 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         | ((pl.col("ret") == "?") & ~no_return & ~interrupted)
         | pl.col("unavailable").fill_null(False)
     ) & rk.is_in(["call", "unfinished", "resumed"])
-    duration = pl.when(pl.col("duration").is_not_null()).then(pl.col("duration"))
-    if "res_ts" in rec.columns:
-        duration = duration.when(pl.col("res_ts").is_not_null()).then(pl.col("res_ts") - pl.col("ts"))
-    rec = rec.with_columns(kind=kind, in_flight=in_flight, duration=duration.otherwise(None))
+    # -T gives the duration; without it, a stitched pair still has its resumed line's stamp.
+    duration = pl.coalesce(pl.col("duration"), pl.col("res_ts") - pl.col("ts"))
+    rec = rec.with_columns(kind=kind, in_flight=in_flight, duration=duration)
     end_ts = pl.when(pl.col("duration").is_not_null()).then(pl.col("ts") + pl.col("duration"))
     fd = pl.col("args").str.extract_groups(_FD_ARG)
     out = rec.with_columns(
@@ -464,9 +471,7 @@ def _attach_stacks(df: pl.DataFrame) -> pl.DataFrame:
     """-k frames (``rk == "stack"``) belong to the event printed just before them."""
     if not (df["rk"] == "stack").any():
         return df
-    owner = (
-        pl.when(pl.col("rk") != "stack").then(pl.col("line")).otherwise(None).forward_fill()
-    )
+    owner = pl.when(pl.col("rk") != "stack").then(pl.col("line")).otherwise(None).forward_fill()
     df = df.with_columns(_owner=owner)
     frames = (
         df.filter(pl.col("rk") == "stack")
@@ -518,7 +523,10 @@ def parse_frames(
 
 
 def parse_frame(
-    source: str | Path | IO[str] | IO[bytes], *, strict: bool = False, state: ParseState | None = None
+    source: str | Path | IO[str] | IO[bytes],
+    *,
+    strict: bool = False,
+    state: ParseState | None = None,
 ) -> pl.DataFrame:
     """The events of one whole log in one frame."""
     frames = list(parse_frames(source, strict=strict, state=state))
@@ -577,7 +585,9 @@ def parse_ff(files: Iterable[tuple[Path, int]], *, strict: bool = False) -> pl.D
     return df.sort(["pid", "line"])
 
 
-def iter_events(source: str | Path | IO[str] | IO[bytes], *, strict: bool = False) -> Iterator[Event]:
+def iter_events(
+    source: str | Path | IO[str] | IO[bytes], *, strict: bool = False
+) -> Iterator[Event]:
     """Yield :mod:`gotrace.events` dataclasses, one per event, in log order."""
     for frame in parse_frames(source, strict=strict):
         yield from frame_to_events(frame)
@@ -621,7 +631,9 @@ def row_to_event(r: dict[str, Any]) -> Event:
     if kind == "exit":
         return Exit(**common, status=r["status"], comm=r["comm"])
     if kind == "kill":
-        return Kill(**common, signal=r["signal"] or "", core_dumped=bool(r["core_dumped"]), comm=r["comm"])
+        return Kill(
+            **common, signal=r["signal"] or "", core_dumped=bool(r["core_dumped"]), comm=r["comm"]
+        )
     if kind == "exec":
         return Exec(**common, former_pid=r["former_pid"], comm=r["comm"])
     if kind == "notice":

@@ -27,7 +27,9 @@ def render_summary(s: dict[str, Any], *, width: int = 100) -> str:
     if not s.get("clock"):
         out.append("  (no timestamps in this log: times and quiet periods cannot be told)")
     if not s.get("has_durations"):
-        out.append("  (no -T durations in this log: call times are estimated from timestamps or unknown)")
+        out.append(
+            "  (no -T durations in this log: call times are estimated from timestamps or unknown)"
+        )
 
     out.append("")
     out.append("Processes")
@@ -48,7 +50,9 @@ def render_summary(s: dict[str, Any], *, width: int = 100) -> str:
             else:
                 end = "no exit seen"
             threads = f", {p['threads']} threads" if p["threads"] > 1 else ""
-            line = f"{'  ' * depth}{p['pid']} {_short(argv, width - 30 - 2 * depth)} [{end}{threads}]"
+            line = (
+                f"{'  ' * depth}{p['pid']} {_short(argv, width - 30 - 2 * depth)} [{end}{threads}]"
+            )
             out.append("  " + line)
             walk(p["pid"], depth + 1)
 
@@ -58,7 +62,9 @@ def render_summary(s: dict[str, Any], *, width: int = 100) -> str:
         out.append("")
         out.append("Still in flight when the trace ended")
         for c in s["in_flight"]:
-            out.append(f"  line {c['line']}: pid {c['pid']} {c['syscall']}({_short(c['args'], width - 30)})")
+            out.append(
+                f"  line {c['line']}: pid {c['pid']} {c['syscall']}({_short(c['args'], width - 30)})"
+            )
     if s["slowest"]:
         out.append("")
         out.append("Slowest calls")
@@ -71,7 +77,9 @@ def render_summary(s: dict[str, Any], *, width: int = 100) -> str:
         out.append("")
         out.append("Failures by errno")
         for f in s["failures"]:
-            out.append(f"  {f['count']:6d}  {f['errno']:<14} {f['syscall']:<16} first at line {f['first_line']}")
+            out.append(
+                f"  {f['count']:6d}  {f['errno']:<14} {f['syscall']:<16} first at line {f['first_line']}"
+            )
     if s["signals"]:
         out.append("")
         out.append("Signals: " + ", ".join(f"{x['signal']} x{x['count']}" for x in s["signals"]))
@@ -96,6 +104,8 @@ def render_syscall_table(rows: list[dict[str, Any]]) -> str:
             )
         total = sum(r["seconds"] or 0.0 for r in part)
         calls = sum(r["calls"] for r in part)
-        lines.append(f"{'':<8} {total:12.6f} {'':>11} {'':>10} {calls:>8} {'':>7} {'':>9}  total {cat}")
+        lines.append(
+            f"{'':<8} {total:12.6f} {'':>11} {'':>10} {calls:>8} {'':>7} {'':>9}  total {cat}"
+        )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,3 @@
+from gotrace.cli.app import main
+
+main()

@@ -1,0 +1,65 @@
+"""Property: any syscall line split into an <unfinished ...>/<... resumed> pair, with
+other pids' lines between the halves, parses to the same event."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+from conftest import raw_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gotrace.parsers.args import split_args
+from gotrace.parsers.strace import parse_text
+
+LINE = re.compile(
+    r"^(?P<pid>\d+) +(?P<ts>\d+\.\d+) (?P<name>\w+)\((?P<args>.*)\) += (?P<ret>.*?) <(?P<dur>[\d.]+)>$"
+)
+SAMPLES = [m for m in (LINE.match(ln) for ln in raw_lines("go_mod_download.strace")) if m]
+FIELDS = ["pid", "ts", "syscall", "args", "ret", "retval", "errno", "errmsg", "ret_target",
+          "duration", "end_ts", "in_flight", "fd", "fd_target"]  # fmt: skip
+OTHER = "99999 {ts} getpid() = 99999 <0.000001>"
+
+
+def boundaries(args: str) -> list[int]:
+    """Where strace may cut: before the first argument, after any top-level ", ", at the end."""
+    cuts = [0]
+    pos = 0
+    parts = split_args(args)
+    for part in parts[:-1]:
+        pos = args.index(part, pos) + len(part)
+        pos = args.index(",", pos) + 2  # strace cuts after ", "
+        cuts.append(pos)
+    cuts.append(len(args))
+    return cuts
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_split_line_parses_to_the_same_event(data: st.DataObject) -> None:
+    m = data.draw(st.sampled_from(SAMPLES))
+    args = m.group("args")
+    cut = data.draw(st.sampled_from(boundaries(args)))
+    between = data.draw(st.integers(min_value=0, max_value=4))
+    ts = float(m.group("ts"))
+    end = ts + float(m.group("dur"))
+    whole = f"{m.group(0)}\n"
+    head = f"{m.group('pid')} {m.group('ts')} {m.group('name')}({args[:cut]} <unfinished ...>"
+    tail = (
+        f"{m.group('pid')} {end:.6f} <... {m.group('name')} resumed>{args[cut:]}) = "
+        f"{m.group('ret')} <{m.group('dur')}>"
+    )
+    others = [OTHER.format(ts=f"{ts + 1e-7 * (i + 1):.6f}") for i in range(between)]
+    split = "\n".join([head, *others, tail]) + "\n"
+
+    a = parse_text(whole).row(0, named=True)
+    events = parse_text(split).filter(pl.col("pid") == int(m.group("pid")))
+    assert events.height == 1
+    b = events.row(0, named=True)
+    for f in FIELDS:
+        if isinstance(a[f], float):
+            assert abs(a[f] - b[f]) < 1e-6, f
+        else:
+            assert a[f] == b[f], f
+    assert b["end_line"] == 2 + between
