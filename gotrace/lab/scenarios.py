@@ -1,0 +1,789 @@
+"""Every way ``go mod download`` goes quiet or fails, reproduced on loopback.
+
+A scenario's ``prepare()`` builds a throwaway workdir (module tree, app, GOPATH, caches, HOME),
+starts what the failure needs (proxies, a lock holder, a black-hole resolver in a network
+namespace) and yields a ``Prepared`` command. Leaving the ``with`` block, normally or through
+KeyboardInterrupt, stops every helper and deletes the workdir.
+
+Network rule: go only ever talks to 127.0.0.1. Module paths live under the reserved
+``example.com``; GOPROXY is a loopback URL or ``off``; GOSUMDB is ``off`` or a loopback URL.
+The environment is built from scratch, so nothing leaks in from the user's (no GOPRIVATE,
+no HTTP(S)_PROXY, no go env file: GOENV=off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from gotrace.errors import GotraceError, UsageError
+from gotrace.lab.gotool import GoTool, find_go
+from gotrace.lab.modules import (
+    BuiltModule,
+    build_module,
+    escape_path,
+    make_specs,
+    write_app,
+    write_proxy_tree,
+)
+from gotrace.lab.proxy import Fault, ModuleProxy, gosumdb_value, refused_port
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HELPER_START_TIMEOUT = 10.0
+
+# A process that holds flock(LOCK_EX) on a go cache lock file until its stdin closes,
+# as another go (or an IDE's gopls) holding the same module version would.
+_LOCK_HOLDER = """\
+import fcntl, os, sys
+path = sys.argv[1]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+# A DNS server that reads every query and never answers: a resolver behind a dead link.
+_BLACKHOLE_RESOLVER = """\
+import socket, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("127.0.0.1", 53))
+log = open(sys.argv[1], "a", buffering=1)
+print("ready", flush=True)
+while True:
+    data, _ = sock.recvfrom(4096)
+    labels, i = [], 12
+    while i < len(data) and data[i]:
+        labels.append(data[i + 1 : i + 1 + data[i]].decode("ascii", "replace"))
+        i += 1 + data[i]
+    qtype = int.from_bytes(data[i + 1 : i + 3], "big") if i + 3 <= len(data) else 0
+    log.write(f"{time.time():.6f} {'.'.join(labels)} {qtype}\\n")
+"""
+
+
+class ScenarioUnavailable(GotraceError):
+    """This machine cannot reproduce the scenario (e.g. no permission for ``ip netns``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How the command ended. ``exit_code`` is negative when a signal killed it."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool
+
+
+class Runner(Protocol):
+    """Runs a prepared command; ``gotrace run`` plugs in here to run it under strace."""
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        timeout: float | None,
+        stderr_devnull: bool,
+        /,
+    ) -> RunResult: ...
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A ready-to-run command and the lab around it.
+
+    stdin is always /dev/null (``go mod download`` never reads it). When ``stderr_devnull`` is
+    set the runner must send go's stderr to /dev/null: that is the failure being reproduced.
+    ``timeout`` is the outer timeout; on expiry the runner kills go with SIGKILL.
+    """
+
+    scenario: Scenario
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    timeout: float | None
+    stderr_devnull: bool
+    workdir: Path
+    gomodcache: Path
+    modules: list[BuiltModule]
+    proxies: dict[str, ModuleProxy] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    netns: str | None = None
+    release: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One reproducible failure.
+
+    ``expect_exit`` is go's exit status on its own, or None when go never finishes and the
+    outer timeout kills it. ``expect_stderr`` is a regex that go's stderr matches (without
+    ``-x``); ``\\A\\Z`` means go prints nothing at all.
+    """
+
+    name: str
+    description: str
+    cause: str
+    explanation: str
+    timeout: float
+    expect_exit: int | None
+    expect_stderr: str
+    setup: Callable[[_Lab], None]
+    requires: Callable[[], str | None] = lambda: None
+
+    def unavailable(self) -> str | None:
+        """Why this machine cannot run the scenario, or None if it (probably) can."""
+        return self.requires()
+
+    @contextlib.contextmanager
+    def prepare(self, *, x: bool = False, telemetry: bool = False) -> Iterator[Prepared]:
+        """Build the lab, yield the command, then stop every helper and delete the workdir.
+
+        ``x`` adds ``-x`` (go logs each HTTP request). ``telemetry`` keeps go's default
+        telemetry mode, whose sidecar is a second go process in every trace; the lab turns it
+        off unless asked.
+        """
+        reason = self.unavailable()
+        if reason is not None:
+            raise ScenarioUnavailable(f"{self.name}: {reason}")
+        with ExitStack() as stack:
+            lab = _Lab(self, stack, telemetry=telemetry)
+            self.setup(lab)
+            argv = [*lab.argv_prefix, str(lab.go.binary), "mod", "download"]
+            if x:
+                argv.append("-x")
+            yield Prepared(
+                scenario=self,
+                argv=argv,
+                env=lab.env(),
+                cwd=lab.app,
+                timeout=self.timeout,
+                stderr_devnull=lab.stderr_devnull,
+                workdir=lab.workdir,
+                gomodcache=lab.gomodcache,
+                modules=lab.modules,
+                proxies=lab.proxies,
+                pids=lab.pids,
+                files=lab.files,
+                netns=lab.netns,
+                release=lab.release,
+            )
+
+
+class _Lab:
+    """The mutable state a scenario's setup function fills in; everything it starts is
+    registered on ``stack`` so it is undone in reverse order."""
+
+    def __init__(self, scenario: Scenario, stack: ExitStack, *, telemetry: bool) -> None:
+        self.go: GoTool = find_go()
+        self.stack = stack
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"gotrace-lab-{scenario.name}-"))
+        stack.callback(_remove_tree, self.workdir)
+        # mkdtemp makes 0700; cache-readonly may run go without DAC override.
+        self.workdir.chmod(0o755)
+        self.home = self.workdir / "home"
+        self.tmp = self.workdir / "tmp"
+        self.gopath = self.workdir / "gopath"
+        self.gomodcache = self.gopath / "pkg" / "mod"
+        self.gocache = self.workdir / "gocache"
+        for path in (self.home, self.tmp, self.gopath, self.gocache):
+            path.mkdir()
+        if not telemetry:
+            # The mode file `go telemetry off` writes; without it go starts a telemetry sidecar.
+            mode = self.home / ".config" / "go" / "telemetry" / "mode"
+            mode.parent.mkdir(parents=True)
+            mode.write_text("off\n")
+        self.proxy_root = self.workdir / "proxy"
+        self.app = self.workdir / "app"
+        self.modules: list[BuiltModule] = []
+        self.goproxy = "off"
+        self.gosumdb = "off"
+        self.argv_prefix: list[str] = []
+        self.stderr_devnull = False
+        self.proxies: dict[str, ModuleProxy] = {}
+        self.pids: dict[str, int] = {}
+        self.files: dict[str, Path] = {}
+        self.netns: str | None = None
+        self.release: Callable[[], None] | None = None
+
+    def build(self, count: int = 3, *, size: int = 4096, go_sum: bool = True) -> None:
+        """Write ``count`` modules to the proxy tree and an app that requires them all."""
+        self.modules = [build_module(spec) for spec in make_specs(count, size=size)]
+        write_proxy_tree(self.proxy_root, self.modules)
+        write_app(self.app, self.modules, go_sum=go_sum)
+
+    def proxy(self, role: str, faults: Sequence[Fault] = (), *, serve: bool = True) -> str:
+        """Start a proxy (serving the module tree unless ``serve`` is False); return its URL."""
+        proxy = ModuleProxy(self.proxy_root if serve else None, faults)
+        self.stack.enter_context(proxy)
+        self.proxies[role] = proxy
+        return proxy.url
+
+    def env(self, *, goproxy: str | None = None) -> dict[str, str]:
+        env = {
+            "PATH": f"{self.go.binary.parent}:{SYSTEM_PATH}",
+            "HOME": str(self.home),
+            "TMPDIR": str(self.tmp),
+            "GOENV": "off",
+            "GOTOOLCHAIN": "local",
+            "GOFLAGS": "-modcacherw",
+            "GOPATH": str(self.gopath),
+            "GOMODCACHE": str(self.gomodcache),
+            "GOCACHE": str(self.gocache),
+            "GOPROXY": self.goproxy if goproxy is None else goproxy,
+            "GOSUMDB": self.gosumdb,
+        }
+        if self.go.goroot is not None:
+            env["GOROOT"] = str(self.go.goroot)
+        return env
+
+    def run_go(self, *args: str, goproxy: str | None = None) -> None:
+        """Run go in the app directory during setup (e.g. to warm the cache); it must succeed."""
+        proc = subprocess.run(
+            [str(self.go.binary), *args],
+            cwd=self.app,
+            env=self.env(goproxy=goproxy),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise GotraceError(f"lab setup: go {' '.join(args)} failed: {proc.stderr.strip()}")
+
+    def warm(self, *modules: str) -> None:
+        """Download into the cache through a throwaway proxy, so the scenario's proxies start
+        with an empty request log."""
+        with ModuleProxy(self.proxy_root) as warmer:
+            self.run_go("mod", "download", *modules, goproxy=warmer.url)
+
+    def spawn(self, role: str, argv: Sequence[str], *, ready: str) -> subprocess.Popen[str]:
+        """Start a helper process and wait until it prints ``ready`` on stdout."""
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.stack.callback(_stop_process, proc)
+        self.pids[role] = proc.pid
+        assert proc.stdout is not None
+        line = _read_line(proc.stdout, HELPER_START_TIMEOUT)
+        if line.strip() != ready:
+            _stop_process(proc)
+            err = proc.stderr.read().strip() if proc.stderr else ""
+            raise GotraceError(f"lab setup: {role} did not start: {err or line!r}")
+        return proc
+
+
+def _read_line(stream: IO[str], timeout: float) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else ""
+
+
+def _stop_process(proc: subprocess.Popen[str]) -> None:
+    """Close the helper's stdin (the lock holder's cue to exit), then make sure it is gone."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, None)):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _remove_tree(path: Path) -> None:
+    def make_writable(func: Callable[..., object], name: str, exc_info: object) -> None:
+        # A read-only cache (cache-readonly, or go without -modcacherw) blocks unlinking
+        # for a non-root user until its directory is writable again.
+        parent = Path(name).parent
+        parent.chmod(parent.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
+        func(name)
+
+    if not path.exists():
+        return
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=make_writable)
+    else:
+        shutil.rmtree(path, onerror=make_writable)
+
+
+def _make_read_only(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            (Path(dirpath) / name).chmod(0o444)
+        Path(dirpath).chmod(0o555)
+
+
+def _make_writable(root: Path) -> None:
+    if not root.exists():
+        return
+    root.chmod(0o755)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            (Path(dirpath) / name).chmod(0o755)
+        for name in filenames:
+            (Path(dirpath) / name).chmod(0o644)
+
+
+def _lock_path(lab: _Lab, module: BuiltModule) -> Path:
+    vdir = lab.gomodcache / "cache" / "download" / escape_path(module.path) / "@v"
+    return vdir / f"{escape_path(module.version)}.lock"
+
+
+# --- setups ------------------------------------------------------------------------------------
+
+STALL_TIMEOUT = 3.0
+
+
+def _zip_of(index: int) -> str:
+    return f"/example.com/dep{index}/@v/*.zip"
+
+
+def _setup_up_to_date(lab: _Lab) -> None:
+    lab.build()
+    lab.warm()
+    lab.goproxy = lab.proxy("proxy")
+
+
+def _setup_cold_ok(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.proxy("proxy")
+
+
+def _setup_proxy_stall(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.proxy("proxy", [Fault("stall", _zip_of(1))])
+
+
+def _setup_body_stall(lab: _Lab) -> None:
+    lab.build(size=16384)
+    lab.goproxy = lab.proxy("proxy", [Fault("body_stall", _zip_of(1), partial=4096)])
+
+
+def _setup_slow_proxy(lab: _Lab) -> None:
+    lab.build(size=4096)
+    lab.goproxy = lab.proxy("proxy", [Fault("slow", "*.zip", rate=4096)])
+
+
+def _setup_proxy_refused(lab: _Lab) -> None:
+    lab.build()
+    port = lab.stack.enter_context(refused_port())
+    lab.goproxy = f"http://127.0.0.1:{port}"
+
+
+def _setup_goproxy_off(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = "off"
+
+
+def _setup_fallback_404(lab: _Lab) -> None:
+    lab.build()
+    first = lab.proxy("first", [Fault("404")])
+    second = lab.proxy("second")
+    lab.goproxy = f"{first},{second}"
+
+
+def _setup_timeout_no_fallback(lab: _Lab) -> None:
+    lab.build()
+    first = lab.proxy("first", [Fault("stall")])
+    second = lab.proxy("second")
+    lab.goproxy = f"{first},{second}"
+
+
+def _setup_pipe_fallback(lab: _Lab) -> None:
+    lab.build()
+    first = lab.proxy("first", [Fault("reset", "*.zip"), Fault("500")])
+    second = lab.proxy("second")
+    lab.goproxy = f"{first}|{second}"
+
+
+def _setup_lock_held(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.proxy("proxy")
+    lock = _lock_path(lab, lab.modules[0])
+    holder = lab.spawn(
+        "lock-holder", [sys.executable, "-c", _LOCK_HOLDER, str(lock)], ready="locked"
+    )
+    lab.files["lock"] = lock
+
+    def release() -> None:
+        _stop_process(holder)
+
+    lab.release = release
+
+
+def _requires_cache_readonly() -> str | None:
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return "running as root, and setpriv (util-linux) is missing to drop CAP_DAC_OVERRIDE"
+    return None
+
+
+def _setup_cache_readonly(lab: _Lab) -> None:
+    lab.build()
+    lab.warm(*(m.path for m in lab.modules[:-1]))
+    _make_read_only(lab.gomodcache)
+    lab.stack.callback(_make_writable, lab.gomodcache)
+    lab.goproxy = lab.proxy("proxy")
+    if os.geteuid() == 0:
+        # Root ignores mode bits through CAP_DAC_OVERRIDE; without it (and its read-only
+        # sibling, and CAP_FOWNER) root is held to the owner bits of its own 0555 cache.
+        setpriv = shutil.which("setpriv") or "setpriv"
+        caps = "-dac_override,-dac_read_search,-fowner"
+        lab.argv_prefix = [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
+
+
+def _setup_stderr_devnull(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.proxy("proxy", [Fault("410", _zip_of(1))])
+    lab.stderr_devnull = True
+
+
+def _setup_checksum_mismatch(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.proxy("proxy", [Fault("corrupt", _zip_of(1))])
+
+
+def _setup_sumdb_stall(lab: _Lab) -> None:
+    # No go.sum: go must ask the checksum database about every module it downloads.
+    lab.build(go_sum=False)
+    lab.goproxy = lab.proxy("proxy")
+    lab.gosumdb = gosumdb_value(lab.proxy("sumdb", [Fault("stall")], serve=False))
+
+
+def _setup_killed(lab: _Lab) -> None:
+    lab.build(size=65536)
+    lab.goproxy = lab.proxy("proxy", [Fault("slow", "*.zip", rate=8192)])
+
+
+def _requires_netns() -> str | None:
+    if sys.platform != "linux":
+        return "network namespaces are Linux-only"
+    if os.geteuid() != 0:
+        return "ip netns needs root"
+    if shutil.which("ip") is None:
+        return "the ip command (iproute2) is missing"
+    if not Path("/etc/resolv.conf").exists():
+        return "/etc/resolv.conf is missing, so ip netns exec cannot bind a resolv.conf over it"
+    return None
+
+
+def _run_ip(*args: str) -> None:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise ScenarioUnavailable(f"dns-timeout: ip {' '.join(args)}: {proc.stderr.strip()}")
+
+
+def _setup_dns_timeout(lab: _Lab) -> None:
+    lab.build()
+    name = f"gotrace-lab-{os.getpid()}-{secrets.token_hex(3)}"
+    _run_ip("netns", "add", name)
+    lab.stack.callback(subprocess.run, ["ip", "netns", "delete", name], capture_output=True)
+    lab.netns = name
+    netns_etc = Path("/etc/netns")
+    if not netns_etc.exists():
+        netns_etc.mkdir(mode=0o755)
+        lab.stack.callback(_rmdir_if_empty, netns_etc)
+    etc = netns_etc / name
+    etc.mkdir()
+    lab.stack.callback(shutil.rmtree, etc, True)
+    # ip netns exec bind-mounts this over /etc/resolv.conf. Short timeouts keep the quiet
+    # period to a couple of seconds (Go's defaults are timeout:5 attempts:2).
+    (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    _run_ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+    log = lab.workdir / "dns-queries.log"
+    log.touch()
+    resolver = [sys.executable, "-c", _BLACKHOLE_RESOLVER, str(log)]
+    lab.spawn("resolver", ["ip", "netns", "exec", name, *resolver], ready="ready")
+    lab.files["dns-log"] = log
+    # .test is reserved (RFC 2606) and the namespace has nothing but lo: the query can only
+    # reach the black hole on the namespace's own 127.0.0.1.
+    lab.goproxy = "http://goproxy.test:8080"
+    lab.argv_prefix = ["ip", "netns", "exec", name]
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+_SILENT = r"\A\Z"
+
+_ALL = [
+    Scenario(
+        "up-to-date",
+        "Everything is already in the module cache.",
+        "cache-hit",
+        "All modules are cached, so go needs no network and, as always, prints nothing.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_up_to_date,
+    ),
+    Scenario(
+        "cold-ok",
+        "An empty cache and a healthy proxy.",
+        "none",
+        "go downloads every module from the proxy and, as mod download does, prints nothing.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_cold_ok,
+    ),
+    Scenario(
+        "proxy-stall",
+        "The proxy accepts the zip request and never answers.",
+        "proxy-stall",
+        "The proxy read the request but never answered; go has no response-header timeout, "
+        "so it waits forever.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_proxy_stall,
+    ),
+    Scenario(
+        "body-stall",
+        "The proxy sends headers and part of a zip, then stops sending.",
+        "proxy-body-stall",
+        "The proxy stopped sending in the middle of a response body; go waits for the rest "
+        "forever.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_body_stall,
+    ),
+    Scenario(
+        "slow-proxy",
+        "The proxy sends zips at 4 KiB/s.",
+        "proxy-slow",
+        "The proxy is slow; go is making progress and finishes, without saying so.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_slow_proxy,
+    ),
+    Scenario(
+        "proxy-refused",
+        "Nothing listens on the GOPROXY port.",
+        "proxy-refused",
+        "connect() to the proxy was refused, so go fails at once.",
+        30.0,
+        1,
+        r"connect: connection refused",
+        _setup_proxy_refused,
+    ),
+    Scenario(
+        "goproxy-off",
+        "GOPROXY=off with an empty cache.",
+        "goproxy-off",
+        "GOPROXY=off forbids downloads, so go fails without touching the network.",
+        30.0,
+        1,
+        r"module lookup disabled by GOPROXY=off",
+        _setup_goproxy_off,
+    ),
+    Scenario(
+        "fallback-404",
+        "GOPROXY=A,B where A answers 404 to everything.",
+        "proxy-fallback",
+        "The first proxy said 404, so go tried the next one after the comma and succeeded.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_fallback_404,
+    ),
+    Scenario(
+        "timeout-no-fallback",
+        "GOPROXY=A,B where A accepts and never answers.",
+        "proxy-stall-no-fallback",
+        "After a comma go falls back only on 404/410; the first proxy stalls, so go never "
+        "tries the second.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_timeout_no_fallback,
+    ),
+    Scenario(
+        "pipe-fallback",
+        "GOPROXY=A|B where A resets zip connections and answers 500 otherwise.",
+        "proxy-fallback-on-error",
+        "After a pipe go falls back on any error, so the second proxy served everything.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_pipe_fallback,
+    ),
+    Scenario(
+        "lock-held",
+        "Another process holds flock(LOCK_EX) on dep0's v1.0.0.lock in the cache.",
+        "lock-held",
+        "go waits, silently and without a deadline, for a cache lock another process holds.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_lock_held,
+    ),
+    Scenario(
+        "cache-readonly",
+        "The module cache exists but go may not write to it (EACCES).",
+        "cache-not-writable",
+        "go cannot create files in GOMODCACHE (permission denied) and fails.",
+        30.0,
+        1,
+        r"permission denied",
+        _setup_cache_readonly,
+        _requires_cache_readonly,
+    ),
+    Scenario(
+        "stderr-devnull",
+        "The proxy answers 410 to a zip and go's stderr is /dev/null.",
+        "stderr-lost",
+        "go failed and said why, but its stderr went to /dev/null.",
+        30.0,
+        1,
+        _SILENT,
+        _setup_stderr_devnull,
+    ),
+    Scenario(
+        "checksum-mismatch",
+        "The proxy serves a zip whose content differs from go.sum.",
+        "checksum-mismatch",
+        "The downloaded zip does not match go.sum, so go refuses it.",
+        30.0,
+        1,
+        r"checksum mismatch",
+        _setup_checksum_mismatch,
+    ),
+    Scenario(
+        "sumdb-stall",
+        "No go.sum, and GOSUMDB points at a server that never answers.",
+        "sumdb-stall",
+        "go must verify new modules with the checksum database, which never answers.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_sumdb_stall,
+    ),
+    Scenario(
+        "killed",
+        "A slow download is cut short by an outer timeout's SIGKILL.",
+        "killed",
+        "go was still downloading when something outside killed it with SIGKILL.",
+        2.0,
+        None,
+        _SILENT,
+        _setup_killed,
+    ),
+    Scenario(
+        "dns-timeout",
+        "GOPROXY=http://goproxy.test:8080 and a resolver that drops every query.",
+        "dns-timeout",
+        "The resolver never answered the proxy's name lookup, so go waited out the DNS "
+        "timeouts and failed.",
+        15.0,
+        1,
+        r"lookup goproxy\.test.*i/o timeout",
+        _setup_dns_timeout,
+        _requires_netns,
+    ),
+]
+
+SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in _ALL}
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}"
+        ) from None
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def subprocess_runner(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float | None,
+    stderr_devnull: bool,
+    /,
+) -> RunResult:
+    """Run the command in its own process group; on timeout kill the group with SIGKILL."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if stderr_devnull else subprocess.PIPE,
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+            out, err = proc.communicate()
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return RunResult(
+        exit_code=proc.returncode,
+        stdout=(out or b"").decode(errors="replace"),
+        stderr=(err or b"").decode(errors="replace"),
+        duration=time.monotonic() - start,
+        timed_out=timed_out,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_scenario(prepared: Prepared, runner: Runner | None = None) -> RunResult:
+    """Run a prepared command with ``runner`` (default: plain subprocess, no tracing)."""
+    run = runner if runner is not None else subprocess_runner
+    return run(prepared.argv, prepared.env, prepared.cwd, prepared.timeout, prepared.stderr_devnull)
+
+
+def matches_expectation(scenario: Scenario, result: RunResult) -> bool:
+    """Whether an un-traced run without -x ended as the scenario says go ends."""
+    if scenario.expect_exit is None:
+        ended = result.timed_out
+    else:
+        ended = not result.timed_out and result.exit_code == scenario.expect_exit
+    return ended and re.search(scenario.expect_stderr, result.stderr) is not None
