@@ -73,7 +73,11 @@ def redact_frame(df: pl.DataFrame) -> pl.DataFrame:
         ).is_in(["read", "pread64", "readv", "write", "pwrite64"])
         out = out.with_columns(
             args=pl.when(secret_read)
-            .then(pl.col("args").str.replace(r'^([^,]*, )"(?:[^"\\]|\\.)*"(?:\.\.\.)?', '${1}"' + MASK + '"'))
+            .then(
+                pl.col("args").str.replace(
+                    r'^([^,]*, )"(?:[^"\\]|\\.)*"(?:\.\.\.)?', '${1}"' + MASK + '"'
+                )
+            )
             .otherwise(pl.col("args"))
         )
     return out

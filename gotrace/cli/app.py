@@ -10,7 +10,8 @@ import sys
 
 import typer
 
-from gotrace.cli import analyze, events
+from gotrace.cli import analyze, events, run
+from gotrace.cli.lab import lab_app
 
 app = typer.Typer(
     name="gotrace",
@@ -21,6 +22,8 @@ app = typer.Typer(
 )
 app.command("analyze")(analyze.analyze)
 app.command("events")(events.events)
+app.command("run", context_settings={"ignore_unknown_options": True})(run.run)
+app.add_typer(lab_app, name="lab")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     from gotrace.errors import GotraceError
 
     try:
-        app(args=argv, prog_name="gotrace", standalone_mode=False)
+        rc = app(args=argv, prog_name="gotrace", standalone_mode=False)
+        # without standalone mode click returns a command's typer.Exit code instead of exiting
+        sys.exit(rc if isinstance(rc, int) else 0)
     except GotraceError as exc:
         print(f"gotrace: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -1,0 +1,172 @@
+"""What a traced go command is doing right now, from the lines of a growing strace log.
+
+:class:`LiveState` is fed one parsed line at a time (records from
+:func:`gotrace.parsers.lines.parse_line`) and answers two questions: how far along is it
+(processes, connections, modules fetched), and, when nothing has moved for a while, what
+is it waiting on. Pure: no I/O, no clock; the caller passes the time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
+
+#: Go's runtime idles noisily; these calls are not progress.
+NOISE = frozenset(
+    {
+        "futex", "nanosleep", "clock_nanosleep", "epoll_pwait", "epoll_wait", "epoll_pwait2",
+        "sched_yield", "tgkill", "getpid", "gettid", "rt_sigreturn", "restart_syscall",
+        "sigaltstack", "rt_sigprocmask", "madvise", "mmap", "munmap", "getrandom",
+    }
+)  # fmt: skip
+_REQUEST = re.compile(r"^(GET|HEAD|POST|PUT) (\S+) HTTP/1\.[01]")
+_MODULE_ZIP = re.compile(r"cache/download/(?P<mod>.+)/@v/(?P<ver>[^/]+)\.zip$")
+
+
+@dataclass
+class Conn:
+    target: str
+    remote: str | None = None
+    request: str | None = None
+    waiting: bool = False  # sent a request (or read EAGAIN) and got nothing since
+    received: int = 0
+
+
+@dataclass
+class LiveState:
+    pids: set[int] = field(default_factory=set)
+    conns: dict[str, Conn] = field(default_factory=dict)
+    open_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    modules_done: set[str] = field(default_factory=set)
+    comm: dict[int, str] = field(default_factory=dict)
+    children: dict[int, str] = field(default_factory=dict)
+    last_progress: float | None = None
+    last_ts: float | None = None
+    lines: int = 0
+
+    def feed(self, rec: dict[str, Any], ts: float | None) -> None:
+        self.lines += 1
+        pid = int(rec.get("pid1") or rec.get("pid2") or 0)
+        self.pids.add(pid)
+        if ts is not None:
+            self.last_ts = ts
+        rk = rec.get("rk")
+        name = rec.get("name") or ""
+        if rk == "unfinished":
+            self.open_calls[pid] = rec
+            self._observe(pid, name, rec.get("args") or "", None, None)
+            return
+        if rk in ("call", "resumed"):
+            opened = self.open_calls.pop(pid, None)
+            args = rec.get("args") or ""
+            if rk == "resumed" and opened is not None:
+                args = (opened.get("args") or "") + args
+            self._observe(pid, name, args, rec.get("ret"), rec.get("errno"))
+            if name not in NOISE and ts is not None and rec.get("errno") != "EAGAIN":
+                self.last_progress = ts
+            return
+        if rk in ("exit", "kill"):
+            self.open_calls.pop(pid, None)
+            if ts is not None:
+                self.last_progress = ts
+
+    def _observe(self, pid: int, name: str, args: str, ret: str | None, errno: str | None) -> None:
+        parts = split_args(args) if name in _WATCHED else []
+        fd = parse_fd(parts[0]) if parts else None
+        target = fd.target if fd else None
+        if name in ("execve",) and ret == "0" and len(parts) > 1:
+            argv = [decode_string(x) for x in split_args(parts[1].strip("[]"))]
+            self.children[pid] = " ".join(s.text() for s in argv if s)
+        if name in ("clone", "clone3", "fork", "vfork") and ret and ret.isdigit():
+            self.pids.add(int(ret))
+        if target and parse_socket(target) is not None:
+            conn = self.conns.setdefault(target, Conn(target))
+            sock = parse_socket(target)
+            if sock and sock.remote:
+                conn.remote = sock.remote
+            if (
+                name in ("write", "sendto", "sendmsg", "writev")
+                and ret is not None
+                and len(parts) > 1
+            ):
+                s = decode_string(parts[1])
+                m = _REQUEST.match(s.text()) if s else None
+                if m:
+                    conn.request = f"{m.group(1)} {m.group(2)}"
+                    conn.received = 0  # bytes count per request on a reused connection
+                conn.waiting = True
+            elif name in ("read", "recvfrom", "recvmsg", "readv") and ret is not None:
+                if errno == "EAGAIN":
+                    conn.waiting = True
+                elif ret.lstrip("-").isdigit() and int(ret) > 0:
+                    conn.received += int(ret)
+                    conn.waiting = False
+            elif name == "close" and ret is not None:
+                self.conns.pop(target, None)
+        if name in ("renameat", "renameat2", "rename") and ret == "0":
+            for p in parts:
+                s = decode_string(p)
+                m = _MODULE_ZIP.search(s.text()) if s else None
+                if m:
+                    self.modules_done.add(f"{m.group('mod')}@{m.group('ver')}")
+
+    def progress(self) -> str:
+        return (
+            f"{len(self.pids)} threads/processes, {len(self.conns)} open connections, "
+            f"{len(self.modules_done)} modules fetched"
+        )
+
+    def quiet_for(self, now: float) -> float:
+        if self.last_progress is None:
+            return 0.0
+        return max(0.0, now - self.last_progress)
+
+    def blame(self, partial: dict[str, Any] | None = None) -> str:
+        """One sentence: what the quiet command is waiting on, most specific first.
+
+        ``partial`` is the log's unterminated last line, if any: with one thread running,
+        strace has printed the blocked call's head and waits for it to return.
+        """
+        open_calls = dict(self.open_calls)
+        if partial is not None and partial.get("rk") == "unfinished":
+            open_calls[int(partial.get("pid1") or partial.get("pid2") or 0)] = partial
+        for pid, rec in open_calls.items():
+            if rec.get("name") == "flock":
+                fd = parse_fd(split_args(rec.get("args") or "")[0])
+                where = fd.target if fd and fd.target else "a file"
+                return f"pid {pid} blocked in flock on {where}: another process holds the lock"
+        waiting = [c for c in self.conns.values() if c.waiting]
+        if waiting:
+            c = waiting[-1]
+            remote = c.remote or c.target
+            hp = host_port(remote) if c.remote else None
+            proto = c.target.split(":", 1)[0]
+            what = f"{proto} {hp[0]}:{hp[1]}" if hp else remote
+            if hp and hp[1] == 53:
+                return f"waiting for a DNS answer from {what}"
+            after = f" after sending `{c.request}`" if c.request else ""
+            got = "no response" if not c.received else f"{c.received} bytes so far"
+            return f"blocked reading {what}{after} ({got})"
+        for pid, rec in open_calls.items():
+            if rec.get("name") in ("wait4", "waitid"):
+                kids = [p for p in self.children if p != pid]
+                who = f" ({self.children[kids[-1]]})" if kids else ""
+                return f"pid {pid} waiting for a child process{who}"
+            if rec.get("name") == "connect":
+                return f"pid {pid} connecting: {rec.get('args')}"
+        calls = sorted({str(r.get("name")) for r in open_calls.values()})
+        if calls:
+            return f"all {len(open_calls)} waiting threads idle in {'/'.join(calls)}"
+        return "no call in flight"
+
+
+_WATCHED = frozenset(
+    {
+        "write", "sendto", "sendmsg", "writev", "read", "recvfrom", "recvmsg", "readv",
+        "close", "renameat", "renameat2", "rename", "execve", "flock", "connect",
+        "clone", "clone3", "fork", "vfork",
+    }
+)  # fmt: skip

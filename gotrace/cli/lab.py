@@ -1,0 +1,73 @@
+"""``gotrace lab``: reproduce each way ``go mod download`` goes quiet, on loopback, and trace it."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+lab_app = typer.Typer(
+    help="Reproduce silent go mod download failures locally (loopback only).", no_args_is_help=True
+)
+
+
+@lab_app.command("list")
+def list_scenarios() -> None:
+    """List the scenarios: name, expected cause, one-line description."""
+    from gotrace.lab import SCENARIOS
+
+    width = max(len(n) for n in SCENARIOS)
+    for name, sc in SCENARIOS.items():
+        reason = sc.unavailable()
+        note = f"  (unavailable here: {reason})" if reason else ""
+        typer.echo(f"{name:<{width}}  {sc.description}{note}")
+
+
+@lab_app.command("run")
+def run_scenario(
+    name: Annotated[str, typer.Argument(help="Scenario name (see gotrace lab list).")],
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the capture (trace.strace, meta.json, events.parquet) in this directory."
+        ),
+    ] = None,
+    quiet_after: Annotated[
+        float, typer.Option(help="Seconds without progress before saying what go waits on.")
+    ] = 5.0,
+    go_x: Annotated[bool, typer.Option("--go-x", help="Run go with -x.")] = False,
+    force: Annotated[bool, typer.Option(help="Reuse an existing --keep directory.")] = False,
+) -> None:
+    """Set up the scenario, run go mod download under gotrace run, print the diagnosis, and
+    clean up every process and temporary directory it started (also on Ctrl-C)."""
+    from gotrace.cli.run import execute
+    from gotrace.lab import get_scenario
+
+    sc = get_scenario(name)
+    typer.echo(f"scenario {sc.name}: {sc.description}", err=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="gotrace-lab-capture-") as tmp,
+        sc.prepare(x=go_x) as prep,
+    ):
+        out = keep if keep is not None else Path(tmp) / "capture"
+        status = execute(
+            prep.argv,
+            out,
+            force=force,
+            env=prep.env,
+            cwd=prep.cwd,
+            timeout=prep.timeout,
+            stop_signal=signal.SIGKILL,
+            quiet_after=quiet_after,
+            stderr_devnull=prep.stderr_devnull,
+            extra_meta={
+                "lab": {"scenario": sc.name, "cause": sc.cause, "workdir": str(prep.workdir)}
+            },
+        )
+        typer.echo(f"expected cause: {sc.cause}: {sc.explanation}", err=True)
+        if keep is not None:
+            typer.echo(f"capture kept in {keep}", err=True)
+    raise typer.Exit(status)
