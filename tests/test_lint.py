@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PY_DIRS = [d for d in ("gotrace", "tests", "benchmarks") if (ROOT / d).is_dir()]
 
 
 @pytest.mark.parametrize(
     "cmd",
     [
-        ["ruff", "check", "gotrace", "tests", "benchmarks"],
-        ["ruff", "format", "--check", "gotrace", "tests", "benchmarks"],
+        ["ruff", "check", *PY_DIRS],
+        ["ruff", "format", "--check", *PY_DIRS],
         [sys.executable, "-m", "mypy", "--strict", "gotrace"],
     ],
     ids=["ruff-check", "ruff-format", "mypy-strict"],
