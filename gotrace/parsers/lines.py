@@ -139,17 +139,9 @@ def _parse_body(body: str, rec: Record) -> None:
         # The rest closes the call itself: "[{WIFEXITED(s) && ...}], 0, NULL) = 2260", ") = 0".
         parts = split_return(rest)
         if parts is None:
-            if g.CALL_HEAD_RE.match("x(" + rest) and rest.endswith(g.UNFINISHED_SUFFIX):
-                rec["reason"] = "resumed call that is unfinished again"
-            else:
-                rec["reason"] = "resumed call without a return value"
+            rec["reason"] = "resumed call without a return value"
             return
-        args, tail = parts
-        fields = parse_tail(tail)
-        if fields is None:
-            rec["reason"] = "unreadable return value"
-            return
-        rec.update(rk="resumed", args=args, **{k: v for k, v in fields.items() if v is not None})
+        _returned(rec, "resumed", *parts)
         return
     call = g.CALL_HEAD_RE.match(body)
     if call is None:
@@ -171,8 +163,13 @@ def _parse_body(body: str, rec: Record) -> None:
         rec.update(rk="unfinished", args=inner, never=True, truncated=True)
         return
     head, tail = parts
+    _returned(rec, "call", head[1:], tail)
+
+
+def _returned(rec: Record, rk: str, args: str, tail: str) -> None:
+    """Fill in a call that returned: its arguments and the parts of ``) = ret``."""
     fields = parse_tail(tail)
     if fields is None:
         rec["reason"] = "unreadable return value"
         return
-    rec.update(rk="call", args=head[1:], **{k: v for k, v in fields.items() if v is not None})
+    rec.update(rk=rk, args=args, **{k: v for k, v in fields.items() if v is not None})
