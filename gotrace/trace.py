@@ -149,19 +149,26 @@ def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
 _FORKS = ("clone", "clone3", "fork", "vfork")
 
 
-def process_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Thread groups from clone/fork/vfork/execve and exits, in order of appearance."""
+@dataclass
+class ThreadGroups:
+    """Who is whose thread, child and argv, replayed from clone/fork/execve and exits."""
+
+    tgid: dict[int, int] = field(default_factory=dict)
+    parent: dict[int, int | None] = field(default_factory=dict)
+    argv: dict[int, list[str]] = field(default_factory=dict)
+    exit_status: dict[int, int] = field(default_factory=dict)
+    killed: dict[int, str] = field(default_factory=dict)
+
+
+def thread_groups(frame: pl.DataFrame) -> ThreadGroups:
+    groups = ThreadGroups()
     if not frame.height:
-        return []
+        return groups
     rel = frame.filter(
         (pl.col("syscall").is_in([*_FORKS, "execve", "execveat"]) & (pl.col("kind") == "syscall"))
         | pl.col("kind").is_in(["exit", "kill", "exec"])
     ).select("kind", "pid", "syscall", "args", "retval", "signal", "status", "former_pid", "ts")
-    tgid: dict[int, int] = {}
-    parent: dict[int, int | None] = {}
-    argv: dict[int, list[str]] = {}
-    exit_status: dict[int, int] = {}
-    killed: dict[int, str] = {}
+    tgid = groups.tgid
     for r in rel.iter_rows(named=True):
         pid = r["pid"]
         group = tgid.setdefault(pid, pid)
@@ -171,17 +178,26 @@ def process_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
                 tgid[child] = group
             else:
                 tgid[child] = child
-                parent[child] = group
+                groups.parent[child] = group
         elif r["kind"] == "syscall" and r["syscall"] in ("execve", "execveat") and r["retval"] == 0:
-            argv[group] = execve_argv(r["args"] or "", r["syscall"])
+            groups.argv[group] = execve_argv(r["args"] or "", r["syscall"])
         elif r["kind"] == "exec" and r["former_pid"] is not None:
             tgid[int(r["former_pid"])] = group
         elif r["kind"] == "exit" and pid == group:
-            exit_status[group] = int(r["status"])
+            groups.exit_status[group] = int(r["status"])
         elif r["kind"] == "kill" and pid == group:
-            killed[group] = r["signal"]
+            groups.killed[group] = r["signal"]
     for pid in frame["pid"].unique().to_list():
         tgid.setdefault(pid, pid)
+    return groups
+
+
+def process_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Thread groups from clone/fork/vfork/execve and exits, in order of appearance."""
+    if not frame.height:
+        return []
+    groups = thread_groups(frame)
+    tgid = groups.tgid
     mapping = pl.DataFrame(
         {"pid": list(tgid), "tgid": list(tgid.values())}, schema={"pid": pl.Int64, "tgid": pl.Int64}
     )
@@ -203,12 +219,12 @@ def process_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
         rows.append(
             {
                 "pid": g,
-                "parent": parent.get(g),
-                "argv": argv.get(g),
+                "parent": groups.parent.get(g),
+                "argv": groups.argv.get(g),
                 "start": s["start"],
                 "end": s["end"],
-                "exit_status": exit_status.get(g),
-                "signal": killed.get(g),
+                "exit_status": groups.exit_status.get(g),
+                "signal": groups.killed.get(g),
                 "threads": s["threads"],
                 "syscalls": s["syscalls"],
             }
@@ -264,7 +280,7 @@ def load(
         raise GotraceError(f"{path}: binary file, not a strace or dtruss log")
     if kind == "dtruss":
         try:
-            from gotrace.parsers import dtruss  # type: ignore[attr-defined]
+            from gotrace.parsers import dtruss
         except ImportError as exc:
             raise GotraceError(f"{path}: dtruss logs are not supported yet") from exc
         frame = dtruss.parse_frame(p)

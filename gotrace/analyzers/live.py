@@ -31,7 +31,8 @@ class Conn:
     target: str
     remote: str | None = None
     request: str | None = None
-    waiting: bool = False  # sent a request (or read EAGAIN) and got nothing since
+    waiting: bool = False  # sent something that nothing has answered yet
+    waiting_since: float = 0.0
     received: int = 0
 
 
@@ -97,11 +98,12 @@ class LiveState:
                 if m:
                     conn.request = f"{m.group(1)} {m.group(2)}"
                     conn.received = 0  # bytes count per request on a reused connection
-                conn.waiting = True
-            elif name in ("read", "recvfrom", "recvmsg", "readv") and ret is not None:
-                if errno == "EAGAIN":
+                if not conn.waiting:
                     conn.waiting = True
-                elif ret.lstrip("-").isdigit() and int(ret) > 0:
+                    conn.waiting_since = float(self.lines)
+            elif name in ("read", "recvfrom", "recvmsg", "readv") and ret is not None:
+                # EAGAIN is Go's netpoller asking "anything yet?": it changes nothing
+                if ret.lstrip("-").isdigit() and int(ret) > 0:
                     conn.received += int(ret)
                     conn.waiting = False
             elif name == "close" and ret is not None:
@@ -138,9 +140,11 @@ class LiveState:
                 fd = parse_fd(split_args(rec.get("args") or "")[0])
                 where = fd.target if fd and fd.target else "a file"
                 return f"pid {pid} blocked in flock on {where}: another process holds the lock"
-        waiting = [c for c in self.conns.values() if c.waiting]
+        waiting = sorted(
+            (c for c in self.conns.values() if c.waiting), key=lambda c: c.waiting_since
+        )
         if waiting:
-            c = waiting[-1]
+            c = waiting[0]  # the one unanswered for longest
             remote = c.remote or c.target
             hp = host_port(remote) if c.remote else None
             proto = c.target.split(":", 1)[0]

@@ -35,6 +35,7 @@ def summarize(trace: Trace, *, top: int = TOP_N) -> dict[str, Any]:
         "events": f.height,
         "syscall_events": sc.height,
         "span_s": (float(ts.max()) - float(ts.min())) if ts.len() else None,  # type: ignore[arg-type]
+        "start_ts": float(ts.min()) if ts.len() else None,  # type: ignore[arg-type]
         "has_durations": bool(sc["duration"].null_count() < sc.height) if sc.height else False,
         "parse_errors": {
             "count": errors.height,

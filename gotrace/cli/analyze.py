@@ -29,16 +29,18 @@ def analyze(
     ] = False,
     top: Annotated[int, typer.Option(help="How many of the slowest calls to list.")] = 10,
 ) -> None:
-    """Analyze saved traces: process tree, slowest and still-in-flight calls, failures, a
-    strace -c-like table with wait time kept apart from active time."""
-    from gotrace.analyzers.summary import summarize
-    from gotrace.cli.common import load_inputs, write_text
-    from gotrace.reporters.jsonout import render_json
-    from gotrace.reporters.text import render_summary
+    """Analyze saved traces: the verdict (where it went quiet and why), findings with fixes,
+    quiet periods, connections, the process tree, slowest and still-in-flight calls,
+    failures, and a strace -c-like table with wait time kept apart from active time."""
+    import json
+
+    from gotrace.cli.common import load_inputs, report, write_text
 
     traces = load_inputs(files, strict=strict, redact=not no_redact)
-    summaries = [summarize(t, top=top) for t in traces]
-    if json_out:
-        write_text(render_json(summaries[0] if len(summaries) == 1 else summaries), None)
+    texts = [report(t, json_out=json_out, top=top) for t in traces]
+    if json_out and len(texts) > 1:
+        write_text(
+            json.dumps([json.loads(x) for x in texts], indent=2, sort_keys=True) + "\n", None
+        )
         return
-    write_text("\n".join(render_summary(s) for s in summaries), None)
+    write_text("\n".join(texts), None)

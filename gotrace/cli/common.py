@@ -77,3 +77,18 @@ def write_text(text: str, dest: Path | None) -> None:
         sys.stdout.flush()
     else:
         dest.write_text(text)
+
+
+def report(trace: Trace, *, json_out: bool, top: int = 10) -> str:
+    """What ``gotrace analyze`` prints for one trace (``gotrace run`` prints the same)."""
+    from gotrace.analyzers.context import build
+    from gotrace.analyzers.diagnosis import diagnose
+    from gotrace.analyzers.summary import summarize
+    from gotrace.reporters.jsonout import render_json
+    from gotrace.reporters.text import render_report
+
+    summary = summarize(trace, top=top)
+    analysis = diagnose(build(trace)).to_dict()
+    if json_out:
+        return render_json({**summary, **analysis})
+    return render_report(summary, analysis)

@@ -104,7 +104,12 @@ def execute(
         "cwd": str(cwd or os.getcwd()),
         "env": selected_env(run_env),
         "go_env": go_env(cmd, run_env, cwd),
-        "backend": {"name": tracer.name, "version": tracer.version, "exe": tracer.exe},
+        "backend": {
+            "name": tracer.name,
+            "version": tracer.version,
+            "exe": tracer.exe,
+            "string_size": string_size,
+        },
         "start": time.time(),
         "stderr": "/dev/null" if stderr_devnull else "inherited",
         **(extra_meta or {}),
@@ -199,20 +204,15 @@ def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
 
 
 def _analyze(outdir: Path, *, json_out: bool, redact: bool) -> None:
-    """Exactly what ``gotrace analyze DIR`` does, after saving events.parquet."""
-    from gotrace.analyzers.summary import summarize
-    from gotrace.reporters.jsonout import render_json
-    from gotrace.reporters.text import render_summary
+    """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints."""
+    from gotrace.cli.common import report
     from gotrace.trace import load
 
     trace = load(outdir / "trace.strace", redact=redact)
     meta = json.loads((outdir / "meta.json").read_text())
     trace.meta = {**trace.meta, **meta, "source": str(outdir)}
     trace.save(outdir / "events.parquet")
-    summary = summarize(trace)
-    summary["exit_status"] = meta.get("exit_status")
-    text = render_json(summary) if json_out else render_summary(summary)
-    sys.stderr.write(text)
+    sys.stderr.write(report(trace, json_out=json_out))
 
 
 def selected_env(env: dict[str, str]) -> dict[str, str]:

@@ -109,3 +109,57 @@ def render_syscall_table(rows: list[dict[str, Any]]) -> str:
         )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _clock(t: float | None, origin: float | None) -> str:
+    if t is None:
+        return "?"
+    return f"+{t - origin:.3f}s" if origin is not None else f"{t:.3f}"
+
+
+def render_report(s: dict[str, Any], a: dict[str, Any], *, width: int = 100) -> str:
+    """The full report: the verdict first, then findings, quiet periods, connections, and the
+    summary (processes, calls, the syscall table)."""
+    out = [f"verdict: {a['verdict']}", ""]
+    origin = s.get("start_ts")
+    if a["findings"]:
+        out.append("Findings")
+        for i, f in enumerate(a["findings"], 1):
+            when = f" [{_clock(f['start'], origin)}]" if f.get("start") is not None else ""
+            out.append(f"  {i}. {f['severity'].upper()} {f['kind']}{when}: {f['summary']}")
+            if f.get("fix"):
+                out.append(f"     fix: {f['fix']}")
+            if f.get("evidence"):
+                ev = ", ".join(str(x) for x in f["evidence"][:6])
+                out.append(f"     evidence: trace lines {ev}")
+        out.append("")
+    if a["quiet_periods"]:
+        out.append("Quiet periods")
+        for q in a["quiet_periods"]:
+            out.append(
+                f"  {_clock(q['start'], origin)} .. {_clock(q['end'], origin)} "
+                f"({q['duration']:.1f} s{', to the end' if q['trailing'] else ''}): {q['blame']}"
+            )
+        out.append("")
+    if a["connections"]:
+        out.append("Connections")
+        for c in a["connections"]:
+            reqs = f", {len(c['requests'])} requests" if c["requests"] else ""
+            last = f", last `{c['requests'][-1]}`" if c["requests"] else ""
+            dns = f", DNS {', '.join(c['dns'][:2])}" if c["dns"] else ""
+            err = f", {c['error']}" if c["error"] else ""
+            out.append(
+                f"  #{c['id']} pid {c['tgid']} {c['proto']} {c['local'] or '?'} -> {c['remote'] or '?'}: "
+                f"{c['state']}, sent {c['bytes_sent']} B, received {c['bytes_recv']} B{reqs}{last}{dns}{err}"
+            )
+        out.append("")
+    if a.get("settings"):
+        out.append("Settings")
+        out.extend(f"  {x}" for x in a["settings"])
+        out.append("")
+    if a.get("limitations"):
+        out.append("What this trace cannot show")
+        out.extend(f"  {x}" for x in a["limitations"])
+        out.append("")
+    out.append(render_summary(s, width=width))
+    return "\n".join(out)

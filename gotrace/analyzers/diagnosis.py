@@ -1,0 +1,485 @@
+"""The diagnosis: every analyzer's findings, ordered, and the one-line verdict.
+
+The verdict answers "why was it quiet" and names the object: the socket and the request
+it waits on, the lock and who holds it, the DNS name and server, the signal that ended it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import polars as pl
+
+from gotrace.analyzers.context import Context
+from gotrace.analyzers.findings import Finding, order
+from gotrace.analyzers.network import Connection, connections
+from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, trace_end
+
+SLOW_BYTES_PER_S = 64 * 1024
+
+
+@dataclass
+class Analysis:
+    verdict: str
+    findings: list[Finding]
+    quiet: list[QuietPeriod]
+    connections: list[Connection]
+    context: Context
+    settings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "findings": [f.to_dict() for f in self.findings],
+            "quiet_periods": [
+                {
+                    "start": q.start,
+                    "end": q.end,
+                    "duration": q.duration,
+                    "kind": q.kind,
+                    "blame": q.blame,
+                    "objects": list(q.objects),
+                    "pids": list(q.pids),
+                    "evidence": list(q.evidence),
+                    "trailing": q.trailing,
+                }
+                for q in self.quiet
+            ],
+            "connections": [c.to_row() for c in self.connections],
+            "settings": self.settings,
+            "limitations": self.context.limitations(),
+        }
+
+
+def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
+    conns = connections(ctx)
+    quiet = quiet_periods(ctx, conns, min_quiet=min_quiet)
+    env = _env(ctx)
+    findings: list[Finding] = []
+    findings += _quiet_findings(ctx, quiet, env)
+    findings += _connection_findings(conns, env)
+    findings += _process_findings(ctx)
+    findings += _slow_findings(ctx, conns, quiet)
+    findings += _extra_findings(ctx)
+    findings = order(_dedupe(findings))
+    verdict = _verdict(ctx, findings, quiet)
+    return Analysis(verdict, findings, quiet, conns, ctx, settings=explain_settings(env))
+
+
+def _env(ctx: Context) -> dict[str, str]:
+    env: dict[str, str] = {}
+    go_env = ctx.meta.get("go_env")
+    if isinstance(go_env, dict):
+        env.update({k: str(v) for k, v in go_env.items() if isinstance(v, (str, int))})
+    raw = ctx.meta.get("env")
+    if isinstance(raw, dict):
+        env.update({k: str(v) for k, v in raw.items()})
+    return env
+
+
+# -- GOPROXY / GOSUMDB -------------------------------------------------------------------
+def proxy_list(value: str) -> list[tuple[str, str | None]]:
+    """``A,B|direct`` -> [(A, ","), (B, "|"), ("direct", None)]: each entry with the separator
+    that follows it (``,`` falls back only on 404/410; ``|`` on any error)."""
+    out: list[tuple[str, str | None]] = []
+    for m in re.finditer(r"([^,|]+)([,|]?)", value.strip()):
+        entry = m.group(1).strip()
+        if entry:
+            out.append((entry, m.group(2) or None))
+    return out
+
+
+def _host_port_of_url(url: str) -> str | None:
+    m = re.match(
+        r"^(?P<scheme>https?)://(?:[^@/]*@)?(?P<host>\[[^\]]+\]|[^/:]+)(?::(?P<port>\d+))?", url
+    )
+    if not m:
+        return None
+    port = m.group("port") or ("443" if m.group("scheme") == "https" else "80")
+    return f"{m.group('host')}:{port}"
+
+
+def _role(remote: str | None, env: dict[str, str]) -> tuple[str, str | None, str | None]:
+    """(role, url, separator after it) of a remote endpoint: proxy, sumdb or other."""
+    if not remote:
+        return ("other", None, None)
+    for entry, sep in proxy_list(env.get("GOPROXY", "")):
+        if _host_port_of_url(entry) == remote:
+            return ("proxy", entry, sep)
+    sumdb = env.get("GOSUMDB", "")
+    parts = sumdb.split()
+    if len(parts) == 2 and _host_port_of_url(parts[1]) == remote:
+        return ("sumdb", parts[1], None)
+    return ("other", None, None)
+
+
+def explain_settings(env: dict[str, str]) -> list[str]:
+    """What GOPROXY, GOSUMDB, GOPRIVATE/GONOSUMDB/GONOPROXY, GOFLAGS and HTTP(S)_PROXY mean here."""
+    out = []
+    gp = env.get("GOPROXY")
+    if gp is not None:
+        entries = proxy_list(gp)
+        if not entries or entries[0][0] == "off":
+            out.append("GOPROXY=off: go may not download any module; only the module cache is used")
+        for entry, sep in entries:
+            if entry in ("off", "direct"):
+                if entry == "direct":
+                    out.append(
+                        "GOPROXY reaches `direct`: modules not found before it are fetched from their VCS"
+                    )
+                break
+            if sep == ",":
+                out.append(
+                    f"GOPROXY entry {entry} is followed by `,`: go tries the next entry only on 404/410; "
+                    "a timeout or a stall on it never falls back"
+                )
+            elif sep == "|":
+                out.append(
+                    f"GOPROXY entry {entry} is followed by `|`: any error falls back to the next entry, but a stall never errors"
+                )
+            else:
+                out.append(f"GOPROXY ends with {entry}: an error on it is final")
+    sumdb = env.get("GOSUMDB")
+    if sumdb is not None:
+        if sumdb == "off":
+            out.append(
+                "GOSUMDB=off: downloaded modules are not checked against a checksum database"
+            )
+        else:
+            out.append(f"GOSUMDB={sumdb.split()[0]}: go asks it for every module not in go.sum")
+    for key in ("GOPRIVATE", "GONOSUMDB", "GONOPROXY", "GONOSUMCHECK", "GOINSECURE"):
+        if env.get(key):
+            out.append(
+                f"{key}={env[key]}: matching modules skip the proxy and/or checksum database"
+            )
+    if env.get("GOFLAGS"):
+        out.append(f"GOFLAGS={env['GOFLAGS']} applies to every go command")
+    for key in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        if env.get(key):
+            out.append(f"{key}={env[key]}: go's HTTP requests go through this proxy setting")
+    return out
+
+
+# -- findings ------------------------------------------------------------------------------
+def _rel(ctx: Context, path: str) -> str:
+    if ctx.gomodcache and path.startswith(ctx.gomodcache.rstrip("/") + "/"):
+        return path[len(ctx.gomodcache.rstrip("/")) + 1 :]
+    return path
+
+
+def _quiet_findings(ctx: Context, quiet: list[QuietPeriod], env: dict[str, str]) -> list[Finding]:
+    out: list[Finding] = []
+    dns = [q for q in quiet if q.kind == "dns"]
+    if dns:
+        total = sum(q.duration for q in dns)
+        name, server = dns[0].objects[0], dns[0].objects[1]
+        out.append(
+            Finding(
+                kind="dns-timeout",
+                severity="error",
+                summary=f"waited {total:.1f} s for DNS answers for {name} from {server} ({len(dns)} quiet spells); none came",
+                start=dns[0].start,
+                end=dns[-1].end,
+                pids=dns[0].pids,
+                objects=(name, server),
+                evidence=tuple(e for q in dns for e in q.evidence),
+                fix=f"the resolver {server} does not answer: check /etc/resolv.conf (or the network namespace's), or put an IP address in GOPROXY",
+                weight=total,
+            )
+        )
+    for q in quiet:
+        if q.kind == "dns":
+            continue
+        dur = q.duration
+        common: dict[str, Any] = dict(
+            start=q.start, end=q.end, pids=q.pids, evidence=q.evidence, weight=dur
+        )
+        if q.kind == "socket-wait":
+            remote = q.objects[0] if q.objects else None
+            req = q.detail.get("request")
+            role, url, sep = _role(remote, env)
+            if role == "proxy":
+                why = "the module proxy accepted the request and never answered"
+                fix = (
+                    "go sets no response-header timeout, so it waits forever: fix or replace the proxy at "
+                    f"{url}"
+                )
+                if sep == ",":
+                    fix += "; GOPROXY uses `,` after it, so a timeout never falls back: use `|` to fall back on errors"
+                kind = "proxy-stall"
+            elif role == "sumdb":
+                why = "the checksum database accepted the request and never answered"
+                fix = (
+                    f"the checksum database {url} stalls: point GOSUMDB at a reachable one, or list private "
+                    "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
+                )
+                kind = "sumdb-stall"
+            else:
+                why = "the server accepted the request and never answered"
+                fix = "find out why the server does not answer; go has no timeout for this wait"
+                kind = "socket-stall"
+            after = f" after sending `{req}`" if req else ""
+            out.append(
+                Finding(
+                    kind=kind,
+                    severity="error",
+                    summary=f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}",
+                    objects=tuple(x for x in (remote, req, url) if x),
+                    fix=fix,
+                    **common,
+                )
+            )
+        elif q.kind == "body-stall":
+            remote = q.objects[0] if q.objects else None
+            got, expected = q.detail.get("received"), q.detail.get("expected")
+            out.append(
+                Finding(
+                    kind="body-stall",
+                    severity="error",
+                    summary=(
+                        f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
+                        f"{got} of {expected} body bytes, then nothing — the server stopped sending"
+                    ),
+                    objects=q.objects,
+                    fix="the proxy (or a middlebox) stops mid-response; go has no read timeout: fix the proxy or its upstream",
+                    **common,
+                )
+            )
+        elif q.kind == "lock":
+            path = q.objects[0]
+            holder = q.detail.get("holder")
+            who = f"held by pid {holder}" if holder else "held by a process outside the trace"
+            out.append(
+                Finding(
+                    kind="lock-wait",
+                    severity="error",
+                    summary=f"waited {dur:.1f} s for the lock {_rel(ctx, path)} ({who})",
+                    objects=(path,),
+                    fix=(
+                        "another go command (or gopls) is downloading the same module version and holds the "
+                        "lock: wait for it or stop it (`gotrace cache` shows the holder); remove the lock file "
+                        "only if no process holds it"
+                    ),
+                    detail={"holder": holder},
+                    **common,
+                )
+            )
+        elif q.kind == "connect":
+            out.append(
+                Finding(
+                    kind="connect-timeout",
+                    severity="error",
+                    summary=f"waited {dur:.1f} s to connect to {q.objects[0]}",
+                    objects=q.objects,
+                    fix="the address does not answer SYNs (firewall or dead host): go gives up after 30 s",
+                    **common,
+                )
+            )
+        elif q.kind == "child":
+            out.append(
+                Finding(
+                    kind="child-stall",
+                    severity="warning",
+                    summary=f"quiet {dur:.1f} s: {q.blame}",
+                    objects=q.objects,
+                    fix="go hides the child's stderr until it fails: trace the child (gotrace shows its calls) or run it by hand",
+                    **common,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    kind="quiet",
+                    severity="info",
+                    summary=f"quiet {dur:.1f} s: {q.blame}",
+                    objects=q.objects,
+                    **{**common, "weight": dur / 10},
+                )
+            )
+    return out
+
+
+def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[Finding]:
+    out: list[Finding] = []
+    for c in conns:
+        if c.connect_result in ("ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"):
+            role, url, _sep = _role(c.remote, env)
+            what = (
+                f" (the GOPROXY entry {url})"
+                if role == "proxy"
+                else f" (GOSUMDB {url})"
+                if role == "sumdb"
+                else ""
+            )
+            out.append(
+                Finding(
+                    kind="proxy-refused"
+                    if role == "proxy" and c.connect_result == "ECONNREFUSED"
+                    else "connect-failed",
+                    severity="error",
+                    summary=f"connect to {c.remote}{what} failed: {c.connect_result}",
+                    start=c.connect_ts,
+                    end=c.close_ts,
+                    pids=tuple(sorted(c.pids)),
+                    objects=tuple(x for x in (c.remote, url, c.connect_result) if x),
+                    evidence=tuple(c.lines[:3]),
+                    fix="nothing listens there: start the proxy, or fix GOPROXY"
+                    if c.connect_result == "ECONNREFUSED"
+                    else None,
+                    weight=0.5,
+                )
+            )
+    return out
+
+
+def _root(ctx: Context) -> int | None:
+    roots = [g for g in set(ctx.groups.tgid.values()) if ctx.groups.parent.get(g) is None]
+    if not roots:
+        return None
+    first = ctx.frame.filter(pl.col("tgid").is_in(roots)).head(1)
+    return int(first["tgid"][0]) if first.height else roots[0]
+
+
+def _process_findings(ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    root = _root(ctx)
+    if root is None:
+        return out
+    sig = ctx.groups.killed.get(root)
+    if sig:
+        kills = ctx.frame.filter(
+            pl.col("syscall").is_in(["kill", "tgkill", "tkill"])
+            & pl.col("args").str.starts_with(f"{root},")
+        )
+        killers = [r for r in kills.iter_rows(named=True) if sig in (r["args"] or "")]
+        if killers:
+            who = f"by pid {killers[0]['tgid']} (line {killers[0]['line']})"
+        elif ctx.meta.get("timed_out"):
+            who = "by the --timeout of gotrace run (or the lab's outer timeout)"
+        elif ctx.meta.get("interrupted"):
+            who = "by Ctrl-C"
+        else:
+            who = "from outside the trace (e.g. a timeout or the OOM killer)"
+        ev = ctx.frame.filter((pl.col("kind") == "kill") & (pl.col("pid") == root))
+        t = ev["ts"][0] if ev.height else None
+        out.append(
+            Finding(
+                kind="killed",
+                severity="error",
+                summary=f"pid {root} was killed by {sig} {who}",
+                start=t,
+                end=t,
+                pids=(root,),
+                objects=(sig,),
+                evidence=tuple(ev["line"].to_list()[:1]),
+                fix=None,
+                weight=0.1,
+            )
+        )
+        return out
+    status = ctx.groups.exit_status.get(root)
+    if status is None and isinstance(ctx.meta.get("exit_status"), int):
+        status = int(ctx.meta["exit_status"])
+    if status:
+        out.append(
+            Finding(
+                kind="exit-status",
+                severity="warning",
+                summary=f"pid {root} exited with status {status}",
+                pids=(root,),
+                objects=(str(status),),
+                weight=0.05,
+            )
+        )
+    return out
+
+
+def _slow_findings(
+    ctx: Context, conns: list[Connection], quiet: list[QuietPeriod]
+) -> list[Finding]:
+    out: list[Finding] = []
+    if quiet or not ctx.has_timestamps:
+        return out
+    for c in conns:
+        if c.bytes_recv < 8192 or c.first_byte_ts is None or c.last_byte_ts is None:
+            continue
+        span = c.last_byte_ts - c.first_byte_ts
+        if span < 1.0:
+            continue
+        rate = c.bytes_recv / span
+        if rate < SLOW_BYTES_PER_S:
+            out.append(
+                Finding(
+                    kind="slow-transfer",
+                    severity="warning",
+                    summary=f"received {c.bytes_recv / 1024:.0f} KiB from {c.remote} over {span:.1f} s ({rate / 1024:.1f} KiB/s): slow but steady",
+                    start=c.first_byte_ts,
+                    end=c.last_byte_ts,
+                    pids=tuple(sorted(c.pids)),
+                    objects=tuple(x for x in (c.remote, c.last_request()) if x),
+                    evidence=tuple(c.lines[:1]),
+                    fix="the proxy or the link is slow; nothing is stuck",
+                    weight=span,
+                )
+            )
+    return out
+
+
+def _extra_findings(ctx: Context) -> list[Finding]:
+    """Findings of the module-cache and output analyzers, when present."""
+    import importlib
+
+    out: list[Finding] = []
+    for name in ("gotrace.analyzers.modcache", "gotrace.analyzers.output"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        fn = getattr(mod, "findings", None)
+        if fn is not None:
+            out.extend(fn(ctx))
+    return out
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per kind and object: repeats (three refused connects to one port) fold
+    into the first, with their evidence and pids added and a count in ``detail``."""
+    merged: dict[tuple[str, tuple[str, ...]], Finding] = {}
+    for f in findings:
+        key = (f.kind, f.objects)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = f
+            continue
+        count = int(first.detail.get("count", 1)) + 1
+        merged[key] = replace(
+            first,
+            evidence=tuple(sorted(set(first.evidence) | set(f.evidence))),
+            pids=tuple(sorted(set(first.pids) | set(f.pids))),
+            end=max((x for x in (first.end, f.end) if x is not None), default=None),
+            weight=max(first.weight, f.weight),
+            detail={**first.detail, "count": count},
+            summary=first.summary if count > 2 else first.summary + " (repeated)",
+        )
+    return list(merged.values())
+
+
+def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) -> str:
+    serious = [f for f in findings if f.severity in ("error", "warning")]
+    if serious:
+        return serious[0].summary
+    end = trace_end(ctx)
+    start = ctx.frame["ts"].drop_nulls().min()
+    took = f" after {end - float(start):.2f} s" if end is not None and start is not None else ""  # type: ignore[arg-type]
+    root = _root(ctx)
+    status = ctx.groups.exit_status.get(root) if root is not None else None
+    net = ctx.frame.filter(pl.col("syscall") == "connect").height
+    if status == 0:
+        if net == 0:
+            return f"exited 0{took} without touching the network: nothing to download (everything was already in the module cache)"
+        return f"exited 0{took}; nothing went quiet"
+    if quiet:
+        return f"quiet {quiet[0].duration:.1f} s: {quiet[0].blame}"
+    return f"ended{took}; no quiet period and no error in the trace"

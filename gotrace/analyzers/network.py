@@ -1,0 +1,463 @@
+"""Connections, aware of Go's non-blocking sockets.
+
+Go creates sockets with SOCK_NONBLOCK: ``connect`` returns EINPROGRESS, the netpoller
+waits in ``epoll_pwait`` on another thread, and ``getsockopt(SO_ERROR)`` says how the
+connect ended; reads return EAGAIN until data arrives. So a connection "blocked in read"
+shows up as an EAGAIN read and a parked thread, not as a read in flight. This module
+rebuilds each connection's life from the calls on its fd, and decodes what the payloads
+allow: HTTP request and status lines, the TLS ClientHello server name, DNS questions
+and answers.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from gotrace.analyzers.context import Context
+from gotrace.parsers.args import decode_string, host_port, parse_socket, split_args
+
+_SOCK_CALLS = (
+    "socket", "connect", "getsockopt", "read", "write", "readv", "writev", "recvfrom", "sendto",
+    "recvmsg", "sendmsg", "close", "shutdown", "accept", "accept4", "bind", "getsockname",
+    "getpeername", "setsockopt", "sendmmsg", "recvmmsg",
+)  # fmt: skip
+_WRITES = frozenset({"write", "writev", "sendto", "sendmsg", "sendmmsg"})
+_READS = frozenset({"read", "readv", "recvfrom", "recvmsg", "recvmmsg"})
+_REQUEST = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS) (\S+) HTTP/1\.[01]\r?\n")
+_HOST = re.compile(rb"\r\nHost: ([^\r\n]+)", re.IGNORECASE)
+_STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
+_CONTENT_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
+_SOCKADDR = re.compile(
+    r"sin6?_port=htons\((?P<port>\d+)\).*?(?:inet_addr\(\"(?P<a4>[^\"]+)\"\)|inet_pton\(AF_INET6, \"(?P<a6>[^\"]+)\")"
+)
+_SO_ERROR = re.compile(r"SO_ERROR, \[(?P<v>[^\]]*)\]")
+
+
+@dataclass
+class Connection:
+    id: int
+    tgid: int
+    fd: int
+    proto: str
+    local: str | None = None
+    remote: str | None = None
+    open_line: int | None = None
+    open_ts: float | None = None
+    connect_ts: float | None = None
+    connect_result: str | None = None  # "0", "EINPROGRESS", "ECONNREFUSED", ...
+    connected_ts: float | None = None
+    bytes_sent: int = 0
+    bytes_recv: int = 0
+    first_byte_ts: float | None = None
+    last_byte_ts: float | None = None
+    last_send_ts: float | None = None
+    close_ts: float | None = None
+    close_line: int | None = None
+    error: str | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    sni: str | None = None
+    dns: list[dict[str, Any]] = field(default_factory=list)
+    truncated_payloads: int = 0
+    lines: list[int] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)
+    #: sent something (a request, a DNS query) and nothing came back since
+    waiting_since: float | None = None
+    waiting_line: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.proto} {self.remote or self.local or '?'}"
+
+    @property
+    def is_dns(self) -> bool:
+        hp = host_port(self.remote) if self.remote else None
+        return bool(hp and hp[1] == 53)
+
+    def last_request(self) -> str | None:
+        return self.requests[-1]["request"] if self.requests else None
+
+    def incomplete_response(self) -> dict[str, Any] | None:
+        """The last response, when it answered the last request and its body is short of its
+        Content-Length: the server stopped sending mid-body."""
+        if not self.responses or not self.requests:
+            return None
+        resp = self.responses[-1]
+        if resp["line"] < self.requests[-1]["line"] or resp["content_length"] is None:
+            return None
+        return resp if resp["body_bytes"] < resp["content_length"] else None
+
+    def state(self) -> str:
+        if self.connect_result not in (None, "0", "EINPROGRESS"):
+            return "failed"
+        if self.error:
+            return "reset" if self.error in ("ECONNRESET", "EPIPE") else "error"
+        if self.close_line is not None:
+            return "closed"
+        return "open"
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tgid": self.tgid,
+            "pids": sorted(self.pids),
+            "fd": self.fd,
+            "proto": self.proto,
+            "local": self.local,
+            "remote": self.remote,
+            "state": self.state(),
+            "open_ts": self.open_ts,
+            "connect_ts": self.connect_ts,
+            "connect_result": self.connect_result,
+            "connected_ts": self.connected_ts,
+            "first_byte_ts": self.first_byte_ts,
+            "last_byte_ts": self.last_byte_ts,
+            "close_ts": self.close_ts,
+            "bytes_sent": self.bytes_sent,
+            "bytes_recv": self.bytes_recv,
+            "requests": [r["request"] for r in self.requests],
+            "statuses": [r["status"] for r in self.responses],
+            "sni": self.sni,
+            "dns": [f"{q['qtype']} {q['name']}" for q in self.dns if q.get("name")],
+            "error": self.error,
+            "waiting_since": self.waiting_since,
+            "first_line": self.open_line
+            if self.open_line is not None
+            else (self.lines[0] if self.lines else None),
+            "last_line": self.lines[-1] if self.lines else None,
+            "truncated_payloads": self.truncated_payloads,
+        }
+
+
+def connections(ctx: Context) -> list[Connection]:
+    """Every socket connection the traced processes made or accepted, in order of creation."""
+    f = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("syscall").is_in(_SOCK_CALLS)
+        & (
+            pl.col("target").str.contains(r"^(TCP|UDP|UNIX|SOCKET|TCPv6|UDPv6)")
+            | pl.col("syscall").is_in(["socket"])
+        )
+    ).select(
+        "line",
+        "pid",
+        "tgid",
+        "ts",
+        "end_ts",
+        "syscall",
+        "args",
+        "retval",
+        "errno",
+        "target",
+        "ret_target",
+        "in_flight",
+    )
+    open_: dict[tuple[int, int], Connection] = {}
+    out: list[Connection] = []
+    for r in f.iter_rows(named=True):
+        name = r["syscall"]
+        args = r["args"] or ""
+        tgid = r["tgid"]
+        when = r["end_ts"] if r["end_ts"] is not None else r["ts"]
+        if name == "socket":
+            if r["retval"] is None or r["retval"] < 0:
+                continue
+            proto = _proto(r["ret_target"] or "", args)
+            conn = Connection(
+                len(out), tgid, r["retval"], proto, open_line=r["line"], open_ts=r["ts"]
+            )
+            conn.pids.add(r["pid"])
+            conn.lines.append(r["line"])
+            open_[(tgid, r["retval"])] = conn
+            out.append(conn)
+            continue
+        m = re.match(r"^(\d+)", args)
+        if not m:
+            continue
+        fd = int(m.group(1))
+        known = open_.get((tgid, fd))
+        if known is None:
+            # a socket from before the trace, or accepted: start tracking it here
+            conn = Connection(len(out), tgid, fd, _proto(r["target"] or "", args), open_ts=r["ts"])
+            open_[(tgid, fd)] = conn
+            out.append(conn)
+        else:
+            conn = known
+        conn.pids.add(r["pid"])
+        conn.lines.append(r["line"])
+        sock = parse_socket(_strip_detail(r["target"] or ""))
+        if sock is not None:
+            if sock.local and ":" in sock.local:
+                conn.local = sock.local
+            if sock.remote and not sock.remote.startswith("?"):
+                conn.remote = (
+                    sock.remote
+                    if ":" in sock.remote or sock.proto.startswith("UNIX")
+                    else conn.remote
+                )
+        _apply(conn, r, name, args, when)
+        if name == "close" and (r["retval"] == 0 or r["errno"] is None):
+            open_.pop((tgid, fd), None)
+    return out
+
+
+def _strip_detail(target: str) -> str:
+    return target.split("<", 1)[0]
+
+
+def _proto(annotation: str, args: str) -> str:
+    head = annotation.split(":[", 1)[0] if ":[" in annotation else ""
+    if head:
+        return head
+    if "SOCK_DGRAM" in args:
+        return "UDPv6" if "AF_INET6" in args else "UDP"
+    if "AF_UNIX" in args:
+        return "UNIX"
+    return "TCPv6" if "AF_INET6" in args else "TCP"
+
+
+def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: float | None) -> None:
+    retval, errno = r["retval"], r["errno"]
+    if name == "connect":
+        conn.connect_ts = r["ts"]
+        m = _SOCKADDR.search(args)
+        if m:
+            host = m.group("a4") or f"[{m.group('a6')}]"
+            conn.remote = f"{host}:{m.group('port')}"
+        conn.connect_result = errno or ("0" if retval == 0 else None)
+        if retval == 0:
+            conn.connected_ts = when
+        elif errno and errno != "EINPROGRESS":
+            conn.error = errno
+    elif name == "getsockopt" and "SO_ERROR" in args:
+        m = _SO_ERROR.search(args)
+        if m and conn.connect_result == "EINPROGRESS":
+            value = m.group("v").strip()
+            conn.connect_result = "0" if value == "0" else value
+            if value == "0":
+                conn.connected_ts = when
+            else:
+                conn.error = value
+    elif name in _WRITES:
+        if retval is not None and retval > 0:
+            conn.bytes_sent += retval
+            conn.last_send_ts = when
+            payload = _payload(args)
+            if payload is not None:
+                data, cut = payload
+                conn.truncated_payloads += int(cut)
+                _decode_sent(conn, data, r, when)
+            if conn.waiting_since is None:  # the first send nothing has answered yet
+                conn.waiting_since = when
+                conn.waiting_line = r["line"]
+        elif errno in ("ECONNRESET", "EPIPE"):
+            conn.error = errno
+    elif name in _READS:
+        if retval is not None and retval > 0:
+            conn.bytes_recv += retval
+            if conn.first_byte_ts is None:
+                conn.first_byte_ts = when
+            conn.last_byte_ts = when
+            conn.waiting_since = None
+            conn.waiting_line = None
+            payload = _payload(args)
+            decoded = False
+            if payload is not None:
+                data, cut = payload
+                conn.truncated_payloads += int(cut)
+                decoded = _decode_received(conn, data, r, when, retval)
+            if not decoded and conn.responses:
+                conn.responses[-1]["body_bytes"] += retval
+        elif retval == 0 and errno is None and conn.proto.startswith("TCP"):
+            conn.error = conn.error or "EOF"
+        elif errno in ("ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED"):
+            conn.error = errno
+    elif name == "close":
+        conn.close_ts = r["ts"]
+        conn.close_line = r["line"]
+
+
+def _payload(args: str) -> tuple[bytes, bool] | None:
+    """The buffer argument of a read/write-like call, decoded (``writev`` takes the first iov)."""
+    parts = split_args(args)
+    if len(parts) < 2:
+        return None
+    buf = parts[1]
+    if buf.startswith("[") or buf.startswith(
+        "{"
+    ):  # writev/readv: [{iov_base="...", iov_len=N}, ...]
+        m = re.search(r'iov_base=("(?:[^"\\]|\\.)*"(?:\.\.\.)?)', buf)
+        if not m:
+            return None
+        buf = m.group(1)
+    s = decode_string(buf)
+    return (s.value, s.truncated) if s else None
+
+
+def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float | None) -> None:
+    m = _REQUEST.match(data)
+    if m:
+        host = _HOST.search(data)
+        conn.requests.append(
+            {
+                "request": f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}",
+                "host": host.group(1).decode("utf-8", "replace") if host else None,
+                "ts": when,
+                "line": r["line"],
+            }
+        )
+        return
+    if conn.is_dns or conn.proto.startswith("UDP"):
+        q = parse_dns(data)
+        if q is not None and not q["answer"]:
+            conn.dns.append({**q, "ts": when, "line": r["line"]})
+            return
+    if data[:1] == b"\x16" and conn.sni is None:
+        conn.sni = tls_sni(data)
+
+
+def _decode_received(
+    conn: Connection, data: bytes, r: dict[str, Any], when: float | None, n: int
+) -> bool:
+    """Record an HTTP status line or a DNS answer; True when ``data`` started one."""
+    m = _STATUS.match(data)
+    if m:
+        length = _CONTENT_LENGTH.search(data)
+        end = data.find(b"\r\n\r\n")
+        conn.responses.append(
+            {
+                "status": f"{m.group(1).decode()} {(m.group(2) or b'').decode('utf-8', 'replace')}".strip(),
+                "ts": when,
+                "line": r["line"],
+                "content_length": int(length.group(1)) if length else None,
+                # body bytes in this read: all it returned past the header (when -s showed the end)
+                "body_bytes": n - (end + 4) if end >= 0 else 0,
+            }
+        )
+        return True
+    if conn.is_dns or conn.proto.startswith("UDP"):
+        a = parse_dns(data)
+        if a is not None and a["answer"]:
+            conn.dns.append({**a, "ts": when, "line": r["line"]})
+            return True
+    return False
+
+
+_QTYPES = {
+    1: "A",
+    28: "AAAA",
+    5: "CNAME",
+    15: "MX",
+    16: "TXT",
+    33: "SRV",
+    12: "PTR",
+    2: "NS",
+    6: "SOA",
+    65: "HTTPS",
+}
+_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+def parse_dns(data: bytes) -> dict[str, Any] | None:
+    """A DNS message's question (and, for answers, rcode and addresses). None if not DNS."""
+    if len(data) < 12:
+        return None
+    ident, flags, qd, an, _ns, _ar = struct.unpack(">HHHHHH", data[:12])
+    if qd != 1 or (flags >> 11) & 0xF != 0:
+        return None
+    pos = 12
+    labels = []
+    while pos < len(data):
+        n = data[pos]
+        if n == 0:
+            pos += 1
+            break
+        if n & 0xC0 or pos + 1 + n > len(data):
+            return None
+        labels.append(data[pos + 1 : pos + 1 + n].decode("ascii", "replace"))
+        pos += 1 + n
+    else:
+        return None
+    if pos + 4 > len(data):
+        return None
+    qtype = struct.unpack(">H", data[pos : pos + 2])[0]
+    pos += 4
+    answer = bool(flags & 0x8000)
+    out: dict[str, Any] = {
+        "id": ident,
+        "name": ".".join(labels),
+        "qtype": _QTYPES.get(qtype, str(qtype)),
+        "answer": answer,
+        "rcode": _RCODES.get(flags & 0xF, str(flags & 0xF)) if answer else None,
+        "addresses": [],
+    }
+    if answer:
+        for _ in range(an):
+            if pos + 12 > len(data):
+                break
+            if data[pos] & 0xC0:
+                pos += 2
+            else:
+                while pos < len(data) and data[pos]:
+                    pos += 1 + data[pos]
+                pos += 1
+            if pos + 10 > len(data):
+                break
+            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos : pos + 10])
+            pos += 10
+            rdata = data[pos : pos + rdlen]
+            pos += rdlen
+            if rtype == 1 and rdlen == 4:
+                out["addresses"].append(".".join(str(b) for b in rdata))
+            elif rtype == 28 and rdlen == 16:
+                out["addresses"].append(
+                    ":".join(f"{rdata[i] << 8 | rdata[i + 1]:x}" for i in range(0, 16, 2))
+                )
+    return out
+
+
+def tls_sni(data: bytes) -> str | None:
+    """The server_name of a TLS ClientHello, or None (not a ClientHello, or cut by -s)."""
+    try:
+        if data[0] != 0x16 or data[5] != 0x01:
+            return None
+        pos = 5 + 4 + 2 + 32  # handshake header, version, random
+        sid = data[pos]
+        pos += 1 + sid
+        cs = struct.unpack(">H", data[pos : pos + 2])[0]
+        pos += 2 + cs
+        comp = data[pos]
+        pos += 1 + comp
+        ext_total = struct.unpack(">H", data[pos : pos + 2])[0]
+        pos += 2
+        end = pos + ext_total
+        while pos + 4 <= min(end, len(data)):
+            etype, elen = struct.unpack(">HH", data[pos : pos + 4])
+            pos += 4
+            if etype == 0:
+                name_len = struct.unpack(">H", data[pos + 3 : pos + 5])[0]
+                return data[pos + 5 : pos + 5 + name_len].decode("ascii", "replace")
+            pos += elen
+    except (IndexError, struct.error):
+        return None
+    return None
+
+
+def connection_frame(conns: list[Connection]) -> pl.DataFrame:
+    rows = [c.to_row() for c in conns]
+    schema: dict[str, Any] = {
+        "id": pl.Int64, "tgid": pl.Int64, "pids": pl.List(pl.Int64), "fd": pl.Int64, "proto": pl.String,
+        "local": pl.String, "remote": pl.String, "state": pl.String, "open_ts": pl.Float64,
+        "connect_ts": pl.Float64, "connect_result": pl.String, "connected_ts": pl.Float64,
+        "first_byte_ts": pl.Float64, "last_byte_ts": pl.Float64, "close_ts": pl.Float64,
+        "bytes_sent": pl.Int64, "bytes_recv": pl.Int64, "requests": pl.List(pl.String),
+        "statuses": pl.List(pl.String), "sni": pl.String, "dns": pl.List(pl.String), "error": pl.String,
+        "waiting_since": pl.Float64, "first_line": pl.Int64, "last_line": pl.Int64,
+        "truncated_payloads": pl.Int64,
+    }  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)

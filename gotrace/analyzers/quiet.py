@@ -1,0 +1,335 @@
+"""Quiet periods: when the traced tree made no progress, and what it was waiting on.
+
+Go's runtime is never silent at the syscall level: threads park in ``futex``, the
+netpoller waits in ``epoll_pwait`` with timeouts, ``nanosleep``/``sched_yield`` spin,
+SIGURG preempts goroutines, reads return EAGAIN. None of that is progress. Progress is
+any other call (opening a file, writing a request, reading data, creating a process),
+and the start and end of each. A gap between progress points longer than
+``min_quiet`` is a quiet period; its blame is the most specific thing in flight across
+it: a lock, a socket with an unanswered request, a response cut mid-body, a DNS query,
+a connect, a child process, a read on a pipe or terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import polars as pl
+
+from gotrace.analyzers.context import Context
+from gotrace.analyzers.live import NOISE
+from gotrace.analyzers.network import Connection
+from gotrace.parsers.args import host_port
+
+#: signals that are part of Go's own housekeeping, not events of interest
+NOISE_SIGNALS = frozenset({"SIGURG", "SIGCHLD"})
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class QuietPeriod:
+    start: float
+    end: float
+    kind: str  # socket-wait, body-stall, dns, lock, connect, child, read, sleep, idle
+    blame: str
+    objects: tuple[str, ...] = ()
+    pids: tuple[int, ...] = ()
+    evidence: tuple[int, ...] = ()
+    trailing: bool = False  # runs to the end of the trace
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def progress_points(ctx: Context) -> pl.DataFrame:
+    """Times at which something other than runtime noise happened (``t``, ``line``)."""
+    f = ctx.frame
+    useful = (
+        (
+            (pl.col("kind") == "syscall")
+            & ~pl.col("syscall").is_in(list(NOISE))
+            & (pl.col("errno").fill_null("") != "EAGAIN")
+        )
+        | (pl.col("kind").is_in(["exit", "kill", "exec"]))
+        | ((pl.col("kind") == "signal") & ~pl.col("signal").is_in(list(NOISE_SIGNALS)))
+    )
+    pts = f.filter(useful & pl.col("ts").is_not_null())
+    starts = pts.select(pl.col("ts").alias("t"), "line")
+    ends = pts.filter(pl.col("end_ts").is_not_null() & ~pl.col("in_flight")).select(
+        pl.col("end_ts").alias("t"), "line"
+    )
+    return pl.concat([starts, ends]).sort("t")
+
+
+def trace_end(ctx: Context) -> float | None:
+    f = ctx.frame
+    ts = f["ts"].drop_nulls()
+    if not ts.len():
+        return None
+    last = max(float(ts.max()), float(f["end_ts"].drop_nulls().max() or ts.max()))  # type: ignore[arg-type]
+    meta_end = ctx.meta.get("end")
+    if isinstance(meta_end, (int, float)) and ctx.trace.clock == "epoch" and meta_end > last:
+        # strace ran until the command ended; calls still blocked printed nothing since
+        last = float(meta_end)
+    return last
+
+
+def quiet_periods(
+    ctx: Context, conns: list[Connection] | None = None, *, min_quiet: float = 1.0
+) -> list[QuietPeriod]:
+    if not ctx.has_timestamps:
+        return []
+    pts = progress_points(ctx)
+    if not pts.height:
+        return []
+    end = trace_end(ctx)
+    times = pts["t"].to_list()
+    gaps: list[tuple[float, float, bool]] = []
+    for a, b in pairwise(times):
+        if b - a >= min_quiet:
+            gaps.append((a, b, False))
+    if end is not None and end - times[-1] >= min_quiet:
+        gaps.append((times[-1], end, True))
+    if conns is None:
+        from gotrace.analyzers.network import connections
+
+        conns = connections(ctx)
+    return [blame(ctx, conns, s, e, trailing) for s, e, trailing in gaps]
+
+
+def _spanning(ctx: Context, start: float, end: float) -> pl.DataFrame:
+    """Calls in flight across the whole of [start, end]."""
+    f = ctx.frame
+    return f.filter(
+        (pl.col("kind") == "syscall")
+        & (pl.col("ts") <= start + EPS)
+        & (pl.col("in_flight") | (pl.col("end_ts") >= end - EPS))
+    )
+
+
+def blame(
+    ctx: Context, conns: list[Connection], start: float, end: float, trailing: bool
+) -> QuietPeriod:
+    span = _spanning(ctx, start, end)
+    q = dict(start=start, end=end, trailing=trailing)
+
+    locks = span.filter(pl.col("syscall") == "flock")
+    if locks.height:
+        r = locks.row(0, named=True)
+        path = r["target"] or "a lock file"
+        holder = lock_holder(ctx, path, r["tgid"], start)
+        who = f"held by pid {holder}" if holder else "held by a process outside the trace"
+        return QuietPeriod(
+            kind="lock",
+            blame=f"waited for the lock {path} ({who})",
+            objects=(path,),
+            pids=(r["pid"],),
+            evidence=(r["line"],),
+            detail={"holder": holder},
+            **q,  # type: ignore[arg-type]
+        )
+
+    live = [c for c in conns if _open_across(c, start)]
+    waiting = sorted(
+        (
+            c
+            for c in live
+            if c.waiting_since is not None
+            and c.waiting_since <= start + EPS
+            and not _got_data(c, start, end)
+        ),
+        key=lambda c: c.waiting_since or 0.0,
+    )
+    for c in waiting:
+        if c.is_dns:
+            names = [d["name"] for d in c.dns if not d.get("answer")]
+            what = names[-1] if names else "a name"
+            return QuietPeriod(
+                kind="dns",
+                blame=f"waited for a DNS answer for {what} from {c.remote}",
+                objects=(what, c.remote or "?"),
+                pids=tuple(sorted(c.pids)),
+                evidence=tuple(x for x in (c.waiting_line,) if x is not None),
+                detail={"connection": c.id},
+                **q,  # type: ignore[arg-type]
+            )
+    for c in waiting:
+        req = c.last_request()
+        after = f" after sending `{req}`" if req else ""
+        return QuietPeriod(
+            kind="socket-wait",
+            blame=f"blocked in read on {c.endpoint}{after}: no response",
+            objects=tuple(x for x in (c.remote, req) if x),
+            pids=tuple(sorted(c.pids)),
+            evidence=tuple(
+                x
+                for x in (c.requests[-1]["line"] if c.requests else c.waiting_line,)
+                if x is not None
+            ),
+            detail={
+                "connection": c.id,
+                "request": req,
+                "host": c.requests[-1].get("host") if c.requests else None,
+            },
+            **q,  # type: ignore[arg-type]
+        )
+    for c in live:
+        resp = c.incomplete_response()
+        if resp is not None and (c.last_byte_ts or 0.0) <= start + EPS:
+            req = c.last_request()
+            got = resp["body_bytes"]
+            return QuietPeriod(
+                kind="body-stall",
+                blame=(
+                    f"blocked in read on {c.endpoint} in the middle of the response to `{req}`: "
+                    f"{resp['status']}, {got} of {resp['content_length']} body bytes, then nothing"
+                ),
+                objects=tuple(x for x in (c.remote, req) if x),
+                pids=tuple(sorted(c.pids)),
+                evidence=(resp["line"],),
+                detail={
+                    "connection": c.id,
+                    "request": req,
+                    "received": got,
+                    "expected": resp["content_length"],
+                },
+                **q,  # type: ignore[arg-type]
+            )
+    connecting = [
+        c for c in live if c.connect_result == "EINPROGRESS" and (c.connect_ts or 0) <= start + EPS
+    ]
+    if connecting:
+        c = connecting[0]
+        return QuietPeriod(
+            kind="connect",
+            blame=f"waited for a connection to {c.remote} to be established",
+            objects=(c.remote or "?",),
+            pids=tuple(sorted(c.pids)),
+            evidence=tuple(c.lines[:1]),
+            **q,  # type: ignore[arg-type]
+        )
+
+    waits = span.filter(pl.col("syscall").is_in(["wait4", "waitid"]))
+    if waits.height:
+        r = waits.row(0, named=True)
+        child = _running_child(ctx, r["tgid"], start, end)
+        argv = " ".join(ctx.groups.argv.get(child, [])) if child else ""
+        return QuietPeriod(
+            kind="child",
+            blame=f"pid {r['tgid']} waited for its child {child or '?'}"
+            + (f" ({argv})" if argv else ""),
+            objects=tuple(x for x in (argv,) if x),
+            pids=tuple(x for x in (r["tgid"], child) if x),
+            evidence=(r["line"],),
+            **q,  # type: ignore[arg-type]
+        )
+    reads = span.filter(
+        pl.col("syscall").is_in(["read", "readv", "pread64"]) & pl.col("target").is_not_null()
+    )
+    if reads.height:
+        r = reads.row(0, named=True)
+        return QuietPeriod(
+            kind="read",
+            blame=f"pid {r['pid']} blocked in read on {r['target']}",
+            objects=(r["target"],),
+            pids=(r["pid"],),
+            evidence=(r["line"],),
+            **q,  # type: ignore[arg-type]
+        )
+    sleeps = span.filter(
+        pl.col("syscall").is_in(["nanosleep", "clock_nanosleep"])
+        & (pl.col("duration").fill_null(0) >= 0)
+    )
+    calls = sorted(set(span["syscall"].drop_nulls().to_list()))
+    if sleeps.height and calls != ["futex"]:
+        r = sleeps.row(0, named=True)
+        if r["end_ts"] is None or r["end_ts"] - r["ts"] >= 0.5 * (end - start):
+            return QuietPeriod(
+                kind="sleep",
+                blame=f"pid {r['pid']} slept ({r['syscall']}({r['args']}))",
+                pids=(r["pid"],),
+                evidence=(r["line"],),
+                **q,  # type: ignore[arg-type]
+            )
+    threads = span["pid"].n_unique() if span.height else 0
+    what = "/".join(calls) if calls else "nothing the trace shows"
+    return QuietPeriod(
+        kind="idle",
+        blame=f"{threads} threads idle in {what}; no request, lock or child outstanding",
+        pids=tuple(sorted(set(span["pid"].to_list()))[:8]),
+        evidence=tuple(span["line"].head(5).to_list()),
+        **q,  # type: ignore[arg-type]
+    )
+
+
+def _open_across(c: Connection, start: float) -> bool:
+    opened = c.open_ts if c.open_ts is not None else c.connect_ts
+    return (opened is None or opened <= start + EPS) and (c.close_ts is None or c.close_ts >= start)
+
+
+def _got_data(c: Connection, start: float, end: float) -> bool:
+    return c.last_byte_ts is not None and start < c.last_byte_ts < end
+
+
+def lock_holder(ctx: Context, path: str, waiter: int, at: float) -> int | None:
+    """A traced process other than ``waiter`` that took LOCK_EX/LOCK_SH on ``path`` before
+    ``at`` and had not released it (LOCK_UN or closing the fd)."""
+    f = ctx.frame.filter(
+        (pl.col("syscall").is_in(["flock", "close"]))
+        & (pl.col("target") == path)
+        & (pl.col("tgid") != waiter)
+        & (pl.col("ts") <= at)
+    ).sort("line")
+    holder: int | None = None
+    for r in f.iter_rows(named=True):
+        if r["syscall"] == "flock" and r["retval"] == 0 and "LOCK_UN" not in (r["args"] or ""):
+            holder = r["tgid"]
+        elif holder == r["tgid"]:
+            holder = None
+    return holder
+
+
+def _running_child(ctx: Context, parent: int, start: float, end: float) -> int | None:
+    for child, p in ctx.groups.parent.items():
+        if p != parent:
+            continue
+        rows = ctx.frame.filter(pl.col("tgid") == child)
+        if not rows.height:
+            continue
+        first = rows.select(pl.col("ts").min()).item()
+        last = rows.select(pl.max_horizontal(pl.col("ts").max(), pl.col("end_ts").max())).item()
+        if first is not None and float(first) <= end and (last is None or float(last) >= start):
+            return child
+    return None
+
+
+def describe_remote(remote: str | None) -> str:
+    hp = host_port(remote) if remote else None
+    return f"{hp[0]}:{hp[1]}" if hp else (remote or "?")
+
+
+def to_frame(periods: list[QuietPeriod]) -> pl.DataFrame:
+    rows = [
+        {
+            "start": p.start,
+            "end": p.end,
+            "duration": p.duration,
+            "kind": p.kind,
+            "blame": p.blame,
+            "objects": list(p.objects),
+            "pids": list(p.pids),
+            "evidence": list(p.evidence),
+            "trailing": p.trailing,
+        }
+        for p in periods
+    ]
+    schema: dict[str, Any] = {
+        "start": pl.Float64, "end": pl.Float64, "duration": pl.Float64, "kind": pl.String,
+        "blame": pl.String, "objects": pl.List(pl.String), "pids": pl.List(pl.Int64),
+        "evidence": pl.List(pl.Int64), "trailing": pl.Boolean,
+    }  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
