@@ -1,0 +1,215 @@
+"""Analyzers on hand-built strace lines: fd table edge cases, quiet-period noise filter,
+connections, and the diagnosis of real lab captures."""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+import pytest
+
+from gotrace.analyzers.context import build
+from gotrace.analyzers.diagnosis import diagnose, proxy_list
+from gotrace.analyzers.network import connections, parse_dns, tls_sni
+from gotrace.analyzers.quiet import quiet_periods
+from gotrace.parsers.strace import parse_frame
+from gotrace.trace import Trace
+
+
+def trace_of(text: str, **meta: object) -> Trace:
+    frame = parse_frame(io.StringIO(text))
+    return Trace(frame=frame, meta={"clock": "epoch", **meta})
+
+
+def target_at(t: Trace, line: int) -> str | None:
+    ctx = build(t)
+    return ctx.frame.filter(pl.col("line") == line)["target"][0]
+
+
+# -- fd table (logs without -y: targets come from replaying the calls) ------------------
+def test_dup2_onto_2_makes_stderr_the_file():
+    t = trace_of(
+        '10 1.0 openat(AT_FDCWD, "/dev/null", O_WRONLY) = 3\n'
+        "10 1.1 dup2(3, 2) = 2\n"
+        "10 1.2 close(3) = 0\n"
+        '10 1.3 write(2, "go: error\\n", 10) = 10\n'
+    )
+    assert target_at(t, 4) == "/dev/null"
+
+
+def test_close_range_and_fd_reuse():
+    t = trace_of(
+        '10 1.0 openat(AT_FDCWD, "/a", O_RDONLY) = 3\n'
+        '10 1.1 openat(AT_FDCWD, "/b", O_RDONLY) = 4\n'
+        "10 1.2 close_range(3, 4, 0) = 0\n"
+        '10 1.3 read(3, "", 10) = -1 EBADF (Bad file descriptor)\n'
+        '10 1.4 openat(AT_FDCWD, "/c", O_RDONLY) = 3\n'
+        '10 1.5 read(3, "x", 1) = 1\n'
+    )
+    assert target_at(t, 4) is None
+    assert target_at(t, 6) == "/c"
+
+
+def test_cloexec_fds_close_on_exec_and_others_survive():
+    t = trace_of(
+        '10 1.0 openat(AT_FDCWD, "/keep", O_RDONLY) = 3\n'
+        '10 1.1 openat(AT_FDCWD, "/gone", O_RDONLY|O_CLOEXEC) = 4\n'
+        '10 1.2 execve("/bin/x", ["x"], 0x1 /* 1 vars */) = 0\n'
+        '10 1.3 read(3, "k", 1) = 1\n'
+        '10 1.4 read(4, "", 1) = -1 EBADF (Bad file descriptor)\n'
+    )
+    assert target_at(t, 4) == "/keep"
+    assert target_at(t, 5) is None
+
+
+def test_threads_share_and_forks_copy_the_table():
+    t = trace_of(
+        '10 1.0 openat(AT_FDCWD, "/shared", O_RDONLY) = 3\n'
+        "10 1.1 clone(child_stack=0x1, flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD) = 11\n"
+        "10 1.2 vfork() = 12\n"
+        '11 1.3 openat(AT_FDCWD, "/by-thread", O_RDONLY) = 4\n'
+        '10 1.4 read(4, "t", 1) = 1\n'
+        '12 1.5 read(4, "", 1) = -1 EBADF (Bad file descriptor)\n'
+        '12 1.6 read(3, "s", 1) = 1\n'
+    )
+    assert target_at(t, 5) == "/by-thread"  # the thread's open is the process's
+    assert target_at(t, 6) is None  # the child copied the table before it
+    assert target_at(t, 7) == "/shared"
+
+
+def test_fcntl_dupfd_and_sockets_from_connect():
+    t = trace_of(
+        "10 1.0 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = 3\n"
+        '10 1.1 connect(3, {sa_family=AF_INET, sin_port=htons(8081), sin_addr=inet_addr("127.0.0.1")}, 16)'
+        " = -1 EINPROGRESS (Operation now in progress)\n"
+        "10 1.2 fcntl(3, F_DUPFD_CLOEXEC, 0) = 5\n"
+        '10 1.3 write(5, "GET /x HTTP/1.1\\r\\n\\r\\n", 19) = 19\n'
+    )
+    assert target_at(t, 4) == "TCP:[->127.0.0.1:8081]"
+
+
+def test_annotations_win_and_agree_with_the_replay(data):
+    ctx = build(Trace(frame=parse_frame(data / "go_mod_download_http.strace"), meta={}))
+    assert ctx.has_annotations and ctx.fd_disagree == 0
+
+
+# -- quiet periods -----------------------------------------------------------------------
+def _runtime_noise(t0: float, seconds: int) -> str:
+    lines = []
+    for i in range(seconds * 10):
+        t = t0 + i * 0.1
+        lines.append(
+            f"11 {t:.6f} futex(0xc000, FUTEX_WAIT_PRIVATE, 0, {{tv_sec=0, tv_nsec=100000}}) = -1 ETIMEDOUT (Connection timed out) <0.000100>"
+        )
+        lines.append(
+            f"12 {t + 0.01:.6f} epoll_pwait(4<anon_inode:[eventpoll]>, [], 128, 10, NULL, 0) = 0 <0.010000>"
+        )
+        lines.append(
+            f"12 {t + 0.02:.6f} nanosleep({{tv_sec=0, tv_nsec=20000}}, NULL) = 0 <0.000020>"
+        )
+        lines.append(
+            f"13 {t + 0.03:.6f} read(7<TCP:[127.0.0.1:5->127.0.0.1:8081]>, 0xc000, 4096) = -1 EAGAIN (Resource temporarily unavailable) <0.000005>"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_busy_go_runtime_with_no_real_progress_is_quiet():
+    head = (
+        '10 1700000100.000000 write(7<TCP:[127.0.0.1:5->127.0.0.1:8081]>, "GET /example.com/a/@v/v1.2.0.zip HTTP/1.1\\r\\n'
+        'Host: 127.0.0.1:8081\\r\\n\\r\\n", 60) = 60 <0.000010>\n'
+    )
+    tail = "10 1700000105.000000 exit_group(1) = ?\n10 1700000105.000100 +++ exited with 1 +++\n"
+    t = trace_of(
+        head + _runtime_noise(1700000100.001, 5) + tail, env={"GOPROXY": "http://127.0.0.1:8081,direct"}
+    )
+    ctx = build(t)
+    qs = quiet_periods(ctx)
+    assert len(qs) == 1
+    q = qs[0]
+    assert q.kind == "socket-wait" and q.duration == pytest.approx(5.0, abs=0.01)
+    a = diagnose(ctx)
+    assert a.verdict.startswith(
+        "blocked 5.0 s in read on TCP 127.0.0.1:8081 after sending `GET /example.com/a/@v/v1.2.0.zip`"
+    )
+    assert a.findings[0].kind == "proxy-stall"
+    assert "`,`" in (a.findings[0].fix or "")
+
+
+def test_slow_but_steady_download_is_not_quiet():
+    lines = [
+        '10 1700000100.000000 write(7<TCP:[127.0.0.1:5->127.0.0.1:8081]>, "GET /example.com/a/@v/v1.2.0.zip HTTP/1.1\\r\\n\\r\\n", 40) = 40 <0.000010>'
+    ]
+    for i in range(1, 60):
+        lines.append(
+            f'10 {1700000100 + i * 0.1:.6f} read(7<TCP:[127.0.0.1:5->127.0.0.1:8081]>, "xxxx", 4096) = 512 <0.000010>'
+        )
+    lines.append("10 1700000106.000000 exit_group(0) = ?")
+    lines.append("10 1700000106.000100 +++ exited with 0 +++")
+    ctx = build(trace_of("\n".join(lines) + "\n"))
+    assert quiet_periods(ctx) == []
+
+
+# -- protocols ---------------------------------------------------------------------------
+def test_dns_and_tls_decoding():
+    query = (
+        bytes.fromhex("abcd01000001000000000000") + b"\x07goproxy\x04test\x00" + b"\x00\x01\x00\x01"
+    )
+    q = parse_dns(query)
+    assert q is not None and q["name"] == "goproxy.test" and q["qtype"] == "A" and not q["answer"]
+    answer = (
+        bytes.fromhex("abcd81800001000100000000") + b"\x07goproxy\x04test\x00\x00\x01\x00\x01"
+        + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x7f\x00\x00\x01"
+    )  # fmt: skip
+    a = parse_dns(answer)
+    assert (
+        a is not None
+        and a["answer"]
+        and a["rcode"] == "NOERROR"
+        and a["addresses"] == ["127.0.0.1"]
+    )
+    sni = b"proxy.example"
+    ext = (
+        b"\x00\x00"
+        + (len(sni) + 5).to_bytes(2, "big")
+        + (len(sni) + 3).to_bytes(2, "big")
+        + b"\x00"
+        + len(sni).to_bytes(2, "big")
+        + sni
+    )
+    body = (
+        b"\x03\x03"
+        + b"\x00" * 32
+        + b"\x00"
+        + b"\x00\x02\x13\x01"
+        + b"\x01\x00"
+        + len(ext).to_bytes(2, "big")
+        + ext
+    )
+    hello = (
+        b"\x16\x03\x01"
+        + (len(body) + 4).to_bytes(2, "big")
+        + b"\x01"
+        + len(body).to_bytes(3, "big")
+        + body
+    )
+    assert tls_sni(hello) == "proxy.example"
+    assert tls_sni(hello[:20]) is None
+
+
+def test_proxy_list_separators():
+    assert proxy_list("http://a,http://b|direct") == [
+        ("http://a", ","),
+        ("http://b", "|"),
+        ("direct", None),
+    ]
+
+
+def test_connections_of_a_real_capture(data):
+    ctx = build(Trace(frame=parse_frame(data / "go_mod_download_http.strace"), meta={}))
+    conns = connections(ctx)
+    assert conns
+    reqs = [r for c in conns for r in c.requests]
+    assert any(r["request"].startswith("GET /example.com/") for r in reqs)
+    statuses = [s["status"] for c in conns for s in c.responses]
+    assert statuses and all(s.startswith("200") for s in statuses)
+    assert all(c.connect_result == "0" for c in conns if c.connect_ts is not None)
