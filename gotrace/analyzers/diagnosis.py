@@ -15,7 +15,7 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
-from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, trace_end
+from gotrace.analyzers.quiet import QuietPeriod, quiet_periods
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -470,8 +470,9 @@ def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) ->
     serious = [f for f in findings if f.severity in ("error", "warning")]
     if serious:
         return serious[0].summary
-    end = trace_end(ctx)
-    start = ctx.frame["ts"].drop_nulls().min()
+    ts = ctx.frame["ts"].drop_nulls()
+    end = float(ts.max()) if ts.len() else None  # type: ignore[arg-type]
+    start = ts.min() if ts.len() else None
     took = f" after {end - float(start):.2f} s" if end is not None and start is not None else ""  # type: ignore[arg-type]
     root = _root(ctx)
     status = ctx.groups.exit_status.get(root) if root is not None else None
