@@ -279,12 +279,18 @@ def load(
     if kind == "binary":
         raise GotraceError(f"{path}: binary file, not a strace or dtruss log")
     if kind == "dtruss":
-        try:
-            from gotrace.parsers import dtruss
-        except ImportError as exc:
-            raise GotraceError(f"{path}: dtruss logs are not supported yet") from exc
-        frame = dtruss.parse_frame(p)
-        return _finish(frame, {"source": str(p), "format": "dtruss", **(meta or {})}, redact)
+        from gotrace.parsers import dtruss
+
+        frame = dtruss.parse_frame(p, strict=strict)
+        if frame.height and (frame["kind"] == "parse_error").all():
+            raise GotraceError(f"{path}: not a dtruss log (no line could be read as dtruss output)")
+        dmeta = {
+            "source": str(p),
+            "format": "dtruss",
+            "clock": None,
+            "limitations": list(dtruss.LIMITATIONS),
+        }
+        return _finish(frame, {**dmeta, **(meta or {})}, redact)
     st = strace_parser.ParseState(source=str(p), strict=strict)
     frame = strace_parser.parse_frame(p, strict=strict, state=st)
     if frame.height and (frame["kind"] == "parse_error").all():

@@ -359,3 +359,9 @@ def test_resumed_then_unfinished_again_means_the_process_died_in_the_call():
     assert rows["in_flight"].all()
     assert not rows["args"].str.contains("unfinished").any()
     assert df.filter(pl.col("kind") == "parse_error").height == 0
+
+
+def test_blank_lines_make_no_event():
+    df = parse_text("1 getpid() = 1\n\n   \n1 getpid() = 1\n")
+    assert df["kind"].to_list() == ["syscall", "syscall"]
+    assert df["line"].to_list() == [1, 4]

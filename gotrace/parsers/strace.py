@@ -462,6 +462,7 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         fd=out["_fd"].struct.field("1").cast(pl.Int64, strict=False),
         fd_target=out["_fd"].struct.field("2"),
     )
+    out = out.filter(pl.col("rk") != "blank")
     out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
     out = _attach_stacks(out)
     return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
@@ -650,7 +651,9 @@ def file_kind(path: str | Path) -> str:
     if b"\0" in head:
         return "binary"
     text = head.decode("utf-8", "replace")
-    if "SYSCALL(args)" in text or re.search(r"\t\t = -?\d+ (?:0|Err#\d+)", text):
+    from gotrace.parsers.dtruss import is_dtruss
+
+    if is_dtruss(text):
         return "dtruss"
     return "strace"
 
