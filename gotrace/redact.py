@@ -55,9 +55,35 @@ def redact_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+#: every rule needs one of these words (case-insensitive) in the text: rows without any skip
+#: the regexes. Keep in step with RULES and _SECRET_FILE.
+KEYWORDS = (
+    "authorization", "cookie", "api-key", "private-token", "://", "token", "password",
+    "passwd", "secret", "api_key", "apikey", "access_key", "netrc", "git-credentials",
+)  # fmt: skip
+
+
 def redact_frame(df: pl.DataFrame) -> pl.DataFrame:
     """Redact the text columns of an events frame; the whole buffer of a read from a
-    credentials file (``.netrc``) is dropped."""
+    credentials file (``.netrc``) is dropped. Only rows that hold a keyword go through the
+    regexes (non-ASCII text is not special: strace escapes every byte outside printable ASCII) go through the
+    regexes."""
+    cols = [c for c in TEXT_COLUMNS if c in df.columns]
+    if not df.height or not cols:
+        return df
+    hit = pl.lit(False)
+    for c in cols:
+        text = pl.col(c).fill_null("")
+        hit = hit | text.str.contains_any(list(KEYWORDS), ascii_case_insensitive=True)
+    mask = df.select(hit.alias("m"))["m"]
+    if not mask.any():
+        return df
+    idx = mask.arg_true()
+    part = _redact_rows(df[idx])
+    return df.with_columns([df[c].scatter(idx, part[c]) for c in cols])
+
+
+def _redact_rows(df: pl.DataFrame) -> pl.DataFrame:
     exprs = []
     for col in TEXT_COLUMNS:
         if col not in df.columns:

@@ -65,7 +65,7 @@ def events(
 
     p = Path(file)
     # gotrace run directories and saved .parquet events are loaded whole; raw logs stream.
-    saved = file != "-" and (p.is_dir() or (p.is_file() and p.read_bytes()[:4] == b"PAR1"))
+    saved = file != "-" and (p.is_dir() or (p.is_file() and _magic(p) == b"PAR1"))
     try:
         if saved or (file != "-" and not p.exists()):
             from gotrace.trace import load
@@ -92,25 +92,49 @@ def _write(frames: object, dest: Path | None, fmt: str) -> int:
     assert isinstance(frames, Iterator)
     n = 0
     if fmt == "parquet":
+        import queue
+        import threading
+
         import pyarrow.parquet as pq
 
         assert dest is not None
-        writer = None
+        # Compressing and writing one chunk overlaps with parsing the next (both release the GIL).
+        todo: queue.Queue[object] = queue.Queue(maxsize=2)
+        failure: list[BaseException] = []
+
+        def write_all() -> None:
+            writer = None
+            try:
+                while (table := todo.get()) is not None:
+                    if writer is None:
+                        writer = pq.ParquetWriter(dest, table.schema, compression="zstd")  # type: ignore[attr-defined]
+                    writer.write_table(table)
+            except BaseException as exc:  # handed to the main thread
+                failure.append(exc)
+                while todo.get() is not None:
+                    pass
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        thread = threading.Thread(target=write_all, name="parquet-writer")
+        thread.start()
         try:
             for frame in frames:
                 assert isinstance(frame, pl.DataFrame)
-                table = frame.to_arrow()
-                if writer is None:
-                    writer = pq.ParquetWriter(dest, table.schema, compression="zstd")
-                writer.write_table(table)
+                if n == 0 and not frame.height:
+                    continue
+                todo.put(frame.to_arrow())
                 n += frame.height
-            if writer is None:
-                from gotrace.parsers.strace import empty_frame
-
-                pq.write_table(empty_frame().to_arrow(), dest)
         finally:
-            if writer is not None:
-                writer.close()
+            todo.put(None)
+            thread.join()
+        if failure:
+            raise failure[0]
+        if not dest.exists():
+            from gotrace.parsers.strace import empty_frame
+
+            pq.write_table(empty_frame().to_arrow(), dest)
         return n
     out = sys.stdout if dest is None else open(dest, "w")  # noqa: SIM115
     try:
@@ -129,3 +153,8 @@ def _write(frames: object, dest: Path | None, fmt: str) -> int:
         else:
             out.flush()
     return n
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(4)
