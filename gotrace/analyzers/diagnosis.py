@@ -175,11 +175,12 @@ def _quiet_findings(ctx: Context, quiet: list[QuietPeriod], env: dict[str, str])
     if dns:
         total = sum(q.duration for q in dns)
         name, server = dns[0].objects[0], dns[0].objects[1]
+        tries = sum(int(q.detail.get("spells", 1)) for q in dns)
         out.append(
             Finding(
                 kind="dns-timeout",
                 severity="error",
-                summary=f"waited {total:.1f} s for DNS answers for {name} from {server} ({len(dns)} quiet spells); none came",
+                summary=f"waited {total:.1f} s for DNS answers for {name} from {server} ({tries} waits, no answer)",
                 start=dns[0].start,
                 end=dns[-1].end,
                 pids=dns[0].pids,

@@ -12,7 +12,7 @@ a connect, a child process, a read on a pipe or terminal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -26,6 +26,10 @@ from gotrace.parsers.args import host_port
 #: signals that are part of Go's own housekeeping, not events of interest
 NOISE_SIGNALS = frozenset({"SIGURG", "SIGCHLD"})
 EPS = 1e-6
+#: gaps this long are blamed even below min_quiet, so that neighbours can be joined
+SHORTEST_GAP = 0.2
+#: two quiet spells with the same blame this close together are one
+JOIN_WITHIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -88,17 +92,44 @@ def quiet_periods(
         return []
     end = trace_end(ctx)
     times = pts["t"].to_list()
+    # Shorter gaps are blamed too, then neighbours with the same blame are joined: a DNS
+    # query resent every second is one quiet spell of several seconds, not several of one.
+    floor = min(min_quiet, SHORTEST_GAP)
     gaps: list[tuple[float, float, bool]] = []
     for a, b in pairwise(times):
-        if b - a >= min_quiet:
+        if b - a >= floor:
             gaps.append((a, b, False))
-    if end is not None and end - times[-1] >= min_quiet:
+    if end is not None and end - times[-1] >= floor:
         gaps.append((times[-1], end, True))
     if conns is None:
         from gotrace.analyzers.network import connections
 
         conns = connections(ctx)
-    return [blame(ctx, conns, s, e, trailing) for s, e, trailing in gaps]
+    periods = [blame(ctx, conns, s, e, trailing) for s, e, trailing in gaps]
+    return [p for p in _join(periods) if p.duration >= min_quiet]
+
+
+def _join(periods: list[QuietPeriod]) -> list[QuietPeriod]:
+    out: list[QuietPeriod] = []
+    for p in periods:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and p.kind == prev.kind
+            and p.objects == prev.objects
+            and p.kind != "idle"
+            and p.start - prev.end <= JOIN_WITHIN
+        ):
+            out[-1] = replace(
+                prev,
+                end=p.end,
+                trailing=p.trailing,
+                evidence=tuple(dict.fromkeys(prev.evidence + p.evidence)),
+                detail={**prev.detail, "spells": int(prev.detail.get("spells", 1)) + 1},
+            )
+        else:
+            out.append(p)
+    return out
 
 
 def _spanning(ctx: Context, start: float, end: float) -> pl.DataFrame:

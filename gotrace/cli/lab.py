@@ -40,6 +40,7 @@ def run_scenario(
     ] = 5.0,
     go_x: Annotated[bool, typer.Option("--go-x", help="Run go with -x.")] = False,
     force: Annotated[bool, typer.Option(help="Reuse an existing --keep directory.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
 ) -> None:
     """Set up the scenario, run go mod download under gotrace run, print the diagnosis, and
     clean up every process and temporary directory it started (also on Ctrl-C)."""
@@ -63,6 +64,7 @@ def run_scenario(
             stop_signal=signal.SIGKILL,
             quiet_after=quiet_after,
             stderr_devnull=prep.stderr_devnull,
+            json_out=json_out,
             extra_meta={
                 "lab": {"scenario": sc.name, "cause": sc.cause, "workdir": str(prep.workdir)}
             },
