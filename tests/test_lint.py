@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_DIRS = [d for d in ("gotrace", "tests", "benchmarks") if (ROOT / d).is_dir()]
+PY_DIRS = [d for d in ("gotrace", "tests", "benchmarks", "sample_traces") if (ROOT / d).is_dir()]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,595 @@
+"""What each lab scenario's trace shows, asserted on the events table and meta.json.
+
+Every scenario runs once live, with real go under real strace (``gotrace lab run NAME
+--keep DIR``, loopback only); the same checks then hold for the committed captures in
+sample_traces/, which must also parse without errors, match their events.parquet, and
+leak nothing of the machine that made them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+import gotrace
+from gotrace.errors import GotraceError
+from gotrace.lab import SCENARIOS
+from gotrace.lab.gotool import find_go
+from gotrace.parsers.args import decode_string, split_args
+from gotrace.trace import process_table
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_traces"
+SAMPLE_DIRS = sorted(p.parent for p in SAMPLES.glob("*/meta.json"))
+#: the modules every lab scenario's app requires (gotrace.lab builds three)
+MODULES = {"example.com/dep0", "example.com/dep1", "example.com/dep2"}
+X_SAMPLES = {"proxy-stall-x", "cold-ok-x"}
+
+needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+
+
+# -- reading a capture -------------------------------------------------------------------------
+@dataclass
+class Capture:
+    """One capture directory: the events table and meta.json."""
+
+    ev: pl.DataFrame
+    meta: dict[str, Any]
+
+    @property
+    def root(self) -> int:
+        """go's pid: the first line's (meta's root_pid is null when go ended very fast)."""
+        return int(self.ev.sort("line")["pid"][0])
+
+    @property
+    def proxy_ports(self) -> list[int]:
+        return [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", self.meta["env"]["GOPROXY"])]
+
+    @property
+    def sumdb_port(self) -> int:
+        return int(re.findall(r"127\.0\.0\.1:(\d+)", self.meta["env"]["GOSUMDB"])[0])
+
+    @property
+    def gomodcache(self) -> str:
+        return str(self.meta["env"]["GOMODCACHE"])
+
+
+def load_capture(d: Path) -> Capture:
+    return Capture(pl.read_parquet(d / "events.parquet"), json.loads((d / "meta.json").read_text()))
+
+
+def calls(ev: pl.DataFrame, *names: str) -> pl.DataFrame:
+    return ev.filter((pl.col("kind") == "syscall") & pl.col("syscall").is_in(names))
+
+
+def connects(ev: pl.DataFrame, port: int) -> pl.DataFrame:
+    return calls(ev, "connect").filter(
+        pl.col("args").str.contains(f"sin_port=htons({port}),", literal=True)
+    )
+
+
+def to_port(ev: pl.DataFrame, port: int) -> pl.DataFrame:
+    """Events on connected TCP sockets to 127.0.0.1:port (``-yy``: ``TCP:[a:p->b:q]``)."""
+    return ev.filter(pl.col("fd_target").str.ends_with(f"->127.0.0.1:{port}]").fill_null(False))
+
+
+def requests(ev: pl.DataFrame, path: str) -> pl.DataFrame:
+    """HTTP requests written to a TCP socket; ``path`` is a regex."""
+    return calls(ev, "write").filter(
+        pl.col("fd_target").str.starts_with("TCP:").fill_null(False)
+        & pl.col("args").str.contains(f'"GET {path} HTTP/1\\.1')
+    )
+
+
+def data_reads(ev: pl.DataFrame, conn: str, after: int = 0) -> pl.DataFrame:
+    """Reads on the socket ``conn`` after line ``after`` that returned bytes."""
+    return calls(ev, "read", "recvfrom", "recvmsg", "readv").filter(
+        (pl.col("fd_target") == conn) & (pl.col("line") > after) & (pl.col("retval") > 0)
+    )
+
+
+def buffer(args: str) -> bytes:
+    """The decoded buffer of ``read(fd, "...", n)`` / ``write(fd, "...", n)``."""
+    s = decode_string(split_args(args)[1])
+    assert s is not None, args
+    return s.value
+
+
+def fd2_writes(ev: pl.DataFrame) -> pl.DataFrame:
+    return calls(ev, "write").filter(pl.col("fd") == 2)
+
+
+def stderr_text(ev: pl.DataFrame) -> str:
+    return "".join(buffer(a).decode("utf-8", "replace") for a in fd2_writes(ev)["args"])
+
+
+def renames(ev: pl.DataFrame) -> list[tuple[str, str]]:
+    """(from, to) of every successful renameat/renameat2/rename."""
+    out = []
+    for syscall, args in (
+        calls(ev, "rename", "renameat", "renameat2")
+        .filter(pl.col("retval") == 0)
+        .select("syscall", "args")
+        .iter_rows()
+    ):
+        parts = split_args(args)
+        src, dst = (parts[0], parts[1]) if syscall == "rename" else (parts[1], parts[3])
+        a, b = decode_string(src), decode_string(dst)
+        assert a is not None and b is not None, args
+        out.append((a.text(), b.text()))
+    return out
+
+
+def zips_renamed(cap: Capture) -> set[str]:
+    """Modules whose ``v1.0.0.zip<random>.tmp`` was renamed to ``v1.0.0.zip`` in the cache."""
+    prefix = re.escape(cap.gomodcache + "/cache/download/")
+    rx = re.compile(prefix + r"(.+)/@v/v1\.0\.0\.zip\d+\.tmp")
+    found = set()
+    for src, dst in renames(cap.ev):
+        m = rx.fullmatch(src)
+        if m and dst == src[: src.index(".zip") + 4]:
+            found.add(m.group(1))
+    return found
+
+
+def assert_exited(cap: Capture, status: int) -> None:
+    assert cap.meta["exit_status"] == status and cap.meta["signal"] is None
+    exits = cap.ev.filter((pl.col("kind") == "exit") & (pl.col("pid") == cap.root))
+    assert exits["status"].to_list() == [status]
+
+
+def assert_sigkilled(cap: Capture) -> None:
+    """The lab's outer timeout killed go with SIGKILL: no exit_group ran."""
+    assert cap.meta["signal"] == "SIGKILL" and cap.meta["exit_status"] == 128 + 9
+    assert cap.meta["timed_out"] is True
+    kills = cap.ev.filter((pl.col("kind") == "kill") & (pl.col("pid") == cap.root))
+    assert kills["signal"].to_list() == ["SIGKILL"]
+    assert cap.ev.filter(pl.col("kind") == "exit").height == 0
+    assert calls(cap.ev, "exit_group").height == 0
+
+
+def assert_silent(cap: Capture) -> None:
+    assert calls(cap.ev, "write", "writev").filter(pl.col("fd").is_in([1, 2])).height == 0
+
+
+def assert_no_network(cap: Capture) -> None:
+    assert calls(cap.ev, "socket", "connect").height == 0
+
+
+# -- what each scenario's trace shows ----------------------------------------------------------
+def check_up_to_date(cap: Capture) -> None:
+    assert_exited(cap, 0)
+    assert_no_network(cap)
+    assert_silent(cap)
+    assert renames(cap.ev) == []  # nothing new lands in the cache
+    # every module answered from the cache: its .mod opened under GOMODCACHE
+    mod = re.compile(re.escape(cap.gomodcache) + r"/cache/download/(.+)/@v/v1\.0\.0\.mod")
+    opened = calls(cap.ev, "openat").filter(pl.col("retval") >= 0)["ret_target"].to_list()
+    assert {m.group(1) for t in opened if (m := mod.fullmatch(t))} == MODULES
+
+
+def check_cold_ok(cap: Capture) -> None:
+    assert_exited(cap, 0)
+    (port,) = cap.proxy_ports
+    assert connects(cap.ev, port)["errno"].to_list()[0] == "EINPROGRESS"
+    for ext in ("mod", "info", "zip"):
+        got = requests(to_port(cap.ev, port), rf"/example\.com/dep\d/@v/v1\.0\.0\.{ext}")
+        assert got.height == 3, ext
+    assert zips_renamed(cap) == MODULES
+    assert fd2_writes(cap.ev).height == 0 or cap.meta["argv"][-1] == "-x"
+
+
+def check_proxy_stall(cap: Capture) -> None:
+    assert_sigkilled(cap)
+    (port,) = cap.proxy_ports
+    assert connects(cap.ev, port).height >= 1
+    (get,) = requests(to_port(cap.ev, port), r"/example\.com/dep1/@v/v1\.0\.0\.zip").rows(
+        named=True
+    )
+    # the request went out, and not one byte came back on that connection
+    assert data_reads(cap.ev, get["fd_target"], after=get["line"]).height == 0
+    # the other modules' zips came back on the other connection
+    assert zips_renamed(cap) == MODULES - {"example.com/dep1"}
+
+
+def check_body_stall(cap: Capture) -> None:
+    assert_sigkilled(cap)
+    (port,) = cap.proxy_ports
+    (get,) = requests(to_port(cap.ev, port), r"/example\.com/dep1/@v/v1\.0\.0\.zip").rows(
+        named=True
+    )
+    conn = get["fd_target"]
+    reads = data_reads(cap.ev, conn, after=get["line"]).sort("line")
+    head = buffer(reads["args"][0])
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    m = re.search(rb"Content-Length: (\d+)", head)
+    assert m is not None, head
+    length = int(m.group(1))
+    body = int(reads["retval"].sum()) - (head.index(b"\r\n\r\n") + 4)
+    assert body == 4096 < length  # the lab's partial body, then nothing
+    last = cap.ev.filter(pl.col("fd_target") == conn).sort("line").row(-1, named=True)
+    assert last["syscall"] == "read" and (last["errno"] == "EAGAIN" or last["in_flight"])
+    assert "example.com/dep1" not in zips_renamed(cap)
+
+
+def check_slow_proxy(cap: Capture) -> None:
+    assert_exited(cap, 0)
+    assert_silent(cap)
+    (port,) = cap.proxy_ports
+    gets = requests(to_port(cap.ev, port), r"/example\.com/dep\d/@v/v1\.0\.0\.zip")
+    assert gets.height == 3
+    after = min(gets["line"].to_list())
+    small = calls(to_port(cap.ev, port), "read").filter(
+        (pl.col("line") > after) & pl.col("retval").is_between(1, 1024)
+    )
+    # 3 zips of ~4.7 kB trickle in at 4 KiB/s: many small reads, spread over time
+    assert small.height >= 20
+    stamps = small["ts"].to_list()
+    assert max(stamps) - min(stamps) >= 1.0
+    assert zips_renamed(cap) == MODULES
+
+
+def check_proxy_refused(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    (port,) = cap.proxy_ports
+    conns = connects(cap.ev, port)
+    assert conns.height >= 1
+    refused_direct = conns.filter(pl.col("errno") == "ECONNREFUSED").height
+    # non-blocking connect: EINPROGRESS, then getsockopt(SO_ERROR) reports the refusal
+    refused_later = (
+        calls(cap.ev, "getsockopt")
+        .filter(
+            pl.col("fd_target").is_in(conns["fd_target"].to_list())
+            & pl.col("args").str.contains("SO_ERROR, [ECONNREFUSED]", literal=True)
+        )
+        .height
+    )
+    assert refused_direct + refused_later >= 1
+    assert requests(cap.ev, ".*").height == 0
+    assert "connect: connection refused" in stderr_text(cap.ev)
+
+
+def check_goproxy_off(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    assert_no_network(cap)
+    assert "module lookup disabled by GOPROXY=off" in stderr_text(cap.ev)
+
+
+def check_fallback_404(cap: Capture) -> None:
+    assert_exited(cap, 0)
+    first, second = cap.proxy_ports
+    not_found = calls(to_port(cap.ev, first), "read").filter(
+        pl.col("args").str.contains('"HTTP/1.1 404 Not Found', literal=True)
+    )
+    assert not_found.height >= 1
+    later = connects(cap.ev, second).filter(pl.col("line") > not_found["line"].min())
+    assert later.height >= 1
+    zips = requests(to_port(cap.ev, second), r"/example\.com/dep\d/@v/v1\.0\.0\.zip")
+    assert zips.height == 3
+    assert zips_renamed(cap) == MODULES
+
+
+def check_timeout_no_fallback(cap: Capture) -> None:
+    assert_sigkilled(cap)
+    first, second = cap.proxy_ports
+    assert connects(cap.ev, first).height >= 1
+    assert requests(to_port(cap.ev, first), r"/example\.com/dep\d/@v/v1\.0\.0\.mod").height >= 1
+    for conn in to_port(cap.ev, first)["fd_target"].unique():
+        assert data_reads(cap.ev, conn).height == 0
+    # after a comma go falls back only on 404/410: the second proxy is never dialled
+    assert connects(cap.ev, second).height == 0
+
+
+def check_pipe_fallback(cap: Capture) -> None:
+    assert_exited(cap, 0)
+    first, second = cap.proxy_ports
+    first_reads = calls(to_port(cap.ev, first), "read")
+    assert first_reads.filter(pl.col("args").str.contains('"HTTP/1.1 500 ', literal=True)).height
+    assert first_reads.filter(pl.col("errno") == "ECONNRESET").height >= 1
+    assert requests(to_port(cap.ev, first), r"/example\.com/dep\d/@v/v1\.0\.0\.zip").height >= 1
+    assert connects(cap.ev, second).height >= 1
+    zips = requests(to_port(cap.ev, second), r"/example\.com/dep\d/@v/v1\.0\.0\.zip")
+    assert zips.height == 3
+    assert zips_renamed(cap) == MODULES
+
+
+def check_lock_held(cap: Capture) -> None:
+    assert_sigkilled(cap)
+    lock = cap.gomodcache + "/cache/download/example.com/dep0/@v/v1.0.0.lock"
+    flocks = calls(cap.ev, "flock").filter(
+        (pl.col("fd_target") == lock) & pl.col("args").str.ends_with("LOCK_EX")
+    )
+    # go asked for the lock and never got it: the call was still in flight at the kill
+    assert flocks.height >= 1
+    assert flocks["in_flight"].all()
+    # the holder is another process: the trace holds go alone (all else are its threads)
+    (proc,) = process_table(cap.ev)
+    assert proc["pid"] == cap.root
+
+
+def check_cache_readonly(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    denied = calls(cap.ev, "mkdirat", "openat", "mkdir", "open").filter(
+        (pl.col("errno") == "EACCES") & pl.col("args").str.contains(cap.gomodcache, literal=True)
+    )
+    assert denied.height >= 1
+    assert "permission denied" in stderr_text(cap.ev)
+
+
+def check_stderr_devnull(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    (port,) = cap.proxy_ports
+    gone = calls(to_port(cap.ev, port), "read").filter(
+        pl.col("args").str.contains('"HTTP/1.1 410 Gone', literal=True)
+    )
+    assert gone.height >= 1
+    writes = fd2_writes(cap.ev)
+    assert writes.height >= 1
+    # go said why; fd 2 was /dev/null, so nobody saw it
+    assert writes["fd_target"].str.starts_with("/dev/null").all()
+    text = stderr_text(cap.ev)
+    assert "example.com/dep1@v1.0.0" in text and "410 Gone" in text
+
+
+def check_checksum_mismatch(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    text = stderr_text(cap.ev)
+    assert "verifying example.com/dep1@v1.0.0: checksum mismatch" in text
+    assert fd2_writes(cap.ev)["fd_target"].str.starts_with("pipe:").all()
+    assert "example.com/dep1" not in zips_renamed(cap)
+
+
+def check_sumdb_stall(cap: Capture) -> None:
+    assert_sigkilled(cap)
+    port = cap.sumdb_port
+    assert connects(cap.ev, port).height >= 1
+    lookups = requests(to_port(cap.ev, port), r"/lookup/example\.com/dep\d@v1\.0\.0")
+    assert lookups.height >= 1
+    for conn in to_port(cap.ev, port)["fd_target"].unique():
+        assert data_reads(cap.ev, conn).height == 0
+    assert zips_renamed(cap) == set()
+
+
+def check_killed(cap: Capture) -> None:
+    assert_sigkilled(cap)
+    tmp = re.compile(re.escape(cap.gomodcache) + r"/cache/download/.+/@v/v1\.0\.0\.zip\d+\.tmp")
+    created = {
+        t
+        for t in calls(cap.ev, "openat")
+        .filter(pl.col("args").str.contains("O_CREAT", literal=True) & (pl.col("retval") >= 0))[
+            "ret_target"
+        ]
+        .to_list()
+        if tmp.fullmatch(t)
+    }
+    assert created  # a zip download was under way ...
+    renamed = {src for src, _ in renames(cap.ev)}
+    assert created.isdisjoint(renamed)  # ... and none finished
+    (port,) = cap.proxy_ports
+    (first, *_) = requests(to_port(cap.ev, port), r"/example\.com/dep\d/@v/v1\.0\.0\.zip").rows(
+        named=True
+    )
+    assert data_reads(cap.ev, first["fd_target"], after=first["line"]).height >= 1
+
+
+def check_dns_timeout(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    assert cap.meta["argv"][:3] == ["ip", "netns", "exec"]
+    udp = connects(cap.ev, 53).filter(
+        pl.col("fd_target").str.starts_with("UDP:")
+        & pl.col("args").str.contains('inet_addr("127.0.0.1")', literal=True)
+    )
+    assert udp.height >= 1
+    sockets = udp["fd_target"].to_list()  # UDP:[inode], as the later calls annotate them too
+    queries = calls(cap.ev, "write", "sendto", "sendmsg").filter(pl.col("fd_target").is_in(sockets))
+    assert queries.height >= 1
+    assert all(b"\x07goproxy\x04test\x00" in buffer(a) for a in queries["args"])
+    answers = calls(cap.ev, "read", "recvfrom", "recvmsg").filter(
+        pl.col("fd_target").is_in(sockets) & (pl.col("retval") > 0)
+    )
+    assert answers.height == 0
+    assert calls(cap.ev, "socket").filter(pl.col("args").str.contains("SOCK_STREAM")).height == 0
+    text = stderr_text(cap.ev)
+    assert "lookup goproxy.test on 127.0.0.1:53" in text and "i/o timeout" in text
+
+
+CHECKS: dict[str, Callable[[Capture], None]] = {
+    "up-to-date": check_up_to_date,
+    "cold-ok": check_cold_ok,
+    "proxy-stall": check_proxy_stall,
+    "body-stall": check_body_stall,
+    "slow-proxy": check_slow_proxy,
+    "proxy-refused": check_proxy_refused,
+    "goproxy-off": check_goproxy_off,
+    "fallback-404": check_fallback_404,
+    "timeout-no-fallback": check_timeout_no_fallback,
+    "pipe-fallback": check_pipe_fallback,
+    "lock-held": check_lock_held,
+    "cache-readonly": check_cache_readonly,
+    "stderr-devnull": check_stderr_devnull,
+    "checksum-mismatch": check_checksum_mismatch,
+    "sumdb-stall": check_sumdb_stall,
+    "killed": check_killed,
+    "dns-timeout": check_dns_timeout,
+}
+
+
+def check_go_x(cap: Capture) -> None:
+    """-x: go logs ``# get URL`` before each request and ``# get URL: 200 OK (…s)`` after."""
+    assert cap.meta["argv"][-1] == "-x"
+    lines = stderr_text(cap.ev).splitlines()
+    (port,) = cap.proxy_ports
+    base = f"# get http://127.0.0.1:{port}/"
+    logged = [ln.removeprefix(base) for ln in lines if ln.startswith(base)]
+    started = {u for u in logged if ": " not in u}
+    done = {u.split(": ", 1)[0] for u in logged if ": 200 OK (" in u}
+    urls = {f"{m}/@v/v1.0.0.{ext}" for m in MODULES for ext in ("mod", "info", "zip")}
+    assert started == urls
+    if cap.meta["lab"]["scenario"] == "proxy-stall":
+        assert done == urls - {"example.com/dep1/@v/v1.0.0.zip"}
+    else:
+        assert done == urls
+
+
+def test_every_scenario_has_a_check() -> None:
+    assert set(CHECKS) == set(SCENARIOS)
+
+
+# -- live ----------------------------------------------------------------------------------------
+def lab_run(name: str, keep: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gotrace", "lab", "run", name, "--keep", str(keep), *extra],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_live(name: str, tmp_path: Path, *extra: str) -> Capture:
+    try:
+        find_go()
+    except GotraceError as exc:
+        pytest.skip(str(exc))
+    reason = SCENARIOS[name].unavailable()
+    if reason is not None:
+        pytest.skip(f"{name}: {reason}")
+    keep = tmp_path / "cap"
+    r = lab_run(name, keep, *extra)
+    if not (keep / "meta.json").exists():
+        if name == "dns-timeout" and re.search(r"dns-timeout: ip ", r.stderr):
+            pytest.skip(f"ip netns refused here: {r.stderr.strip().splitlines()[-1]}")
+        pytest.fail(f"gotrace lab run {name} left no capture:\n{r.stderr}")
+    cap = load_capture(keep)
+    assert r.returncode == cap.meta["exit_status"], r.stderr
+    assert cap.ev.filter(pl.col("kind") == "parse_error").height == 0
+    return cap
+
+
+@pytest.mark.integration
+@needs_strace
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_traced_live(name: str, tmp_path: Path) -> None:
+    CHECKS[name](run_live(name, tmp_path))
+
+
+@pytest.mark.integration
+@needs_strace
+def test_proxy_stall_with_go_x_logs_the_unanswered_get(tmp_path: Path) -> None:
+    cap = run_live("proxy-stall", tmp_path, "--go-x")
+    check_proxy_stall(cap)
+    check_go_x(cap)
+
+
+# -- the committed sample traces ----------------------------------------------------------------
+needs_samples = pytest.mark.skipif(not SAMPLE_DIRS, reason="no sample_traces/ in this tree")
+#: what a normalised capture must not contain: the capturing machine's paths and the lab's
+#: random temp names (they become /opt/go, /tmp/gotrace-lab-NAME-XXXXXXXX, ...-XXXXXX)
+LEAKS = re.compile(
+    r"site-packages|\.pyenv|bash_jobs|/tmp/gotrace-capture"
+    r"|(?:^|[\s\"'<(=,\[])(?:/root|/home)\b"
+    r"|/tmp/gotrace-lab-[a-z0-9-]+-(?!X{8})[a-z0-9_]{8}(?![a-z0-9_-])"
+    r"|gotrace-lab-\d+-(?!X{6})[0-9a-f]{6}",
+    re.MULTILINE,
+)
+
+
+@needs_samples
+def test_every_scenario_has_a_sample() -> None:
+    names = {d.name for d in SAMPLE_DIRS}
+    assert set(SCENARIOS) | X_SAMPLES <= names
+
+
+@needs_samples
+def test_samples_stay_small() -> None:
+    sizes = {p: p.stat().st_size for d in SAMPLE_DIRS for p in d.iterdir()}
+    assert sum(sizes.values()) < 15_000_000
+    assert all(size < 1_500_000 for size in sizes.values()), sizes
+
+
+@needs_samples
+@pytest.mark.parametrize("d", SAMPLE_DIRS, ids=lambda d: d.name)
+def test_sample_parses_without_errors(d: Path) -> None:
+    trace = gotrace.load(d / "trace.strace")
+    assert trace.meta["parse_errors"] == 0
+    assert trace.frame.height > 100
+
+
+@needs_samples
+@pytest.mark.parametrize("d", SAMPLE_DIRS, ids=lambda d: d.name)
+def test_sample_events_are_the_parse_of_its_trace(d: Path) -> None:
+    saved = pl.read_parquet(d / "events.parquet")
+    fresh = gotrace.load(d / "trace.strace").frame
+    assert saved["source"].unique().to_list() == [f"sample_traces/{d.name}/trace.strace"]
+    assert saved.drop("source").equals(fresh.drop("source"))
+    raw = pq.read_schema(d / "events.parquet").metadata[b"gotrace.meta"]
+    assert json.loads(raw)["source"] == f"sample_traces/{d.name}"
+
+
+@needs_samples
+@pytest.mark.parametrize("d", SAMPLE_DIRS, ids=lambda d: d.name)
+def test_sample_shows_its_scenario(d: Path) -> None:
+    cap = load_capture(d)
+    CHECKS[cap.meta["lab"]["scenario"]](cap)
+    if d.name in X_SAMPLES:
+        check_go_x(cap)
+
+
+@needs_samples
+@pytest.mark.parametrize("d", SAMPLE_DIRS, ids=lambda d: d.name)
+def test_sample_leaks_nothing(d: Path) -> None:
+    raw = pq.read_schema(d / "events.parquet").metadata[b"gotrace.meta"].decode()
+    for name, text in (
+        ("trace.strace", (d / "trace.strace").read_text(errors="replace")),
+        ("meta.json", (d / "meta.json").read_text()),
+        ("events.parquet meta", raw),
+    ):
+        m = LEAKS.search(text)
+        assert m is None, f"{name}: {text[max(0, m.start() - 60) : m.end() + 20]!r}"
+
+
+@needs_samples
+@pytest.mark.parametrize("d", SAMPLE_DIRS, ids=lambda d: d.name)
+def test_sample_buffers_keep_their_byte_counts(d: Path) -> None:
+    """Normalising replaced paths with placeholders of the same length, so every untruncated
+    read/write buffer still has as many bytes as the call returned."""
+    rows = calls(pl.read_parquet(d / "events.parquet"), "read", "write", "pread64", "pwrite64")
+    checked = 0
+    for args, retval in rows.filter(pl.col("retval") > 0).select("args", "retval").iter_rows():
+        parts = split_args(args)
+        s = decode_string(parts[1]) if len(parts) > 1 else None
+        if s is None or s.truncated:
+            continue
+        assert len(s.value) == retval, args[:200]
+        checked += 1
+    assert checked > 0
+
+
+def _capture_module() -> Any:
+    spec = importlib.util.spec_from_file_location("sample_capture", SAMPLES / "capture.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_samples
+def test_readme_table_matches_the_samples() -> None:
+    capture = _capture_module()
+    readme = (SAMPLES / "README.md").read_text()
+    block = readme.split(capture.TABLE_BEGIN, 1)[1].split(capture.TABLE_END, 1)[0]
+    assert block.strip() == capture.table(SAMPLES).strip()
+    assert "(not found)" not in block
