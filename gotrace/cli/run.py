@@ -120,6 +120,7 @@ def execute(
     tracer.start(
         cmd, log, env=run_env, cwd=str(cwd) if cwd else None, stderr_devnull=stderr_devnull
     )
+    tracer.poll_root()
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
         while tracer.running():
@@ -153,6 +154,8 @@ def execute(
         monitor.poll()
         monitor.finish()
     status, sig = exit_from_returncode(tracer.wait())
+    if tracer.root_pid is None:
+        tracer.root_pid = _first_pid(log)
     meta.update(
         end=time.time(),
         exit_status=status,
@@ -175,6 +178,19 @@ def execute(
         )
         return status if status else 1
     return status
+
+
+def _first_pid(log: Path) -> int | None:
+    """The traced command's pid from the log's first line (a command that ended before the
+    first poll)."""
+    import re
+
+    try:
+        with open(log, "rb") as fh:
+            m = re.match(rb"^(\d+) ", fh.readline())
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
 
 
 def _outdir(out: str | None, force: bool) -> Path:
