@@ -62,7 +62,7 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     findings += _connection_findings(conns, env)
     findings += _process_findings(ctx)
     findings += _slow_findings(ctx, conns, quiet)
-    findings += _extra_findings(ctx)
+    findings = _fold(findings, _extra_findings(ctx))
     findings = order(_dedupe(findings))
     verdict = _verdict(ctx, findings, quiet)
     return Analysis(verdict, findings, quiet, conns, ctx, settings=explain_settings(env))
@@ -441,6 +441,39 @@ def _extra_findings(ctx: Context) -> list[Finding]:
         fn = getattr(mod, "findings", None)
         if fn is not None:
             out.extend(fn(ctx))
+    return out
+
+
+#: kinds that describe one cause: a second finding of the kind (e.g. go's own message about
+#: the DNS timeout the quiet period already names) adds its words and evidence to the first
+SINGULAR = frozenset(
+    {
+        "lock-wait",
+        "dns-timeout",
+        "cache-permission",
+        "checksum-mismatch",
+        "goproxy-off",
+        "proxy-refused",
+    }
+)
+
+
+def _fold(core: list[Finding], extra: list[Finding]) -> list[Finding]:
+    out = list(core)
+    for e in extra:
+        same = next((i for i, f in enumerate(out) if f.kind == e.kind and e.kind in SINGULAR), None)
+        if same is None:
+            out.append(e)
+            continue
+        f = out[same]
+        also = [*f.detail.get("also", []), e.summary]
+        out[same] = replace(
+            f,
+            evidence=tuple(dict.fromkeys(f.evidence + e.evidence)),
+            objects=tuple(dict.fromkeys(f.objects + e.objects)),
+            fix=f.fix or e.fix,
+            detail={**f.detail, "also": also},
+        )
     return out
 
 
