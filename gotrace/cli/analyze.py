@@ -28,16 +28,31 @@ def analyze(
         ),
     ] = False,
     top: Annotated[int, typer.Option(help="How many of the slowest calls to list.")] = 10,
+    cache_log: Annotated[
+        str | None,
+        typer.Option(
+            help="A module cache log (`2026-11-23T19:49:10.123Z download example.com/a@v1.2.0` lines) "
+            "to correlate with the trace by module@version and time."
+        ),
+    ] = None,
 ) -> None:
     """Analyze saved traces: the verdict (where it went quiet and why), findings with fixes,
     quiet periods, connections, the process tree, slowest and still-in-flight calls,
     failures, and a strace -c-like table with wait time kept apart from active time."""
     import json
+    from pathlib import Path
 
     from gotrace.cli.common import load_inputs, report, write_text
+    from gotrace.errors import GotraceError
 
+    log_text = None
+    if cache_log is not None:
+        try:
+            log_text = Path(cache_log).read_text(errors="replace")
+        except OSError as exc:
+            raise GotraceError(f"{cache_log}: cannot read the cache log ({exc.strerror})") from exc
     traces = load_inputs(files, strict=strict, redact=not no_redact)
-    texts = [report(t, json_out=json_out, top=top) for t in traces]
+    texts = [report(t, json_out=json_out, top=top, cache_log=log_text) for t in traces]
     if json_out and len(texts) > 1:
         write_text(
             json.dumps([json.loads(x) for x in texts], indent=2, sort_keys=True) + "\n", None

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from gotrace.cli import analyze, events, run
+from gotrace.cli import analyze, events, report, run
 from gotrace.cli.lab import lab_app
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.command("analyze")(analyze.analyze)
 app.command("events")(events.events)
+app.command("report")(report.report)
 app.command("run", context_settings={"ignore_unknown_options": True})(run.run)
 app.add_typer(lab_app, name="lab")
 

@@ -79,16 +79,24 @@ def write_text(text: str, dest: Path | None) -> None:
         dest.write_text(text)
 
 
-def report(trace: Trace, *, json_out: bool, top: int = 10) -> str:
-    """What ``gotrace analyze`` prints for one trace (``gotrace run`` prints the same)."""
+def report(trace: Trace, *, json_out: bool, top: int = 10, cache_log: str | None = None) -> str:
+    """What ``gotrace analyze`` prints for one trace (``gotrace run`` prints the same).
+    ``cache_log`` is the text of a module cache log to correlate with the trace."""
+    from gotrace.analyzers import modcache
     from gotrace.analyzers.context import build
     from gotrace.analyzers.diagnosis import diagnose
     from gotrace.analyzers.summary import summarize
     from gotrace.reporters.jsonout import render_json
     from gotrace.reporters.text import render_report
 
+    ctx = build(trace)
     summary = summarize(trace, top=top)
-    analysis = diagnose(build(trace)).to_dict()
+    analysis = diagnose(ctx).to_dict()
+    analysis["modules"] = modcache.modules(ctx).to_dicts()
+    analysis["cache_log"] = modcache.cache_log(ctx)
+    if cache_log is not None:
+        entries = modcache.parse_cache_log(cache_log)
+        analysis["cache_log_correlation"] = modcache.correlate(ctx, entries).to_dicts()
     if json_out:
         return render_json({**summary, **analysis})
     return render_report(summary, analysis)

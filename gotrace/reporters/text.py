@@ -153,6 +153,27 @@ def render_report(s: dict[str, Any], a: dict[str, Any], *, width: int = 100) -> 
                 f"{c['state']}, sent {c['bytes_sent']} B, received {c['bytes_recv']} B{reqs}{last}{dns}{err}"
             )
         out.append("")
+    if a.get("modules"):
+        out.append("Modules")
+        for m in a["modules"]:
+            lock = (
+                f", lock wait {m['lock_wait_s']:.2f} s"
+                if (m.get("lock_wait_s") or 0) >= 0.01
+                else ""
+            )
+            src = f" from {m['source']}" if m.get("source") else ""
+            err = f": {m['error']}" if m.get("error") else ""
+            out.append(f"  {m['module']}@{m['version']}: {m['result']}{src}{lock}{err}")
+        out.append("")
+    if a.get("cache_log_correlation"):
+        rows = a["cache_log_correlation"]
+        ok = sum(1 for r in rows if r.get("matched"))
+        out.append(f"Cache log: {ok} of {len(rows)} entries match the trace")
+        for r in [r for r in rows if not r.get("matched")][:10]:
+            out.append(
+                f"  not in the trace: {r.get('op')} {r.get('module')}@{r.get('version')} {r.get('detail') or ''}"
+            )
+        out.append("")
     if a.get("settings"):
         out.append("Settings")
         out.extend(f"  {x}" for x in a["settings"])
