@@ -92,3 +92,19 @@ def test_lab_run_cleans_up_its_temp_dirs(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     after = {p.name for p in Path("/tmp").glob("gotrace-lab*")}
     assert after <= before
+
+
+@pytest.mark.parametrize("name", ["proxy-stall", "lock-held", "stderr-devnull"])
+def test_live_and_offline_findings_are_identical(tmp_path: Path, name: str):
+    keep = tmp_path / "cap"
+    r, _ = lab_run(name, keep, "--json")
+    live = json.loads(r.stderr[r.stderr.index("\n{") + 1 : r.stderr.rindex("}") + 1])
+    offline = subprocess.run(
+        [sys.executable, "-m", "gotrace", "analyze", "--json", str(keep)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stderr
+    again = json.loads(offline.stdout)
+    assert live["verdict"] == again["verdict"]
+    assert live["findings"] == again["findings"]
+    assert live["quiet_periods"] == again["quiet_periods"]

@@ -95,7 +95,10 @@ def build(trace: Trace, cache: CacheSnapshot | None = None) -> Context:
         groups=groups,
         gomodcache=_gomodcache(trace, frame),
         has_timestamps=frame["ts"].drop_nulls().len() > 0,
-        has_durations=sc["duration"].drop_nulls().len() > 0 if sc.height else False,
+        # -T: a one-line call has a duration only when strace printed <secs>
+        has_durations=bool(
+            sc.filter(pl.col("duration").is_not_null() & pl.col("end_line").is_null()).height
+        ),
         has_annotations=frame["fd_target"].drop_nulls().len() > 0
         or frame["ret_target"].drop_nulls().len() > 0,
         string_size=_string_size(trace, sc),

@@ -1,0 +1,167 @@
+"""Golden tests: the diagnosis of every committed sample trace (sample_traces/, real captures
+of the lab scenarios). The top finding must name the right object; the whole list must not
+change unless on purpose (regenerate with GOTRACE_UPDATE_GOLDEN=1 and review the diff)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import gotrace
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_traces"
+GOLDEN = Path(__file__).parent / "golden" / "findings.json"
+SCENARIOS = sorted(p.name for p in SAMPLES.iterdir() if (p / "trace.strace").exists())
+
+
+def meta(name: str) -> dict:
+    return json.loads((SAMPLES / name / "meta.json").read_text())
+
+
+def proxy_ports(name: str) -> list[str]:
+    return re.findall(r"127\.0\.0\.1:(\d+)", meta(name)["env"].get("GOPROXY", ""))
+
+
+def sumdb_port(name: str) -> str:
+    return re.findall(r"127\.0\.0\.1:(\d+)", meta(name)["env"].get("GOSUMDB", ""))[0]
+
+
+def top(name: str) -> gotrace.Trace:
+    return gotrace.load(SAMPLES / name)
+
+
+def test_proxy_stall_names_the_socket_and_the_request():
+    for name in ("proxy-stall", "proxy-stall-x", "timeout-no-fallback"):
+        t = top(name)
+        f = t.analysis.findings[0]
+        assert f.kind == "proxy-stall", name
+        port = proxy_ports(name)[0]  # the first proxy: go never tries the second
+        assert f"127.0.0.1:{port}" in f.objects
+        assert any(
+            re.fullmatch(r"GET /example\.com/dep\d/@v/v1\.0\.0\.(zip|mod|info)", o)
+            for o in f.objects
+        )
+        assert t.verdict.startswith("blocked ") and f"TCP 127.0.0.1:{port}" in t.verdict
+    assert "`,`" in (top("timeout-no-fallback").analysis.findings[0].fix or "")
+
+
+def test_body_stall_names_the_partial_response():
+    f = top("body-stall").analysis.findings[0]
+    assert f.kind == "body-stall"
+    assert f"127.0.0.1:{proxy_ports('body-stall')[0]}" in f.objects
+    assert "4096 of" in f.summary
+
+
+def test_lock_held_names_the_lock():
+    f = top("lock-held").analysis.findings[0]
+    assert f.kind == "lock-wait"
+    assert f.objects[0].endswith("cache/download/example.com/dep0/@v/v1.0.0.lock")
+
+
+def test_sumdb_stall_names_the_checksum_database():
+    f = top("sumdb-stall").analysis.findings[0]
+    assert f.kind == "sumdb-stall"
+    assert f"127.0.0.1:{sumdb_port('sumdb-stall')}" in f.objects
+    assert any(o.startswith("GET /lookup/example.com/") for o in f.objects)
+
+
+def test_dns_timeout_names_the_name_and_server():
+    f = top("dns-timeout").analysis.findings[0]
+    assert f.kind == "dns-timeout"
+    assert "goproxy.test" in f.objects and "127.0.0.1:53" in f.objects
+
+
+def test_proxy_refused_names_errno_and_port():
+    f = top("proxy-refused").analysis.findings[0]
+    assert f.kind == "proxy-refused"
+    assert (
+        "ECONNREFUSED" in f.objects and f"127.0.0.1:{proxy_ports('proxy-refused')[0]}" in f.objects
+    )
+
+
+def test_killed_names_the_signal():
+    f = top("killed").analysis.findings[0]
+    assert f.kind == "killed" and f.objects == ("SIGKILL",)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "needle"),
+    [
+        ("stderr-devnull", "error-to-devnull", "410 Gone"),
+        ("checksum-mismatch", "checksum-mismatch", "example.com/dep1@v1.0.0"),
+        ("goproxy-off", "goproxy-off", "GOPROXY=off"),
+        ("cache-readonly", "cache-permission", "EACCES"),
+        ("slow-proxy", "slow-transfer", "KiB/s"),
+    ],
+)
+def test_errors_and_their_object(name: str, kind: str, needle: str):
+    f = top(name).analysis.findings[0]
+    assert f.kind == kind
+    assert needle in f.summary or any(needle in o for o in f.objects)
+
+
+@pytest.mark.parametrize(
+    "name", ["cold-ok", "cold-ok-x", "up-to-date", "fallback-404", "pipe-fallback"]
+)
+def test_successful_runs_have_no_error(name: str):
+    t = top(name)
+    assert not [f for f in t.analysis.findings if f.severity == "error"]
+    assert t.verdict.startswith("exited 0")
+    if name == "up-to-date":
+        assert "without touching the network" in t.verdict
+
+
+def _snapshot(name: str) -> list[dict]:
+    return [
+        {k: f.to_dict()[k] for k in ("kind", "severity", "summary", "objects", "evidence", "fix")}
+        for f in top(name).analysis.findings
+    ] + [{"verdict": top(name).verdict}]
+
+
+def test_findings_are_stable():
+    got = {name: _snapshot(name) for name in SCENARIOS}
+    if os.environ.get("GOTRACE_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
+    want = json.loads(GOLDEN.read_text())
+    assert sorted(got) == sorted(want)
+    for name in SCENARIOS:
+        assert got[name] == want[name], name
+
+
+def _strip(text: str, pattern: str) -> str:
+    return "\n".join(re.sub(pattern, "", ln) for ln in text.splitlines()) + "\n"
+
+
+def test_without_durations_the_stall_is_still_found(tmp_path: Path):
+    raw = (SAMPLES / "proxy-stall" / "trace.strace").read_text()
+    (tmp_path / "trace.strace").write_text(_strip(raw, r" <\d+\.\d+>$"))
+    (tmp_path / "meta.json").write_text((SAMPLES / "proxy-stall" / "meta.json").read_text())
+    t = gotrace.load(tmp_path)
+    assert not t.context.has_durations
+    assert any("no -T durations" in x for x in t.context.limitations())
+    assert t.analysis.findings[0].kind == "proxy-stall"
+
+
+def test_without_timestamps_it_says_what_it_cannot_tell(tmp_path: Path):
+    raw = (SAMPLES / "proxy-stall" / "trace.strace").read_text()
+    p = tmp_path / "nots.strace"
+    p.write_text(
+        "\n".join(re.sub(r"^(\d+) +\d+\.\d+ ", r"\1 ", ln) for ln in raw.splitlines()) + "\n"
+    )
+    t = gotrace.load(p)
+    assert not t.context.has_timestamps
+    assert t.quiet_periods().empty
+    assert any("no timestamps" in x for x in t.context.limitations())
+    assert t.analysis.findings and "killed" in [f.kind for f in t.analysis.findings]
+
+
+def test_without_fd_annotations_targets_are_rebuilt():
+    t = gotrace.load(ROOT / "tests" / "data" / "strace" / "plain.strace")
+    assert not t.context.has_annotations
+    assert any("-y/-yy" in x for x in t.context.limitations())
+    assert t.context.fd_replayed > 0
