@@ -126,3 +126,31 @@ def test_secrets_in_the_environment_are_redacted_in_meta(tmp_path: Path):
     text = (out / "meta.json").read_text()
     assert "s3cret" not in text and "ghp_abc" not in text
     assert json.loads(text)["env"]["GOPROXY"] == "https://[REDACTED]@proxy.invalid"
+
+
+def test_progress_and_quiet_line_on_a_terminal(tmp_path: Path):
+    """On a TTY, stderr shows a live status line (rewritten in place) and then the quiet line."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gotrace", "run", "-o", str(tmp_path / "c"), "--quiet-after", "1",
+         "--", "sh", "-c", "ls / >/dev/null; sleep 3"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0
+    assert "\r\x1b[K" in out and "threads/processes" in out  # the status line, redrawn
+    assert "quiet for" in out and "clock_nanosleep" in out
