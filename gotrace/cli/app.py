@@ -6,6 +6,7 @@ Heavy imports (pandas, polars, plotly) stay inside the command functions so that
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -57,4 +58,11 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Abort):
             print("gotrace: aborted", file=sys.stderr)
             sys.exit(130)
-        raise
+        if os.environ.get("GOTRACE_DEBUG"):
+            raise
+        # A bug of ours: still one line, with the way to get the whole story.
+        print(
+            f"gotrace: internal error: {type(exc).__name__}: {exc} (run with GOTRACE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
