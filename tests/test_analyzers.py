@@ -120,7 +120,8 @@ def test_busy_go_runtime_with_no_real_progress_is_quiet():
     )
     tail = "10 1700000105.000000 exit_group(1) = ?\n10 1700000105.000100 +++ exited with 1 +++\n"
     t = trace_of(
-        head + _runtime_noise(1700000100.001, 5) + tail, env={"GOPROXY": "http://127.0.0.1:8081,direct"}
+        head + _runtime_noise(1700000100.001, 5) + tail,
+        env={"GOPROXY": "http://127.0.0.1:8081,direct"},
     )
     ctx = build(t)
     qs = quiet_periods(ctx)

@@ -48,6 +48,10 @@ def run(
     no_redact: Annotated[
         bool, typer.Option("--no-redact", help="Keep secrets in the saved events and report.")
     ] = False,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help="Also write the HTML report (as gotrace report) to FILE."),
+    ] = None,
 ) -> None:
     """Run COMMAND under a syscall tracer, save the raw trace, meta.json and events.parquet
     into the output directory, print the analysis, and exit with COMMAND's exit status."""
@@ -58,6 +62,10 @@ def run(
     if backend not in ("auto", "strace"):
         raise UsageError(f"--backend {backend}: only 'auto' and 'strace' exist so far")
     cmd = add_go_x(command) if go_x else list(command)
+    if html is not None:
+        from gotrace.cli.common import output_path
+
+        output_path(html, force=force)  # refuse before tracing, not after
     status = execute(
         cmd,
         out,
@@ -67,6 +75,7 @@ def run(
         string_size=string_size,
         json_out=json_out,
         redact=not no_redact,
+        html=html,
     )
     raise typer.Exit(status)
 
@@ -86,6 +95,7 @@ def execute(
     json_out: bool = False,
     redact: bool = True,
     extra_meta: dict[str, Any] | None = None,
+    html: str | None = None,
 ) -> int:
     """Trace ``cmd`` into ``out``, print the analysis, return the command's exit status.
 
@@ -167,7 +177,7 @@ def execute(
     )
     _write_meta(outdir, meta)
     try:
-        _analyze(outdir, json_out=json_out, redact=redact)
+        _analyze(outdir, json_out=json_out, redact=redact, html=html)
     except GotraceError as exc:
         print(f"gotrace: error: analysis failed: {exc}; the raw trace is in {log}", file=sys.stderr)
         return status if status else 1
@@ -219,8 +229,9 @@ def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
     (outdir / "meta.json").write_text(json.dumps(safe, indent=2, sort_keys=True) + "\n")
 
 
-def _analyze(outdir: Path, *, json_out: bool, redact: bool) -> None:
-    """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints."""
+def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = None) -> None:
+    """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints (and write
+    the page ``gotrace report DIR`` writes, when ``html`` names a file)."""
     from gotrace.cli.common import report
     from gotrace.trace import load
 
@@ -229,6 +240,14 @@ def _analyze(outdir: Path, *, json_out: bool, redact: bool) -> None:
     trace.meta = {**trace.meta, **meta, "source": str(outdir)}
     trace.save(outdir / "events.parquet")
     sys.stderr.write(report(trace, json_out=json_out))
+    if html is not None:
+        from gotrace.cli.common import write_text
+        from gotrace.reporters.html import render_html
+
+        page = render_html(load(outdir, redact=redact), redact=redact)
+        write_text(page, None if html == "-" else Path(html))
+        if html != "-":
+            print(f"gotrace: wrote the report to {html}", file=sys.stderr)
 
 
 def selected_env(env: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,969 @@
+"""Plotly figures of a trace: the timeline, the network waterfall, the module waterfall.
+
+Each function takes the analysis context (and what the analyzers made of it) and returns a
+``plotly.graph_objects.Figure``; nothing is shown or written here. The figures work in
+Jupyter as they are and are embedded by :mod:`gotrace.reporters.html`.
+
+Times on every x axis are seconds since the first event of the trace, so that the axes read
+``0.0 … 3.2`` instead of epoch stamps. Every string taken from the trace is HTML-escaped
+before it goes into a figure: plotly renders a subset of HTML in hover texts, tick labels and
+annotations, and a file name like ``<b>x</b>`` must show as the text it is.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from gotrace.analyzers.summary import WAIT_SYSCALLS
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
+
+    from gotrace.analyzers.context import Context
+    from gotrace.analyzers.diagnosis import Analysis
+    from gotrace.analyzers.network import Connection
+
+#: a figure as plain data: ``{"data": [trace dicts], "layout": {...}}`` (what plotly.js takes)
+Spec = dict[str, Any]
+TEMPLATE = "plotly_white"
+
+#: syscall categories, in legend order, with their colours
+CATEGORIES: dict[str, str] = {
+    "file": "#4c78a8",
+    "network": "#f58518",
+    "process": "#54a24b",
+    "lock": "#e45756",
+    "wait": "#a0a0b0",
+    "other": "#c9a3d6",
+}
+_NETWORK_CALLS = (
+    "socket", "socketpair", "connect", "bind", "listen", "getsockopt", "setsockopt",
+    "getsockname", "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg",
+    "recvmmsg", "shutdown",
+)  # fmt: skip
+_PROCESS_CALLS = (
+    "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "kill",
+    "tkill", "tgkill", "pidfd_open", "pidfd_send_signal", "prctl", "set_tid_address",
+    "setpgid", "setsid", "getpid", "getppid", "gettid",
+)  # fmt: skip
+_OTHER_CALLS = (
+    "mmap", "munmap", "mprotect", "madvise", "brk", "mremap", "rt_sigaction",
+    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "arch_prctl", "getrandom",
+    "sched_getaffinity", "sched_setaffinity", "uname", "getrlimit", "prlimit64", "setrlimit",
+    "rseq", "set_robust_list", "epoll_create", "epoll_create1", "epoll_ctl", "eventfd2",
+    "clock_gettime", "gettimeofday", "sysinfo", "capget", "capset",
+)  # fmt: skip
+_SOCKET_TARGET = r"^(TCP|UDP|UNIX|NETLINK|SOCKET|RAW|PACKET|TCPv6|UDPv6)"
+_LOCK_FCNTL = r"F_(OFD_)?(SETLKW?|GETLK)"
+#: a call taking more than this share of the trace's span is always drawn on its own
+LONG_SHARE = 0.01
+FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
+
+
+def to_figure(spec: Spec) -> Figure:
+    """A spec as a plotly Figure (plotly validates every property on the way)."""
+    import plotly.graph_objects as go
+
+    return go.Figure(data=spec["data"], layout=spec["layout"])
+
+
+def template_json(name: str = TEMPLATE) -> dict[str, Any]:
+    """A named plotly template as the plain dict plotly.js wants (it knows no names)."""
+    import plotly.io as pio
+
+    return dict(pio.templates[name].to_plotly_json())
+
+
+def timeline(ctx: Context, analysis: Analysis, *, max_bars: int = 20000) -> Figure:
+    """The timeline (see :func:`timeline_spec`) as a Figure."""
+    return to_figure(timeline_spec(ctx, analysis, max_bars=max_bars))
+
+
+def network_waterfall(ctx: Context, analysis: Analysis) -> Figure:
+    """The network waterfall (see :func:`network_spec`) as a Figure."""
+    return to_figure(network_spec(ctx, analysis))
+
+
+def module_waterfall(ctx: Context, modules: Any, analysis: Analysis | None = None) -> Figure:
+    """The module waterfall (see :func:`module_spec`) as a Figure."""
+    return to_figure(module_spec(ctx, modules, analysis))
+
+
+def esc(text: object, limit: int | None = None) -> str:
+    """A trace string made safe for plotly's HTML-ish text (and shortened)."""
+    s = "" if text is None else str(text)
+    if limit is not None and len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return html.escape(s, quote=False)
+
+
+def category_expr() -> pl.Expr:
+    """A syscall event's category: file, network, process, lock, wait or other."""
+    name = pl.col("syscall").cast(pl.String)
+    target = pl.coalesce(pl.col("target"), pl.col("fd_target")).fill_null("")
+    return (
+        pl.when((name == "flock") | ((name == "fcntl") & pl.col("args").str.contains(_LOCK_FCNTL)))
+        .then(pl.lit("lock"))
+        .when(name.is_in(list(WAIT_SYSCALLS)))
+        .then(pl.lit("wait"))
+        .when(name.is_in(list(_NETWORK_CALLS)) | target.str.contains(_SOCKET_TARGET))
+        .then(pl.lit("network"))
+        .when(name.is_in(list(_PROCESS_CALLS)))
+        .then(pl.lit("process"))
+        .when(name.is_in(list(_OTHER_CALLS)))
+        .then(pl.lit("other"))
+        .otherwise(pl.lit("file"))
+    )
+
+
+@dataclass(frozen=True)
+class Span:
+    """The time frame of a trace: ``t0`` is the first stamp, ``end`` the last moment seen."""
+
+    t0: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        return max(self.end - self.t0, 1e-9)
+
+    def rel(self, ts: float | None) -> float | None:
+        return None if ts is None or _nan(ts) else round(ts - self.t0, 6)
+
+
+def trace_span(ctx: Context) -> Span | None:
+    """First and last moment of the trace, or None when the log has no timestamps."""
+    from gotrace.analyzers.quiet import trace_end
+
+    ts = ctx.frame["ts"].drop_nulls()
+    if not ts.len():
+        return None
+    t0 = float(ts.min())  # type: ignore[arg-type]
+    end = trace_end(ctx)
+    return Span(t0, float(end) if end is not None else t0)
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _empty(title: str, message: str) -> Spec:
+    layout: dict[str, Any] = dict(
+        title={"text": title},
+        template=TEMPLATE,
+        height=220,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        font={"family": FONT},
+        annotations=[
+            {
+                "text": esc(message),
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"size": 14, "color": "#666"},
+            }
+        ],
+    )
+    return {"data": [], "layout": layout}
+
+
+def _title(text: str) -> dict[str, Any]:
+    """A title pinned to the top left, above the legend (which sits just over the plot)."""
+    return {
+        "text": text,
+        "font": {"size": 15},
+        "x": 0.01,
+        "xanchor": "left",
+        "yref": "container",
+        "y": 1,
+        "yanchor": "top",
+        "pad": {"t": 12},
+    }
+
+
+def _clock_note(ctx: Context, span: Span) -> str:
+    if ctx.trace.clock == "epoch":
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(span.t0, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        return f"seconds since {when}"
+    return "seconds since the first event"
+
+
+# -- timeline ---------------------------------------------------------------------------------
+def _lane_label(ctx: Context, tgid: int) -> str:
+    argv = ctx.groups.argv.get(tgid)
+    if argv:
+        words = [PurePosixPath(argv[0]).name, *argv[1:]]
+        return f"{tgid} {esc(' '.join(words), 32)}"
+    return str(tgid)
+
+
+def timeline_spec(
+    ctx: Context,
+    analysis: Analysis,
+    *,
+    max_bars: int = 20000,
+    max_lanes: int = 24,
+    buckets: int = 400,
+) -> Spec:
+    """One lane per process (its threads side by side inside it), each syscall a bar coloured
+    by category, quiet periods shaded and labelled with their blame, calls still in flight at
+    the end drawn open (dotted, ending in an open arrow).
+
+    With more than ``max_bars`` calls the short ones are counted into ``buckets`` time buckets
+    per lane and category (drawn as a density band); calls longer than 1% of the span and
+    calls in flight are still drawn one by one. Processes beyond ``max_lanes`` share one lane.
+    """
+    span = trace_span(ctx)
+    if span is None:
+        return _empty("Timeline", "this log has no timestamps: there is no time axis to draw")
+    sc = ctx.frame.filter((pl.col("kind") == "syscall") & pl.col("ts").is_not_null())
+    if not sc.height:
+        return _empty("Timeline", "no system calls in this trace")
+    end_abs = pl.coalesce(
+        pl.col("end_ts"),
+        pl.col("ts") + pl.col("duration"),
+        pl.when(pl.col("in_flight")).then(pl.lit(span.end)),
+        pl.col("ts"),
+    )
+    sc = sc.select(
+        "line",
+        "pid",
+        "tgid",
+        "syscall",
+        "args",
+        "ret",
+        "errno",
+        "duration",
+        "in_flight",
+        start=(pl.col("ts") - span.t0),
+        stop=(end_abs - span.t0),
+        category=category_expr(),
+    )
+    lanes, lane_of = _lanes(ctx, sc, max_lanes)
+    sc = sc.with_columns(lane=pl.col("tgid").replace_strict(lane_of, default=len(lanes) - 1))
+    aggregate = sc.height > max_bars
+    long_cut = span.length * LONG_SHARE
+    if aggregate:
+        single = sc.filter(pl.col("in_flight") | (pl.col("stop") - pl.col("start") > long_cut))
+        rest = sc.filter(~(pl.col("in_flight") | (pl.col("stop") - pl.col("start") > long_cut)))
+        rows = _category_rows()
+        single = single.with_columns(
+            y=pl.col("lane") + pl.col("category").replace_strict(rows, return_dtype=pl.Float64)
+        )
+    else:
+        single, rest = sc, sc.clear()
+        single = single.join(_thread_rows(single), on="pid", how="left")
+    data: list[dict[str, Any]] = []
+    min_width = span.length / 1500
+    for cat, colour in CATEGORIES.items():
+        done = single.filter((pl.col("category") == cat) & ~pl.col("in_flight"))
+        if done.height:
+            data.append(_segments(done, cat, colour, min_width, open_end=False))
+        if aggregate:
+            counts = rest.filter(pl.col("category") == cat)
+            if counts.height:
+                data.append(_density(counts, cat, colour, len(lanes), span, buckets))
+        flying = single.filter((pl.col("category") == cat) & pl.col("in_flight"))
+        if flying.height:
+            data.append(_segments(flying, cat, colour, min_width, open_end=True))
+    shapes, notes = _quiet_marks(analysis, span)
+    title = "Timeline"
+    if aggregate:
+        title += (
+            f" ({sc.height:,} calls: short calls counted per {span.length / buckets:.3g} s bucket;"
+            f" {single.height:,} long or in-flight calls drawn one by one)"
+        )
+    layout: dict[str, Any] = dict(
+        title=_title(title),
+        template=TEMPLATE,
+        font={"family": FONT},
+        height=max(320, min(1600, 150 + 60 * len(lanes))),
+        margin={"l": 10, "r": 10, "t": 105, "b": 50},
+        hovermode="closest",
+        legend={
+            "orientation": "h",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "x": 0,
+            "groupclick": "togglegroup",
+        },
+        xaxis={
+            "title": {"text": _clock_note(ctx, span)},
+            "range": [0, round(span.length * 1.01, 6)],
+            "zeroline": False,
+            "showspikes": True,
+            "spikemode": "across",
+            "spikethickness": 1,
+        },
+        yaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(lanes))),
+            "ticktext": lanes,
+            "range": [len(lanes) - 0.5, -0.5],
+            "automargin": True,
+            "zeroline": False,
+            "showgrid": False,
+        },
+        shapes=shapes,
+        annotations=notes,
+    )
+    return {"data": data, "layout": layout}
+
+
+def _lanes(ctx: Context, sc: pl.DataFrame, max_lanes: int) -> tuple[list[str], dict[int, int]]:
+    """Lane labels and tgid -> lane; the busiest processes get their own lane, in order of
+    first appearance; the rest share the last one."""
+    per = (
+        sc.group_by("tgid")
+        .agg(n=pl.len(), first=pl.col("start").min())
+        .sort(["first", "tgid"])
+        .to_dicts()
+    )
+    if len(per) > max_lanes:
+        keep = {
+            r["tgid"] for r in sorted(per, key=lambda r: (-r["n"], r["first"]))[: max_lanes - 1]
+        }
+        own = [r for r in per if r["tgid"] in keep]
+        others = len(per) - len(own)
+        labels = [_lane_label(ctx, r["tgid"]) for r in own] + [f"{others} other processes"]
+        mapping = {r["tgid"]: i for i, r in enumerate(own)}
+        return labels, mapping
+    return [_lane_label(ctx, r["tgid"]) for r in per], {r["tgid"]: i for i, r in enumerate(per)}
+
+
+def _thread_rows(sc: pl.DataFrame) -> pl.DataFrame:
+    """pid -> y: the threads of a lane spread over its height, in order of appearance."""
+    threads = (
+        sc.group_by("pid").agg(lane=pl.col("lane").first(), first=pl.col("start").min())
+    ).sort(["lane", "first", "pid"])
+    ys: list[float] = []
+    lanes = threads["lane"].to_list()
+    count: dict[int, int] = {}
+    for lane in lanes:
+        count[lane] = count.get(lane, 0) + 1
+    seen: dict[int, int] = {}
+    for lane in lanes:
+        k = min(count[lane], 12)
+        j = seen.get(lane, 0) % 12
+        seen[lane] = seen.get(lane, 0) + 1
+        step = min(0.8 / k, 0.16)
+        ys.append(round(lane + (j - (k - 1) / 2) * step, 4))
+    return pl.DataFrame({"pid": threads["pid"], "y": ys}, schema={"pid": pl.Int64, "y": pl.Float64})
+
+
+def _category_rows() -> dict[str, float]:
+    n = len(CATEGORIES)
+    return {c: round((i - (n - 1) / 2) * 0.14, 4) for i, c in enumerate(CATEGORIES)}
+
+
+def _hover(df: pl.DataFrame) -> list[str]:
+    rows = df.select(
+        "syscall", "args", "ret", "errno", "duration", "pid", "line", "in_flight"
+    ).iter_rows()
+    out = []
+    for name, args, ret, errno, dur, pid, line, flying in rows:
+        result = "in flight at the end" if flying else f"= {ret if ret is not None else '?'}"
+        if errno and not flying:
+            result += f" {errno}"
+        took = f" <{dur:.6f}s>" if dur is not None and not _nan(dur) else ""
+        out.append(f"{esc(name)}({esc(args, 90)}) {esc(result)}{took}<br>pid {pid}, line {line}")
+    return out
+
+
+def _segments(
+    df: pl.DataFrame, cat: str, colour: str, min_width: float, *, open_end: bool
+) -> dict[str, Any]:
+    """Calls as horizontal segments of one scatter trace (a single SVG path, so thousands of
+    calls stay cheap), hover text on both ends."""
+    df = df.sort("start", "line")
+    starts = [round(v, 6) for v in df["start"].to_list()]
+    stops = [
+        round(max(b, a + min_width), 6) for a, b in zip(starts, df["stop"].to_list(), strict=True)
+    ]
+    ys = df["y"].to_list()
+    texts = _hover(df)
+    x: list[float | None] = []
+    y: list[float | None] = []
+    text: list[str | None] = []
+    for a, b, row, t in zip(starts, stops, ys, texts, strict=True):
+        x += [a, b, None]
+        y += [row, row, None]
+        text += [t, t, None]
+    line: dict[str, Any] = {"color": colour, "width": 7 if not open_end else 4}
+    marker: dict[str, Any] = {"size": 1, "opacity": 0}
+    if open_end:
+        line["dash"] = "dot"
+        marker = {
+            "symbol": ["line-ns", "triangle-right-open", "line-ns"] * df.height,
+            "size": 11,
+            "color": colour,
+            "line": {"width": 2, "color": colour},
+        }
+    return dict(
+        type="scatter",
+        x=x,
+        y=y,
+        mode="lines+markers" if open_end else "lines",
+        name=f"{cat} (in flight)" if open_end else cat,
+        legendgroup=cat,
+        line=line,
+        marker=marker,
+        text=text,
+        hovertemplate="%{text}<extra>" + cat + "</extra>",
+        connectgaps=False,
+    )
+
+
+def _density(
+    df: pl.DataFrame, cat: str, colour: str, n_lanes: int, span: Span, buckets: int
+) -> dict[str, Any]:
+    """Counts of short calls per lane and time bucket, as a band of one heatmap (an image:
+    cheap to draw however many calls it stands for)."""
+    width = span.length / buckets
+    counts = (
+        df.with_columns(b=(pl.col("start") / width).floor().cast(pl.Int64).clip(0, buckets - 1))
+        .group_by("lane", "b")
+        .agg(n=pl.len())
+    )
+    grid: list[list[int | None]] = [[None] * buckets for _ in range(2 * n_lanes - 1)]
+    for lane, b, n in counts.iter_rows():
+        grid[2 * lane][b] = n
+    off = _category_rows()[cat]
+    edges: list[float] = []
+    for lane in range(n_lanes):
+        edges += [round(lane + off - 0.06, 4), round(lane + off + 0.06, 4)]
+    top = max(int(counts["n"].max() or 1), 1)  # type: ignore[arg-type]
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    scale = [
+        [0.0, f"rgba({r},{g},{b},0.25)"],
+        [
+            min(1.0, round(math.log10(2) / math.log10(top + 1), 4)) if top > 1 else 0.5,
+            f"rgba({r},{g},{b},0.5)",
+        ],
+        [1.0, f"rgba({r},{g},{b},1)"],
+    ]
+    return dict(
+        type="heatmap",
+        z=grid,
+        x=[round(i * width, 6) for i in range(buckets + 1)],
+        y=edges,
+        zmin=1,
+        zmax=top,
+        colorscale=scale,
+        showscale=False,
+        hoverongaps=False,
+        name=f"{cat} (counted)",
+        legendgroup=cat,
+        showlegend=True,
+        hovertemplate="%{z} " + cat + " calls<br>from %{x:.3f} s<extra>counted</extra>",
+    )
+
+
+def _quiet_marks(
+    analysis: Analysis, span: Span
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    for i, q in enumerate(analysis.quiet):
+        x0, x1 = span.rel(q.start), span.rel(q.end)
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": x0,
+                "x1": x1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(228,87,86,0.10)"
+                if q.kind != "idle"
+                else "rgba(120,120,120,0.10)",
+                "line": {"width": 1, "color": "rgba(228,87,86,0.45)", "dash": "dot"},
+                "layer": "below",
+                "name": f"quiet-{i}",
+            }
+        )
+        notes.append(
+            {
+                "x": x0,
+                "xref": "x",
+                "y": 1 - 0.07 * (i % 3),
+                "yref": "paper",
+                "xanchor": "left",
+                "yanchor": "top",
+                "showarrow": False,
+                "align": "left",
+                "text": f"<b>quiet {q.duration:.1f} s</b>: {esc(q.blame, 70)}",
+                "hovertext": esc(q.blame),
+                "font": {"size": 11, "color": "#a33"},
+                "bgcolor": "rgba(255,255,255,0.8)",
+            }
+        )
+    return shapes, notes
+
+
+# -- network waterfall ------------------------------------------------------------------------
+#: (phase, colour, legend text)
+NET_PHASES = (
+    ("connect", "#f58518", "connect"),
+    ("wait", "#9ecae9", "request sent → first byte"),
+    ("receive", "#4c78a8", "first byte → last byte"),
+    ("unanswered", "#e45756", "sent, never answered"),
+    ("idle", "#d9d9d9", "idle until close (or the end)"),
+)
+
+
+def _conn_phases(c: Connection, end: float) -> list[tuple[str, float, float]]:
+    out: list[tuple[str, float, float]] = []
+    closed = c.close_ts if c.close_ts is not None else end
+    if c.connect_ts is not None:
+        done = c.connected_ts if c.connected_ts is not None else closed
+        out.append(("connect", c.connect_ts, done))
+    sent = c.requests[0]["ts"] if c.requests and c.requests[0].get("ts") is not None else None
+    if sent is None and c.dns:
+        sent = c.dns[0].get("ts")
+    if sent is not None and c.first_byte_ts is not None and c.first_byte_ts >= sent:
+        out.append(("wait", sent, c.first_byte_ts))
+    if c.first_byte_ts is not None:
+        out.append(("receive", c.first_byte_ts, c.last_byte_ts or c.first_byte_ts))
+    if c.waiting_since is not None:
+        out.append(("unanswered", c.waiting_since, closed))
+    last = max(
+        (t for t in (c.last_byte_ts, c.last_send_ts, c.connected_ts, c.open_ts) if t is not None),
+        default=None,
+    )
+    if last is not None and c.waiting_since is None and closed > last:
+        out.append(("idle", last, closed))
+    return out
+
+
+def network_spec(ctx: Context, analysis: Analysis, *, max_rows: int = 300) -> Spec:
+    """One row per connection, like a browser's network panel: connect, request sent → first
+    byte, first → last byte, a request sent and never answered (red), idle until close; the
+    HTTP requests, responses and the close as markers."""
+    span = trace_span(ctx)
+    conns = list(analysis.connections)
+    if span is None:
+        return _empty("Network", "this log has no timestamps")
+    if not conns:
+        return _empty("Network", "no network connections in this trace")
+    shown = conns
+    if len(conns) > max_rows:
+        # keep the ones that explain something: unanswered, failed, erroring; then the first
+        keep = {
+            c.id for c in conns if c.waiting_since is not None or c.error or c.state() == "failed"
+        }
+        picked = [c for c in conns if c.id in keep][:max_rows]
+        rest = [c for c in conns if c.id not in keep][: max_rows - len(picked)]
+        shown = sorted(picked + rest, key=lambda c: c.id)
+    labels = [
+        f"#{c.id} {esc(c.proto)} {esc(c.remote or c.local or '?')}"
+        + (f" ({esc(c.sni)})" if c.sni else "")
+        for c in shown
+    ]
+    data: list[dict[str, Any]] = []
+    # per phase: rows, starts, lengths, hover texts
+    phases: dict[str, tuple[list[int], list[float | None], list[float], list[str]]] = {
+        name: ([], [], [], []) for name, _, _ in NET_PHASES
+    }
+    marks: dict[str, tuple[list[float | None], list[int], list[str]]] = {
+        "request": ([], [], []),
+        "response": ([], [], []),
+        "close": ([], [], []),
+    }
+    for row, c in enumerate(shown):
+        for name, a, b in _conn_phases(c, span.end):
+            ys, base, length, hover = phases[name]
+            ys.append(row)
+            base.append(span.rel(a))
+            length.append(round(max(b - a, 0.0), 6))
+            hover.append(
+                f"{labels[row]}<br>{name}: {b - a:.6f} s"
+                f" (from {a - span.t0:.6f} s)<br>sent {c.bytes_sent} B, received {c.bytes_recv} B"
+            )
+        for r in c.requests:
+            if r.get("ts") is not None:
+                marks["request"][0].append(span.rel(r["ts"]))
+                marks["request"][1].append(row)
+                marks["request"][2].append(f"{esc(r['request'], 120)}<br>line {r['line']}")
+        for q in c.dns:
+            if q.get("ts") is not None:
+                kind = "response" if q.get("answer") else "request"
+                marks[kind][0].append(span.rel(q["ts"]))
+                marks[kind][1].append(row)
+                what = f"DNS {q.get('qtype')} {q.get('name')}"
+                if q.get("answer"):
+                    what += f" → {q.get('rcode')} {' '.join(q.get('addresses') or [])}"
+                marks[kind][2].append(f"{esc(what, 120)}<br>line {q['line']}")
+        for r in c.responses:
+            if r.get("ts") is not None:
+                marks["response"][0].append(span.rel(r["ts"]))
+                marks["response"][1].append(row)
+                marks["response"][2].append(f"{esc(r['status'])}<br>line {r['line']}")
+        if c.close_ts is not None:
+            marks["close"][0].append(span.rel(c.close_ts))
+            marks["close"][1].append(row)
+            marks["close"][2].append(
+                f"close (line {c.close_line})" + (f", {esc(c.error)}" if c.error else "")
+            )
+    for name, colour, legend in NET_PHASES:
+        ys, base, length, hover = phases[name]
+        if not ys:
+            continue
+        data.append(
+            dict(
+                type="bar",
+                y=ys,
+                base=base,
+                x=length,
+                orientation="h",
+                name=legend,
+                marker={"color": colour, "line": {"width": 0}},
+                width=0.55,
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    styles = {
+        "request": ("triangle-right", "#333", "HTTP request / DNS query"),
+        "response": ("circle", "#2ca02c", "HTTP response / DNS answer"),
+        "close": ("x-thin-open", "#555", "close"),
+    }
+    for name, (symbol, colour, legend) in styles.items():
+        xs, ys, texts = marks[name]
+        if xs:
+            data.append(
+                dict(
+                    type="scatter",
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    name=legend,
+                    marker={
+                        "symbol": symbol,
+                        "size": 9,
+                        "color": colour,
+                        "line": {"width": 1.5, "color": colour},
+                    },
+                    text=texts,
+                    hovertemplate="%{text}<extra></extra>",
+                )
+            )
+    title = "Network"
+    if len(shown) < len(conns):
+        title += f" ({len(shown)} of {len(conns)} connections)"
+    layout: dict[str, Any] = dict(
+        title=_title(title),
+        template=TEMPLATE,
+        font={"family": FONT},
+        barmode="overlay",
+        height=max(260, min(2000, 140 + 26 * len(shown))),
+        margin={"l": 10, "r": 10, "t": 105, "b": 50},
+        hovermode="closest",
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        xaxis={
+            "title": {"text": _clock_note(ctx, span)},
+            "range": [0, round(span.length * 1.01, 6)],
+            "zeroline": False,
+        },
+        yaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(shown))),
+            "ticktext": labels,
+            "range": [len(shown) - 0.5, -0.5],
+            "automargin": True,
+            "showgrid": False,
+            "zeroline": False,
+        },
+    )
+    return {"data": data, "layout": layout}
+
+
+# -- module waterfall -------------------------------------------------------------------------
+MODULE_PHASES = (
+    ("lock", "#e45756", "lock wait"),
+    ("fetch", "#f58518", "fetch (GET → answered)"),
+    ("write", "#4c78a8", "write to the cache"),
+    ("extract", "#54a24b", "extract"),
+)
+RESULT_COLOURS = {
+    "downloaded": "#54a24b",
+    "cached": "#4c78a8",
+    "failed": "#e45756",
+    "incomplete": "#e45756",
+    "in-progress": "#f58518",
+}
+
+
+def _records(modules: Any) -> list[dict[str, Any]]:
+    """Rows of the module table, whether it came as polars or pandas; NaN/NaT -> None."""
+    if modules is None:
+        return []
+    if isinstance(modules, pl.DataFrame):
+        rows = modules.to_dicts()
+    elif hasattr(modules, "to_dict"):
+        rows = list(modules.to_dict("records"))
+    else:
+        rows = [dict(r) for r in modules]
+    out = []
+    for r in rows:
+        clean: dict[str, Any] = {}
+        for k, v in r.items():
+            try:
+                missing = v is None or bool(v != v)  # NaN, NaT, pd.NA
+            except (TypeError, ValueError):
+                missing = False
+            clean[str(k)] = None if missing else v
+        out.append(clean)
+    return out
+
+
+_PHASE_CALLS = (
+    "flock", "open", "openat", "openat2", "creat", "write", "writev", "pwrite64", "mkdir",
+    "mkdirat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+)  # fmt: skip
+
+
+def _module_phases(
+    ctx: Context, conns: list[Connection], end: float
+) -> dict[tuple[str, str | None], list[tuple[str, float, float, bool]]]:
+    """(module, version) -> [(phase, start, stop, open)] from the calls on the module's cache
+    files (lock, writes of the downloaded files, extraction) and the HTTP requests for it."""
+    from dataclasses import replace
+
+    from gotrace.analyzers import modcache
+
+    phases: dict[tuple[str, str | None], list[tuple[str, float, float, bool]]] = {}
+    # only the calls that make these phases: a tenth of a big trace, and cache_events'
+    # work grows with what it is given
+    few = replace(
+        ctx, frame=ctx.frame.filter(pl.col("syscall").cast(pl.String).is_in(_PHASE_CALLS))
+    )
+    try:
+        ev = modcache.cache_events(few)
+    except Exception:  # the module-cache analyzer is young; the waterfall still has start/end
+        ev = pl.DataFrame()
+    if ev.height and {"module", "version", "op", "artifact", "ts", "wait"} <= set(ev.columns):
+        ev = ev.filter(
+            pl.col("module").is_not_null()
+            & pl.col("version").is_not_null()
+            & pl.col("ts").is_not_null()
+        )
+        is_lock = (
+            (pl.col("op") == "flock")
+            & (pl.col("artifact") == "lock")
+            & pl.col("args").str.contains("LOCK_EX", literal=True)
+        )
+        is_write = (pl.col("op") == "write") & (pl.col("artifact") == "tmp")
+        is_extract = pl.col("artifact").is_in(["extracted", "partial", "extracted-tmp"]) & pl.col(
+            "op"
+        ).is_in(["create", "mkdir", "write", "unlink", "rename"])
+        agg = ev.group_by("module", "version").agg(
+            lock_a=pl.col("ts").filter(is_lock).min(),
+            lock_b=pl.coalesce("end_ts", pl.lit(end)).filter(is_lock).max(),
+            lock_open=pl.col("in_flight").filter(is_lock).any(),
+            write_a=pl.col("ts").filter(is_write).min(),
+            write_b=pl.max_horizontal("ts", "end_ts").filter(is_write).max(),
+            ext_a=pl.col("ts").filter(is_extract).min(),
+            ext_b=pl.max_horizontal("ts", "end_ts").filter(is_extract).max(),
+        )
+        for r in agg.iter_rows(named=True):
+            key = (r["module"], r["version"])
+            out = phases.setdefault(key, [])
+            if (
+                r["lock_a"] is not None
+                and r["lock_b"] is not None
+                and r["lock_b"] - r["lock_a"] > 0
+            ):
+                out.append(("lock", r["lock_a"], r["lock_b"], bool(r["lock_open"])))
+            if r["write_a"] is not None:
+                out.append(("write", r["write_a"], r["write_b"] or r["write_a"], False))
+            if r["ext_a"] is not None:
+                out.append(("extract", r["ext_a"], r["ext_b"] or r["ext_a"], False))
+    for key, spans in _fetches(conns, end).items():
+        a = min(s[0] for s in spans)
+        b = max(s[1] for s in spans)
+        phases.setdefault(key, []).append(("fetch", a, b, any(s[2] for s in spans)))
+    return phases
+
+
+def _fetches(
+    conns: list[Connection], end: float
+) -> dict[tuple[str, str | None], list[tuple[float, float, bool]]]:
+    """(module, version) -> [(sent, answered, still waiting)] for each GET of ``/@v/`` files."""
+    import re
+
+    from gotrace.analyzers.modcache import unescape
+
+    pattern = re.compile(r"^GET (?:.*?/)?(?P<mod>[^@]+?)/@v/(?P<ver>.+)\.(?:zip|mod|info)$")
+    out: dict[tuple[str, str | None], list[tuple[float, float, bool]]] = {}
+    for c in conns:
+        reqs = [r for r in c.requests if r.get("ts") is not None]
+        for i, r in enumerate(reqs):
+            m = pattern.match(r["request"])
+            if not m:
+                continue
+            mod = unescape(m.group("mod").lstrip("/"))
+            # the answer ends before the next request on the keep-alive connection
+            nxt = reqs[i + 1]["ts"] if i + 1 < len(reqs) else None
+            answered = any(resp["line"] > r["line"] for resp in c.responses)
+            if nxt is not None:
+                stop, waiting = nxt, False
+            elif answered:
+                stop, waiting = max(c.last_byte_ts or r["ts"], r["ts"]), False
+            else:
+                stop, waiting = (c.close_ts if c.close_ts is not None else end), True
+            out.setdefault((mod, unescape(m.group("ver"))), []).append((r["ts"], stop, waiting))
+    return out
+
+
+def module_spec(ctx: Context, modules: Any, analysis: Analysis | None = None) -> Spec:
+    """One row per module@version: lock wait, fetch (GET sent → answered), writing the
+    downloaded files, extraction, and the result at the end of the row. ``modules`` is the
+    module analyzer's table (pandas or polars; ``module``, ``version``, ``lock_wait_s``,
+    ``source``, ``zip_bytes``, ``result``, ``first_line``, ``last_line``, ``start``, ``end``);
+    an empty table gives an empty figure that says so."""
+    span = trace_span(ctx)
+    rows = [r for r in _records(modules) if r.get("module")]
+    if span is None:
+        return _empty("Modules", "this log has no timestamps")
+    if not rows:
+        return _empty("Modules", "no module in the module cache was touched in this trace")
+    if analysis is not None:
+        conns = analysis.connections
+    else:
+        from gotrace.analyzers.network import connections
+
+        conns = connections(ctx)
+    phases = _module_phases(ctx, conns, span.end)
+    labels = [
+        esc(f"{r['module']}@{r['version']}" if r.get("version") else r["module"], 60) for r in rows
+    ]
+    data: list[dict[str, Any]] = []
+    bars: dict[str, tuple[list[int], list[float | None], list[float], list[str], list[bool]]] = {
+        name: ([], [], [], [], []) for name, _, _ in (("span", "", ""), *MODULE_PHASES)
+    }
+    ends: dict[str, tuple[list[float | None], list[int], list[str]]] = {}
+    for row, r in enumerate(rows):
+        start, stop = r.get("start"), r.get("end")
+        info = (
+            f"{labels[row]}<br>result: {esc(r.get('result'))}"
+            + (f"<br>source: {esc(r.get('source'), 80)}" if r.get("source") else "")
+            + (f"<br>zip bytes written: {int(r['zip_bytes'])}" if r.get("zip_bytes") else "")
+            + (f"<br>lock wait: {float(r['lock_wait_s']):.3f} s" if r.get("lock_wait_s") else "")
+            + (f"<br>error: {esc(r.get('error'), 120)}" if r.get("error") else "")
+            + (
+                f"<br>lines {r.get('first_line')}–{r.get('last_line')}"
+                if r.get("first_line") is not None
+                else ""
+            )
+        )
+        if start is not None and stop is not None:
+            ys, base, length, hover, _open = bars["span"]
+            ys.append(row)
+            base.append(span.rel(float(start)))
+            length.append(round(max(float(stop) - float(start), 0.0), 6))
+            hover.append(info)
+            _open.append(False)
+        key = (str(r["module"]), r.get("version"))
+        for name, a, b, still in phases.get(key, []):
+            ys, base, length, hover, _open = bars[name]
+            ys.append(row)
+            base.append(span.rel(a))
+            length.append(round(max(b - a, 0.0), 6))
+            hover.append(
+                f"{labels[row]}<br>{name}: {b - a:.6f} s"
+                + (" (still waiting at the end)" if still else "")
+            )
+            _open.append(still)
+        result = str(r.get("result") or "?")
+        ends_at = [float(t) for t in (start, stop) if t is not None]
+        ends_at += [b for _, _, b, _ in phases.get(key, [])]
+        at = max(ends_at) if ends_at else None
+        if at is not None:
+            xs, ys2, texts = ends.setdefault(result, ([], [], []))
+            xs.append(span.rel(float(at)))
+            ys2.append(row)
+            texts.append(info)
+    legends = {"span": ("#e6e6e6", "first → last call on its files")} | {
+        n: (c, t) for n, c, t in MODULE_PHASES
+    }
+    for name, (colour, legend) in legends.items():
+        ys, base, length, hover, flags = bars[name]
+        if not ys:
+            continue
+        data.append(
+            dict(
+                type="bar",
+                y=ys,
+                base=base,
+                x=length,
+                orientation="h",
+                name=legend,
+                width=0.7 if name == "span" else 0.45,
+                marker={
+                    "color": colour,
+                    "line": {"width": [2 if s else 0 for s in flags], "color": colour},
+                    "pattern": {"shape": ["/" if s else "" for s in flags], "fgcolor": "#ffffff"},
+                },
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    for result in sorted(ends):
+        xs, ys2, texts = ends[result]
+        data.append(
+            dict(
+                type="scatter",
+                x=xs,
+                y=ys2,
+                mode="markers+text",
+                name=f"result: {esc(result)}",
+                text=[esc(result)] * len(xs),
+                textposition="middle right",
+                textfont={"size": 11, "color": RESULT_COLOURS.get(result, "#555")},
+                marker={
+                    "symbol": "diamond",
+                    "size": 9,
+                    "color": RESULT_COLOURS.get(result, "#555"),
+                },
+                hovertext=texts,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    layout: dict[str, Any] = dict(
+        title=_title("Modules"),
+        template=TEMPLATE,
+        font={"family": FONT},
+        barmode="overlay",
+        height=max(260, min(2000, 140 + 28 * len(rows))),
+        margin={"l": 10, "r": 10, "t": 105, "b": 50},
+        hovermode="closest",
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        xaxis={
+            "title": {"text": _clock_note(ctx, span)},
+            "range": [0, round(span.length * 1.08, 6)],
+            "zeroline": False,
+        },
+        yaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(rows))),
+            "ticktext": labels,
+            "range": [len(rows) - 0.5, -0.5],
+            "automargin": True,
+            "showgrid": False,
+            "zeroline": False,
+        },
+    )
+    return {"data": data, "layout": layout}
