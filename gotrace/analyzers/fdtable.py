@@ -196,41 +196,48 @@ _FIRST_INT = re.compile(r"^(-?\d+)(?:<|,|$)")
 
 def resolve_targets(frame: pl.DataFrame) -> Resolution:
     """The target of each event's first-argument fd: the log's ``-y`` annotation when it has
-    one, else the replayed table's entry."""
-    annotated = frame["fd_target"]
+    one, else the replayed table's entry.
+
+    Only the rows that matter are replayed in Python: the calls that change fd tables, and
+    the calls with an fd argument but no annotation. In a ``-yy`` log the annotated calls
+    that change tables (close, dup, fcntl…) are also where the replay is cross-checked."""
     if frame.height == 0:
         return Resolution(pl.Series("target", [], dtype=pl.String), 0, 0, 0)
+    annotated = frame["fd_target"]
     has_annotations = annotated.drop_nulls().len() > 0
-    replay = FdReplay()
-    out: list[str | None] = annotated.to_list()
-    agree = disagree = replayed = 0
-    cols = frame.select(
-        "kind", "pid", "syscall", "args", "retval", "ret_target", "line", "fd_target"
+    needed = (pl.col("kind") == "syscall") & (
+        pl.col("syscall").is_in(list(_RELEVANT))
+        | (pl.col("fd_target").is_null() & pl.col("args").str.contains(r"^-?\d+(?:,|$)"))
     )
-    for i, (kind, pid, name, args, retval, ret_target, line, ann) in enumerate(cols.iter_rows()):
-        if kind == "exec":
-            continue
-        if kind != "syscall" or name is None:
-            continue
+    rows = frame.with_row_index("_i").filter(needed)
+    replay = FdReplay()
+    filled: list[tuple[int, str]] = []
+    agree = disagree = 0
+    cols = rows.select("_i", "pid", "syscall", "args", "retval", "ret_target", "line", "fd_target")
+    for i, pid, name, args, retval, ret_target, line, ann in cols.iter_rows():
         args = args or ""
         m = _FIRST_INT.match(args)
-        if m and name not in _FORKS and name not in ("close_range",):
-            known = replay.lookup(pid, int(m.group(1)))
+        if m and name not in _FORKS and name != "close_range":
+            fd = int(m.group(1))
+            known = replay.lookup(pid, fd)
             if ann is None and known is not None:
-                out[i] = known
-                replayed += 1
+                filled.append((i, known))
             elif ann is not None and known is not None and has_annotations:
                 if _same_target(ann, known):
                     agree += 1
                 else:
                     disagree += 1
                 # the log's own annotation is the truth from here on
-                entry = replay.table(pid).fds.get(int(m.group(1)))
+                entry = replay.table(pid).fds.get(fd)
                 if entry is not None:
                     entry.target = ann
         if name in _RELEVANT:
             replay.apply(pid, name, args, retval, line, ret_target)
-    return Resolution(pl.Series("target", out, dtype=pl.String), replayed, agree, disagree)
+    targets = annotated.clone()
+    if filled:
+        idx = pl.Series([i for i, _ in filled], dtype=pl.UInt32)
+        targets = targets.scatter(idx, pl.Series([t for _, t in filled], dtype=pl.String))
+    return Resolution(targets.alias("target"), len(filled), agree, disagree)
 
 
 def _same_target(annotation: str, replayed: str) -> bool:

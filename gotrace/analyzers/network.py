@@ -247,7 +247,7 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         if retval is not None and retval > 0:
             conn.bytes_sent += retval
             conn.last_send_ts = when
-            payload = _payload(args)
+            payload = _payload(args) if _worth_decoding(conn, args, sent=True) else None
             if payload is not None:
                 data, cut = payload
                 conn.truncated_payloads += int(cut)
@@ -265,7 +265,7 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
             conn.last_byte_ts = when
             conn.waiting_since = None
             conn.waiting_line = None
-            payload = _payload(args)
+            payload = _payload(args) if _worth_decoding(conn, args, sent=False) else None
             decoded = False
             if payload is not None:
                 data, cut = payload
@@ -280,6 +280,33 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name == "close":
         conn.close_ts = r["ts"]
         conn.close_line = r["line"]
+
+
+_HEADS = (
+    '"GET ',
+    '"HEAD ',
+    '"POST ',
+    '"PUT ',
+    '"DELETE ',
+    '"CONNECT ',
+    '"OPTIONS ',
+    '"\\26\\3',
+    '"\\x16\\x03',
+)
+
+
+def _worth_decoding(conn: Connection, args: str, *, sent: bool) -> bool:
+    """Decode a buffer only where it can hold what we read from payloads: a request line
+    or a ClientHello going out, a status line coming in, any DNS message. Bulk body
+    bytes are only counted (decoding them is most of the time on a big trace)."""
+    if conn.proto.startswith("UDP"):
+        return True
+    buf = args[args.find(", ") + 2 :] if ", " in args else ""
+    if sent:
+        return buf.startswith(_HEADS) or (
+            buf.startswith("[{iov_base=") and any(h in buf[:40] for h in _HEADS)
+        )
+    return buf.startswith('"HTTP/1.') or (buf.startswith("[{iov_base=") and '"HTTP/1.' in buf[:40])
 
 
 def _payload(args: str) -> tuple[bytes, bool] | None:
