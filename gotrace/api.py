@@ -30,10 +30,12 @@ class Trace(model.Trace):
     """A loaded trace plus its analysis, computed on first use."""
 
     cache: CacheSnapshot | None = None
+    #: the /proc watchdog's samples (samples.jsonl of a ``gotrace run`` directory)
+    samples: tuple[Any, ...] = ()
 
     @cached_property
     def context(self) -> Context:
-        return build(self, self.cache)
+        return build(self, self.cache, samples=self.samples)
 
     @cached_property
     def analysis(self) -> Analysis:
@@ -137,6 +139,11 @@ def load(
     base = model.load(path, strict=strict, redact=redact)
     t = Trace(frame=base.frame, meta=base.meta)
     t.cache = cache
+    samples_file = Path(path) / "samples.jsonl"
+    if Path(path).is_dir() and samples_file.exists():
+        from gotrace.tracer.sampler import read_samples
+
+        t.samples = tuple(read_samples(samples_file))
     return t
 
 

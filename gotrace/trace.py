@@ -328,6 +328,16 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
         t = load(raw, strict=strict, redact=redact)
         t.meta = {**t.meta, **meta, "source": str(p)}
         return t
+    dtruss_log = p / "trace.dtruss"
+    if dtruss_log.exists():
+        t = load(dtruss_log, strict=strict, redact=redact)
+        t.meta = {**t.meta, **meta, "source": str(p)}
+        return t
+    if (p / "samples.jsonl").exists():
+        # a capture of the sampler backend: no syscalls, only /proc samples
+        return _finish(
+            strace_parser.empty_frame(), {**meta, "source": str(p), "format": "samples"}, redact
+        )
     raise GotraceError(f"{p}: directory holds no trace.strace or events.parquet")
 
 

@@ -41,6 +41,8 @@ class Context:
     fd_replayed: int = 0
     fd_disagree: int = 0
     cache: CacheSnapshot | None = None
+    #: /proc samples taken beside the trace (gotrace.tracer.sampler.Sample values)
+    samples: tuple[Any, ...] = ()
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -49,6 +51,11 @@ class Context:
     def limitations(self) -> list[str]:
         """What this log cannot show, in words for the report."""
         out = []
+        if self.meta.get("format") == "samples":
+            return [
+                "captured with --backend sampler: no syscalls, only /proc samples of the "
+                "process tree; what was blocked is seen, the calls before it are not"
+            ]
         if not self.has_timestamps:
             out.append(
                 "the log has no timestamps (-t/-tt/-ttt/-r): quiet periods cannot be measured"
@@ -75,7 +82,9 @@ class Context:
 _TRUNC = re.compile(r'"\.\.\.')
 
 
-def build(trace: Trace, cache: CacheSnapshot | None = None) -> Context:
+def build(
+    trace: Trace, cache: CacheSnapshot | None = None, *, samples: tuple[Any, ...] = ()
+) -> Context:
     frame = trace.frame
     groups = thread_groups(frame)
     res = resolve_targets(frame)
@@ -105,6 +114,7 @@ def build(trace: Trace, cache: CacheSnapshot | None = None) -> Context:
         fd_replayed=res.replayed,
         fd_disagree=res.disagree,
         cache=cache,
+        samples=tuple(samples),
     )
 
 

@@ -57,12 +57,24 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     conns = connections(ctx)
     quiet = quiet_periods(ctx, conns, min_quiet=min_quiet)
     env = _env(ctx)
+    from_samples = _sample_findings(ctx)
+    holders = {
+        f.objects[0]: (
+            f.pids[-1] if len(f.pids) > 1 else None,
+            f.objects[1] if len(f.objects) > 1 else None,
+        )
+        for f in from_samples
+        if f.kind == "lock-held" and f.objects
+    }
     findings: list[Finding] = []
-    findings += _quiet_findings(ctx, quiet, env)
+    findings += _quiet_findings(ctx, quiet, env, holders)
     findings += _connection_findings(conns, env)
     findings += _process_findings(ctx)
     findings += _slow_findings(ctx, conns, quiet)
     findings = _fold(findings, _extra_findings(ctx))
+    if not ctx.frame.height:
+        # a /proc-only capture: the samples are all there is
+        findings += from_samples
     findings = order(_dedupe(findings))
     verdict = _verdict(ctx, findings, quiet)
     return Analysis(verdict, findings, quiet, conns, ctx, settings=explain_settings(env))
@@ -169,7 +181,24 @@ def _rel(ctx: Context, path: str) -> str:
     return path
 
 
-def _quiet_findings(ctx: Context, quiet: list[QuietPeriod], env: dict[str, str]) -> list[Finding]:
+def _sample_findings(ctx: Context) -> list[Finding]:
+    if not ctx.samples:
+        return []
+    from gotrace.analyzers.samples import findings
+
+    out = []
+    for d in findings(list(ctx.samples)):
+        d = {**d, **{k: tuple(d[k]) for k in ("pids", "objects", "evidence")}}
+        out.append(Finding(**d))
+    return out
+
+
+def _quiet_findings(
+    ctx: Context,
+    quiet: list[QuietPeriod],
+    env: dict[str, str],
+    holders: dict[str, tuple[int | None, str | None]] | None = None,
+) -> list[Finding]:
     out: list[Finding] = []
     dns = [q for q in quiet if q.kind == "dns"]
     if dns:
@@ -251,13 +280,20 @@ def _quiet_findings(ctx: Context, quiet: list[QuietPeriod], env: dict[str, str])
         elif q.kind == "lock":
             path = q.objects[0]
             holder = q.detail.get("holder")
-            who = f"held by pid {holder}" if holder else "held by a process outside the trace"
+            seen = (holders or {}).get(path)
+            if holder is None and seen is not None and seen[0] is not None:
+                holder = seen[0]
+                who = f"held by {seen[1] or f'pid {holder}'}, a process outside the trace"
+            elif holder:
+                who = f"held by pid {holder}"
+            else:
+                who = "held by a process outside the trace"
             out.append(
                 Finding(
                     kind="lock-wait",
                     severity="error",
                     summary=f"waited {dur:.1f} s for the lock {_rel(ctx, path)} ({who})",
-                    objects=(path,),
+                    objects=(path, *((f"pid {holder}",) if holder else ())),
                     fix=(
                         "another go command (or gopls) is downloading the same module version and holds the "
                         "lock: wait for it or stop it (`gotrace cache` shows the holder); remove the lock file "

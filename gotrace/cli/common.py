@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from gotrace.errors import GotraceError, UsageError
 
 if TYPE_CHECKING:
+    from gotrace.api import Trace as AnalyzedTrace
     from gotrace.trace import Trace
 
 
@@ -34,19 +35,22 @@ def check_input(path: str) -> None:
         raise GotraceError(f"{path}: permission denied")
 
 
-def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[Trace]:
+def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[AnalyzedTrace]:
     """Load each input; a set of ``LOG.<pid>`` files given together is one ``-ff`` trace."""
+    from gotrace.api import Trace as AnalyzedTrace
+    from gotrace.api import load
     from gotrace.events import TraceParseError
     from gotrace.parsers.strace import ff_files
-    from gotrace.trace import load, load_ff
+    from gotrace.trace import load_ff
 
     for f in files:
         check_input(f)
     if len(files) > 1:
         sets = {tuple(sorted(str(x) for x, _ in ff_files(f))) for f in files}
         if len(sets) == 1 and set(next(iter(sets))) == {str(Path(f)) for f in files}:
-            return [load_ff(Path(files[0]), ff_files(files[0]), strict=strict, redact=redact)]
-    traces = []
+            base = load_ff(Path(files[0]), ff_files(files[0]), strict=strict, redact=redact)
+            return [AnalyzedTrace(frame=base.frame, meta=base.meta)]
+    traces: list[AnalyzedTrace] = []
     for f in files:
         try:
             traces.append(load(f, strict=strict, redact=redact))
@@ -89,7 +93,7 @@ def report(trace: Trace, *, json_out: bool, top: int = 10, cache_log: str | None
     from gotrace.reporters.jsonout import render_json
     from gotrace.reporters.text import render_report
 
-    ctx = build(trace)
+    ctx = build(trace, samples=getattr(trace, "samples", ()))
     summary = summarize(trace, top=top)
     analysis = diagnose(ctx).to_dict()
     analysis["modules"] = modcache.modules(ctx).to_dicts()

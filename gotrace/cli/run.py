@@ -24,7 +24,16 @@ def run(
         typer.Option("--out", "-o", help="Output directory (default gotrace-YYYYmmdd-HHMMSS)."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Reuse an existing output directory.")] = False,
-    backend: Annotated[str, typer.Option(help="auto or strace.")] = "auto",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="auto (strace when installed, else ptrace), strace, ptrace (python-ptrace), "
+            "sampler (/proc only: no ptrace, near-zero overhead) or dtruss (macOS)."
+        ),
+    ] = "auto",
+    sample_interval: Annotated[
+        float, typer.Option(help="Seconds between /proc samples of the watchdog.")
+    ] = 0.1,
     timeout: Annotated[
         float | None,
         typer.Option(help="Stop the command after this many seconds (SIGTERM, then SIGKILL)."),
@@ -59,8 +68,6 @@ def run(
 
     if not command:
         raise UsageError("no command given: gotrace run -- go mod download")
-    if backend not in ("auto", "strace"):
-        raise UsageError(f"--backend {backend}: only 'auto' and 'strace' exist so far")
     cmd = add_go_x(command) if go_x else list(command)
     if html is not None:
         from gotrace.cli.common import output_path
@@ -76,6 +83,8 @@ def run(
         json_out=json_out,
         redact=not no_redact,
         html=html,
+        backend=backend,
+        sample_interval=sample_interval,
     )
     raise typer.Exit(status)
 
@@ -96,47 +105,89 @@ def execute(
     redact: bool = True,
     extra_meta: dict[str, Any] | None = None,
     html: str | None = None,
+    backend: str = "auto",
+    sample_interval: float = 0.1,
 ) -> int:
     """Trace ``cmd`` into ``out``, print the analysis, return the command's exit status.
 
     The raw log is written by the tracer as the command runs, so it survives a failed
     analysis and a Ctrl-C."""
     from gotrace.errors import GotraceError
-    from gotrace.tracer.strace import StraceBackend, check_command, exit_from_returncode
+    from gotrace.tracer import make_backend
+    from gotrace.tracer.sampler import ProcSampler, gomodcache_from_env
+    from gotrace.tracer.strace import check_command, exit_from_returncode
 
-    tracer = StraceBackend(string_size=string_size)
     run_env = dict(os.environ) if env is None else env
+    genv = go_env(cmd, run_env, cwd)
+    modcache = str((genv or {}).get("GOMODCACHE") or gomodcache_from_env(run_env) or "") or None
+    tracer = make_backend(
+        backend, string_size=string_size, sample_interval=sample_interval, gomodcache=modcache
+    )
     check_command(cmd, run_env)
     outdir = _outdir(str(out) if out else None, force)
-    log = outdir / "trace.strace"
+    samples_log = outdir / "samples.jsonl"
+    sampler_only = tracer.name == "sampler"
+    log = (
+        samples_log
+        if sampler_only
+        else outdir / ("trace.dtruss" if tracer.name == "dtruss" else "trace.strace")
+    )
     meta: dict[str, Any] = {
         "argv": cmd,
         "cwd": str(cwd or os.getcwd()),
         "env": selected_env(run_env),
-        "go_env": go_env(cmd, run_env, cwd),
+        "go_env": genv,
         "backend": {
             "name": tracer.name,
             "version": tracer.version,
             "exe": tracer.exe,
             "string_size": string_size,
         },
+        "watchdog": {"samples": samples_log.name, "interval": sample_interval},
         "start": time.time(),
         "stderr": "/dev/null" if stderr_devnull else "inherited",
         **(extra_meta or {}),
     }
     _write_meta(outdir, meta)
-    monitor = Monitor(log, quiet_after=quiet_after, tty=sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    monitor = (
+        None
+        if sampler_only or tracer.name == "dtruss"
+        else Monitor(log, quiet_after=quiet_after, tty=tty)
+    )
+    watch = SampleMonitor(
+        quiet_after=quiet_after, tty=tty, prefix="" if sampler_only else "/proc: "
+    )
+    watchdog: ProcSampler | None = None
+
+    def poll_all() -> None:
+        # the trace's view, and the /proc watchdog's (it sees lock holders and socket
+        # queues, which no syscall shows); with the sampler backend, only the latter
+        nonlocal watchdog
+        root = tracer.poll_root()
+        drain = getattr(tracer, "drain", None)
+        if drain is not None:
+            watch.poll(drain())
+            return
+        if watchdog is None and root is not None:
+            watchdog = ProcSampler(root, modcache, sample_interval)
+            watchdog.start(samples_log)
+        if monitor is not None:
+            monitor.poll()
+        watch.poll(
+            watchdog.drain() if watchdog is not None else [], quiet=monitor is None or monitor.quiet
+        )
+
     interrupted = timed_out = False
     tracer.start(
         cmd, log, env=run_env, cwd=str(cwd) if cwd else None, stderr_devnull=stderr_devnull
     )
-    tracer.poll_root()
     try:
+        poll_all()
         deadline = None if timeout is None else time.monotonic() + timeout
         while tracer.running():
             time.sleep(0.2)
-            tracer.poll_root()
-            monitor.poll()
+            poll_all()
             if deadline is not None and time.monotonic() > deadline and not timed_out:
                 timed_out = True
                 print(
@@ -161,10 +212,13 @@ def execute(
                 tracer.wait(timeout=10)
             except Exception:
                 tracer.kill_all()
-        monitor.poll()
-        monitor.finish()
+        if watchdog is not None:
+            watchdog.stop()
+        if monitor is not None:
+            monitor.poll()
+            monitor.finish()
     status, sig = exit_from_returncode(tracer.wait())
-    if tracer.root_pid is None:
+    if tracer.root_pid is None and not sampler_only:
         tracer.root_pid = _first_pid(log)
     meta.update(
         end=time.time(),
@@ -232,13 +286,12 @@ def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
 def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = None) -> None:
     """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints (and write
     the page ``gotrace report DIR`` writes, when ``html`` names a file)."""
+    from gotrace.api import load
     from gotrace.cli.common import report
-    from gotrace.trace import load
 
-    trace = load(outdir / "trace.strace", redact=redact)
-    meta = json.loads((outdir / "meta.json").read_text())
-    trace.meta = {**trace.meta, **meta, "source": str(outdir)}
-    trace.save(outdir / "events.parquet")
+    trace = load(outdir, redact=redact)
+    if trace.frame.height or (outdir / "trace.strace").exists():
+        trace.save(outdir / "events.parquet")
     sys.stderr.write(report(trace, json_out=json_out))
     if html is not None:
         from gotrace.cli.common import write_text
@@ -300,6 +353,7 @@ class Monitor:
         self.started = time.time()
         self.quiet_said_at: float | None = None
         self.last_status = 0.0
+        self.quiet = False
 
     def poll(self) -> None:
         from gotrace.parsers.lines import parse_line
@@ -321,6 +375,7 @@ class Monitor:
             self.state.last_progress = time.time()
         now = time.time()
         quiet = self.state.quiet_for(now)
+        self.quiet = quiet >= self.quiet_after
         if quiet >= self.quiet_after:
             if self.quiet_said_at is None or now - self.quiet_said_at >= max(self.quiet_after, 5.0):
                 tail = parse_line(self.partial.decode("utf-8", "replace")) if self.partial else None
@@ -343,3 +398,28 @@ class Monitor:
         if self.tty:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
+
+
+class SampleMonitor:
+    """Says what /proc shows once the process tree has been quiet for ``quiet_after`` s."""
+
+    def __init__(self, *, quiet_after: float, tty: bool, prefix: str = "") -> None:
+        from gotrace.analyzers.samples import SampleHistory
+
+        self.history = SampleHistory()
+        self.quiet_after = quiet_after
+        self.tty = tty
+        self.prefix = prefix
+        self.said_at: float | None = None
+
+    def poll(self, samples: list[Any], *, quiet: bool = True) -> None:
+        for s in samples:
+            self.history.feed(s)
+        line = self.history.quiet_summary(self.quiet_after) if quiet else None
+        now = time.time()
+        if line is None:
+            self.said_at = None
+        elif self.said_at is None or now - self.said_at >= max(self.quiet_after, 5.0):
+            sys.stderr.write(("\r\033[K" if self.tty else "gotrace: ") + self.prefix + line + "\n")
+            sys.stderr.flush()
+            self.said_at = now

@@ -1,0 +1,75 @@
+"""Capture: the tracer backends, all with one interface, chosen by :func:`make_backend`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from gotrace.errors import GotraceError, UsageError
+
+BACKENDS = ("auto", "strace", "ptrace", "sampler", "dtruss")
+
+
+class Backend(Protocol):
+    """What ``gotrace run`` needs from a capture backend."""
+
+    name: str
+    version: str
+    exe: str
+    root_pid: int | None
+    seccomp_active: bool | None
+
+    def start(
+        self,
+        command: Sequence[str],
+        log: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stderr_devnull: bool = False,
+    ) -> None: ...
+
+    def poll_root(self) -> int | None: ...
+
+    def signal_command(self, sig: int) -> None: ...
+
+    def stop_command(self, grace: float = 3.0) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def running(self) -> bool: ...
+
+    def kill_all(self) -> None: ...
+
+
+def make_backend(
+    name: str, *, string_size: int, sample_interval: float, gomodcache: str | None
+) -> Backend:
+    """``auto``: strace when it is installed, otherwise the ptrace backend."""
+    if name not in BACKENDS:
+        raise UsageError(f"--backend {name}: choose one of {', '.join(BACKENDS)}")
+    if name == "auto":
+        from gotrace.tracer.strace import strace_path
+
+        name = "strace" if strace_path() is not None else "ptrace"
+    if name == "strace":
+        from gotrace.tracer.strace import StraceBackend
+
+        return StraceBackend(string_size=string_size)
+    if name == "ptrace":
+        try:
+            from gotrace.tracer.ptrace import PtraceBackend
+        except ImportError as exc:
+            raise GotraceError(
+                "strace is not installed and the ptrace backend is unavailable: "
+                "apt-get install strace (Debian package 'strace')"
+            ) from exc
+        return PtraceBackend(string_size=string_size)
+    if name == "sampler":
+        from gotrace.tracer.sampler import SamplerBackend
+
+        return SamplerBackend(interval=sample_interval, gomodcache=gomodcache)
+    from gotrace.tracer.dtruss import DtrussBackend
+
+    return DtrussBackend()

@@ -148,6 +148,7 @@ class DtrussBackend:
         self.sudo: str | None = None if os.geteuid() == 0 else "sudo"
         self.proc: subprocess.Popen[bytes] | None = None
         self.root_pid: int | None = None
+        self.seccomp_active: bool | None = None  # dtruss has no seccomp filter
         self.notes: list[str] = []
         self._log: IO[bytes] | None = None
 
