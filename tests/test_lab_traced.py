@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -87,11 +88,16 @@ def test_up_to_date_makes_no_socket(tmp_path: Path):
 
 
 def test_lab_run_cleans_up_its_temp_dirs(tmp_path: Path):
-    before = {p.name for p in Path("/tmp").glob("gotrace-lab*")}
-    r, _ = lab_run("cold-ok", tmp_path / "cap")
+    private = tmp_path / "tmp"
+    private.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "gotrace", "lab", "run", "cold-ok", "--keep", str(tmp_path / "cap")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(private)},
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    after = {p.name for p in Path("/tmp").glob("gotrace-lab*")}
-    assert after <= before
+    workdir = json.loads((tmp_path / "cap" / "meta.json").read_text())["lab"]["workdir"]
+    assert workdir.startswith(str(private))  # the lab really worked in there ...
+    assert list(private.iterdir()) == []  # ... and left nothing behind
 
 
 @pytest.mark.parametrize("name", ["proxy-stall", "lock-held", "stderr-devnull"])
