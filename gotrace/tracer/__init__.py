@@ -58,14 +58,17 @@ def make_backend(
 
         return StraceBackend(string_size=string_size)
     if name == "ptrace":
+        import importlib
+
         try:
-            from gotrace.tracer.ptrace import PtraceBackend
+            ptrace = importlib.import_module("gotrace.tracer.ptrace")
         except ImportError as exc:
             raise GotraceError(
                 "strace is not installed and the ptrace backend is unavailable: "
                 "apt-get install strace (Debian package 'strace')"
             ) from exc
-        return PtraceBackend(string_size=string_size)
+        backend: Backend = ptrace.PtraceBackend(string_size=string_size)
+        return backend
     if name == "sampler":
         from gotrace.tracer.sampler import SamplerBackend
 
