@@ -154,3 +154,28 @@ def test_progress_and_quiet_line_on_a_terminal(tmp_path: Path):
     assert proc.returncode == 0
     assert "\r\x1b[K" in out and "threads/processes" in out  # the status line, redrawn
     assert "quiet for" in out and "clock_nanosleep" in out
+
+
+def test_ptrace_refused_is_one_clear_line(tmp_path: Path):
+    """A tracer that cannot attach (here a stand-in strace that fails as a confined one does)
+    gives one line that names the likely cause and a backend that needs no ptrace."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "strace").write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = -V ] && { echo "strace -- version 6.1"; exit 0; }\n'
+        'echo "strace: test_ptrace_get_syscall_info: PTRACE_TRACEME: Operation not permitted" >&2\n'
+        "exit 1\n"
+    )
+    (fake / "strace").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    r = subprocess.run(
+        [sys.executable, "-m", "gotrace", "run", "-o", str(tmp_path / "c"), "--", "true"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert "Operation not permitted" in r.stderr  # strace's own words are not hidden
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("gotrace: error: strace could not trace true")
+    assert "ptrace_scope" in last and "--backend sampler" in last
+    assert "Traceback" not in r.stderr

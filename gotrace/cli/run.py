@@ -220,6 +220,13 @@ def execute(
     status, sig = exit_from_returncode(tracer.wait())
     if tracer.root_pid is None and not sampler_only:
         tracer.root_pid = _first_pid(log)
+    if not sampler_only and status != 0 and (not log.exists() or log.stat().st_size == 0):
+        # the tracer never got to trace anything: it said why on stderr just above
+        raise GotraceError(
+            f"{tracer.name} could not trace {cmd[0]} (its message is above): ptrace may not be "
+            "permitted here (kernel.yama.ptrace_scope, or a container without CAP_SYS_PTRACE); "
+            "try --backend sampler, which needs no ptrace"
+        )
     meta.update(
         end=time.time(),
         exit_status=status,
