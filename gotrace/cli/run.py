@@ -115,7 +115,7 @@ def execute(
     from gotrace.errors import GotraceError
     from gotrace.tracer import make_backend
     from gotrace.tracer.sampler import ProcSampler, gomodcache_from_env
-    from gotrace.tracer.strace import check_command, exit_from_returncode
+    from gotrace.tracer.strace import check_command, exit_from_returncode, first_pid
 
     run_env = dict(os.environ) if env is None else env
     genv = go_env(cmd, run_env, cwd)
@@ -182,12 +182,15 @@ def execute(
     tracer.start(
         cmd, log, env=run_env, cwd=str(cwd) if cwd else None, stderr_devnull=stderr_devnull
     )
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         poll_all()
-        deadline = None if timeout is None else time.monotonic() + timeout
         while tracer.running():
             time.sleep(0.2)
             poll_all()
+            if timed_out and deadline is not None and time.monotonic() > deadline + 10:
+                # the command outlived its signals (or was never found): end everything
+                tracer.kill_all()
             if deadline is not None and time.monotonic() > deadline and not timed_out:
                 timed_out = True
                 print(
@@ -219,7 +222,7 @@ def execute(
             monitor.finish()
     status, sig = exit_from_returncode(tracer.wait())
     if tracer.root_pid is None and not sampler_only:
-        tracer.root_pid = _first_pid(log)
+        tracer.root_pid = first_pid(log)
     if not sampler_only and status != 0 and (not log.exists() or log.stat().st_size == 0):
         # the tracer never got to trace anything: it said why on stderr just above
         raise GotraceError(
@@ -249,19 +252,6 @@ def execute(
         )
         return status if status else 1
     return status
-
-
-def _first_pid(log: Path) -> int | None:
-    """The traced command's pid from the log's first line (a command that ended before the
-    first poll)."""
-    import re
-
-    try:
-        with open(log, "rb") as fh:
-            m = re.match(rb"^(\d+) ", fh.readline())
-    except OSError:
-        return None
-    return int(m.group(1)) if m else None
 
 
 def _outdir(out: str | None, force: bool) -> Path:

@@ -49,6 +49,16 @@ def check_command(command: Sequence[str], env: Mapping[str, str]) -> None:
         raise GotraceError(f"{command[0]}: not an executable file")
 
 
+def first_pid(log: Path) -> int | None:
+    """The pid on the first line of a ``-f -o`` log (the traced command's execve)."""
+    try:
+        with open(log, "rb") as fh:
+            m = re.match(rb"^(\d+) ", fh.readline())
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
 def strace_path() -> str | None:
     return shutil.which("strace")
 
@@ -131,6 +141,7 @@ class StraceBackend:
         self.seccomp = seccomp
         self.proc: subprocess.Popen[bytes] | None = None
         self.root_pid: int | None = None
+        self.log: Path | None = None
         self.seccomp_active: bool | None = None
 
     def start(
@@ -149,6 +160,7 @@ class StraceBackend:
         # The command's stdin, stdout and stderr are the user's, unchanged; strace writes only
         # to the log (-o). A Ctrl-C on a terminal reaches the command through its process
         # group; without a terminal we forward it (signal_command).
+        self.log = log
         self.proc = subprocess.Popen(
             argv,
             env=dict(env) if env is not None else None,
@@ -157,12 +169,15 @@ class StraceBackend:
         )
 
     def poll_root(self) -> int | None:
-        """The traced command's pid (strace's child), once it exists."""
-        if self.root_pid is None and self.proc is not None:
-            kids = children_of(self.proc.pid)
-            if kids:
-                self.root_pid = kids[0]
-                mode = seccomp_mode(self.root_pid)
+        """The traced command's pid, once the log names it.
+
+        Not simply strace's first child: with --seccomp-bpf strace first forks a short-lived
+        process of its own to test the filter. The log's first line is the command's execve."""
+        if self.root_pid is None and self.proc is not None and self.log is not None:
+            pid = first_pid(self.log)
+            if pid is not None and pid in children_of(self.proc.pid):
+                self.root_pid = pid
+                mode = seccomp_mode(pid)
                 if mode is not None and self.seccomp:
                     self.seccomp_active = mode == 2
         return self.root_pid
