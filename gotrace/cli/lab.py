@@ -41,6 +41,7 @@ def run_scenario(
     go_x: Annotated[bool, typer.Option("--go-x", help="Run go with -x.")] = False,
     force: Annotated[bool, typer.Option(help="Reuse an existing --keep directory.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
+    backend: Annotated[str, typer.Option(help="Capture backend, as for gotrace run.")] = "auto",
 ) -> None:
     """Set up the scenario, run go mod download under gotrace run, print the diagnosis, and
     clean up every process and temporary directory it started (also on Ctrl-C)."""
@@ -65,6 +66,7 @@ def run_scenario(
             quiet_after=quiet_after,
             stderr_devnull=prep.stderr_devnull,
             json_out=json_out,
+            backend=backend,
             extra_meta={
                 "lab": {"scenario": sc.name, "cause": sc.cause, "workdir": str(prep.workdir)}
             },

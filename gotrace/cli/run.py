@@ -237,6 +237,7 @@ def execute(
         timed_out=timed_out,
         interrupted=interrupted,
         seccomp_bpf=tracer.seccomp_active,
+        tracer_notes=list(getattr(tracer, "notes", [])),
         root_pid=tracer.root_pid,
     )
     _write_meta(outdir, meta)
