@@ -238,6 +238,11 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         m = _SO_ERROR.search(args)
         if m and conn.connect_result == "EINPROGRESS":
             value = m.group("v").strip()
+            if value.isdigit() and value != "0":
+                # strace prints [ECONNREFUSED]; a decoder without the names prints [111]
+                import errno as errnos
+
+                value = errnos.errorcode.get(int(value), value)
             conn.connect_result = "0" if value == "0" else value
             if value == "0":
                 conn.connected_ts = when
