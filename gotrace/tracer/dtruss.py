@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO
 
 from gotrace.errors import GotraceError
+from gotrace.tracer.base import ProcessBackend
 
 #: dtruss -b: dynamic variable buffer. The default 4m drops events on a busy go
 #: ("dtrace: N dynamic variable drops"); microsoft/scalar's patched dtruss defaults to ~30MB.
@@ -128,7 +129,7 @@ def ps_rows() -> list[tuple[int, int, str]]:
     return rows
 
 
-class DtrussBackend:
+class DtrussBackend(ProcessBackend):
     """Runs a command under dtruss (macOS), writing dtruss's stderr to ``log``."""
 
     name = "dtruss"
@@ -208,24 +209,12 @@ class DtrussBackend:
                 timeout=10,
             )
 
-    def stop_command(self, grace: float = 3.0) -> None:
-        """SIGTERM the traced command, then SIGKILL if it is still there after ``grace``."""
-        self.signal_command(signal.SIGTERM)
-        assert self.proc is not None
-        try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.signal_command(signal.SIGKILL)
-
     def wait(self, timeout: float | None = None) -> int:
         """dtrace's (sudo's) exit status; the command's own status is not known."""
         assert self.proc is not None
         rc = self.proc.wait(timeout=timeout)
         self._close_log()
         return rc
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def kill_all(self) -> None:
         """Last resort: nothing we started may outlive gotrace."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gotrace.errors import GotraceError
+from gotrace.tracer.base import ProcessBackend
 
 DEFAULT_INTERVAL = 0.1
 #: how often the whole of GOMODCACHE/cache/download is walked for *.tmp and .partial files
@@ -904,7 +905,7 @@ def _version() -> str:
         return "unknown"
 
 
-class SamplerBackend:
+class SamplerBackend(ProcessBackend):
     """Runs a command with plain subprocess (no ptrace) and samples its process tree from
     /proc into ``log`` (samples.jsonl). The interface is :class:`StraceBackend`'s."""
 
@@ -964,15 +965,6 @@ class SamplerBackend:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.root_pid, sig)
-
-    def stop_command(self, grace: float = 3.0) -> None:
-        """SIGTERM the command, then SIGKILL if it is still there after ``grace``."""
-        self.signal_command(signal.SIGTERM)
-        assert self.proc is not None
-        try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.signal_command(signal.SIGKILL)
 
     def wait(self, timeout: float | None = None) -> int:
         assert self.proc is not None

@@ -6,7 +6,6 @@ the command ended. Parsing and analysis happen elsewhere, on the saved files.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gotrace.errors import GotraceError
+from gotrace.tracer.base import ProcessBackend
 
 #: what the analyzers need: processes, sockets, files and fds (read/write/flock/epoll),
 #: and the waits Go's runtime parks in.
@@ -123,7 +123,7 @@ def seccomp_mode(pid: int) -> int | None:
     return None
 
 
-class StraceBackend:
+class StraceBackend(ProcessBackend):
     """Runs a command under strace, writing the raw log to ``log``."""
 
     name = "strace"
@@ -181,39 +181,6 @@ class StraceBackend:
                 if mode is not None and self.seccomp:
                     self.seccomp_active = mode == 2
         return self.root_pid
-
-    def signal_command(self, sig: int) -> None:
-        root = self.poll_root()
-        if root is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(root, sig)
-
-    def stop_command(self, grace: float = 3.0) -> None:
-        """SIGTERM the traced command, then SIGKILL if it is still there after ``grace``."""
-        self.signal_command(signal.SIGTERM)
-        assert self.proc is not None
-        try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.signal_command(signal.SIGKILL)
-
-    def wait(self, timeout: float | None = None) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill_all(self) -> None:
-        """Last resort: nothing we started may outlive gotrace."""
-        if self.proc is None:
-            return
-        self.signal_command(signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
 
 
 def exit_from_returncode(rc: int) -> tuple[int, str | None]:

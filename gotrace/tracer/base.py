@@ -1,0 +1,53 @@
+"""What every backend that runs the command as a child process does the same way."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+
+
+class ProcessBackend:
+    """Process control shared by the backends: signal the traced command, stop it (SIGTERM,
+    then SIGKILL), wait for the capture to end, and make sure nothing outlives gotrace.
+    ``proc`` is the child gotrace started (the tracer, or the command itself);
+    ``root_pid`` the traced command's pid once known."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    root_pid: int | None = None
+
+    def poll_root(self) -> int | None:
+        return self.root_pid
+
+    def signal_command(self, sig: int) -> None:
+        root = self.poll_root()
+        if root is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(root, sig)
+
+    def stop_command(self, grace: float = 3.0) -> None:
+        """SIGTERM the traced command, then SIGKILL if it is still there after ``grace``."""
+        self.signal_command(signal.SIGTERM)
+        try:
+            self.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.signal_command(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill_all(self) -> None:
+        """Last resort: nothing we started may outlive gotrace."""
+        if self.proc is None:
+            return
+        self.signal_command(signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
