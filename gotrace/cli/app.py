@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from gotrace.cli import analyze, events, report, run
+from gotrace.cli import analyze, cache, doctor, events, report, run
 from gotrace.cli.lab import lab_app
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app = typer.Typer(
 app.command("analyze")(analyze.analyze)
 app.command("events")(events.events)
 app.command("report")(report.report)
+app.command("doctor")(doctor.doctor)
+app.command("cache")(cache.cache)
 app.command("run", context_settings={"ignore_unknown_options": True})(run.run)
 app.add_typer(lab_app, name="lab")
 
