@@ -74,6 +74,18 @@ class LiveState:
             if ts is not None:
                 self.last_progress = ts
 
+    def feed_noise(self, pid: int, ts: float | None, name: str, rk: str) -> None:
+        """A line of Go's runtime noise (futex, epoll_pwait, nanosleep...), known from its
+        leader and name alone: only the bookkeeping of calls in flight needs it."""
+        self.lines += 1
+        self.pids.add(pid)
+        if ts is not None:
+            self.last_ts = ts
+        if rk == "unfinished":
+            self.open_calls[pid] = {"rk": "unfinished", "name": name, "args": "", "pid2": str(pid)}
+        elif rk == "resumed":
+            self.open_calls.pop(pid, None)
+
     def _observe(self, pid: int, name: str, args: str, ret: str | None, errno: str | None) -> None:
         parts = split_args(args) if name in _WATCHED else []
         fd = parse_fd(parts[0]) if parts else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -335,6 +336,10 @@ def add_go_x(cmd: list[str]) -> list[str]:
     return [*cmd[:at], "-x", *cmd[at:]]
 
 
+#: "PID EPOCH.USEC name(" or "PID EPOCH.USEC <... name resumed>" (the -f -ttt leader gotrace uses)
+_QUICK_LEADER = re.compile(rb"^(\d+) +(\d+\.\d+) (<\.\.\. )?([a-z_0-9]+)[( ]")
+
+
 class Monitor:
     """Reads the log as it grows; shows progress on a TTY and says what the command waits on
     once it has been quiet for ``quiet_after`` seconds."""
@@ -352,6 +357,9 @@ class Monitor:
         self.quiet_said_at: float | None = None
         self.last_status = 0.0
         self.quiet = False
+        from gotrace.analyzers.live import NOISE
+
+        self._noise = frozenset(n.encode() for n in NOISE)
 
     def poll(self) -> None:
         from gotrace.parsers.lines import parse_line
@@ -365,7 +373,20 @@ class Monitor:
         self.offset += len(data)
         buf = self.partial + data
         *lines, self.partial = buf.split(b"\n")
+        noise = self._noise
         for raw in lines:
+            quick = _QUICK_LEADER.match(raw)
+            if quick is not None and quick.group(4) in noise:
+                # most of a Go trace: parsed from its leader alone, not line by line in full
+                rk = (
+                    "resumed"
+                    if quick.group(3)
+                    else ("unfinished" if raw.endswith(b"<unfinished ...>") else "call")
+                )
+                self.state.feed_noise(
+                    int(quick.group(1)), float(quick.group(2)), quick.group(4).decode(), rk
+                )
+                continue
             rec = parse_line(raw.decode("utf-8", "replace"))
             ts = float(rec["num"]) if rec.get("num") else None
             self.state.feed(rec, ts)
