@@ -83,8 +83,8 @@ _RECORD_COLS = (
 _BOOL_COLS = ("stopped", "core", "never")
 
 #: lines per chunk: enough for polars to work on whole columns, small enough that a 10M-line
-#: log parses in bounded memory (about 0.5 GB)
-DEFAULT_CHUNK_LINES = 200_000
+#: log parses in bounded memory (about half a GB)
+DEFAULT_CHUNK_LINES = 100_000
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
 _FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
 
