@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from gotrace.parsers.args import decode_string, split_args
+from gotrace.parsers.args import decode_string
 
 _OPENERS = frozenset({"open", "openat", "creat", "openat2", "open_by_handle_at"})
 _ANON = frozenset(
@@ -34,6 +34,10 @@ _SOCKADDR = re.compile(
     r"sa_family=AF_INET6?, sin6?_port=htons\((?P<port>\d+)\).*?(?:inet_addr\(\"(?P<a4>[^\"]+)\"\)|"
     r"inet_pton\(AF_INET6, \"(?P<a6>[^\"]+)\")"
 )
+# The path argument: first for open/creat, second after the dir fd for the *at calls.
+_STRING = r'("(?:[^"\\]|\\.)*"(?:\.\.\.)?)'
+_PATH_ARG = re.compile("^" + _STRING)
+_AT_PATH_ARG = re.compile(r"^(?:AT_FDCWD|-?\d+)(?:<(?:->|[^<>]|<[^<>]*>)*>)?, " + _STRING)
 _UNIX_PATH = re.compile(
     r"sa_family=AF_UNIX, sun_path=(?P<p>\"(?:[^\"\\]|\\.)*\"|@\"(?:[^\"\\]|\\.)*\")"
 )
@@ -91,7 +95,9 @@ class FdReplay:
             if retval == 0:
                 self.table_of[tid] = Table({k: v for k, v in t.copy().fds.items() if not v.cloexec})
             return
-        parts = split_args(args)
+        # Only the opens carry a string (a path, which may hold ", "); the other calls' leading
+        # arguments are plain words and numbers, so a plain split is enough and much cheaper.
+        parts = args.split(", ")
         if name == "connect" and parts:
             # Go's sockets are non-blocking: connect "fails" with EINPROGRESS and goes on.
             entry = t.fds.get(_int(parts[0]))
@@ -103,11 +109,12 @@ class FdReplay:
             return
         assert retval is not None
         if name in _OPENERS:
-            path_arg = (
-                parts[0] if name in ("open", "creat") else (parts[1] if len(parts) > 1 else "")
-            )
-            s = decode_string(path_arg)
-            path = target or (s.text() if s else path_arg)
+            if target:
+                path = target
+            else:
+                m = _PATH_ARG.match(args) if name in ("open", "creat") else _AT_PATH_ARG.match(args)
+                s = decode_string(m.group(1)) if m else None
+                path = s.text() if s else "?"
             t.fds[retval] = Fd(path, "O_CLOEXEC" in args, line)
         elif name in _ANON:
             t.fds[retval] = Fd(target or f"anon_inode:[{name}]", "CLOEXEC" in args, line)
