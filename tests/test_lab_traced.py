@@ -114,3 +114,35 @@ def test_live_and_offline_findings_are_identical(tmp_path: Path, name: str):
     assert live["verdict"] == again["verdict"]
     assert live["findings"] == again["findings"]
     assert live["quiet_periods"] == again["quiet_periods"]
+
+
+def test_ctrl_c_in_lab_run_keeps_the_trace_and_cleans_up(tmp_path: Path):
+    """Ctrl-C while go is stalled: the capture is kept and analysed, every helper the lab
+    started (proxy threads, lock holder, temp dirs) is gone."""
+    import signal
+    import time
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    keep = tmp_path / "cap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gotrace", "lab", "run", "lock-held", "--keep", str(keep),
+         "--quiet-after", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(private)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "quiet for" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert "verdict: waited" in rest and "v1.0.0.lock" in rest
+    assert (keep / "trace.strace").exists() and (keep / "events.parquet").exists()
+    assert json.loads((keep / "meta.json").read_text())["interrupted"] is True
+    time.sleep(0.5)
+    assert list(private.iterdir()) == []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(private) not in ps  # no lab helper (the lock holder runs in the workdir) is left
