@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 import gotrace
+from gotrace import modpath
 from gotrace.analyzers import modcache
 from gotrace.analyzers.context import Context, build
 from gotrace.analyzers.modcache import classify, parse_cache_log
@@ -168,9 +169,9 @@ def test_classify_outside_and_root() -> None:
 
 
 def test_escape_round_trip() -> None:
-    assert modcache.unescape("github.com/!burnt!sushi") == "github.com/BurntSushi"
-    assert modcache.escape("github.com/BurntSushi") == "github.com/!burnt!sushi"
-    assert modcache.unescape("weird!9") == "weird!9"
+    assert modpath.unescape("github.com/!burnt!sushi") == "github.com/BurntSushi"
+    assert modpath.escape("github.com/BurntSushi") == "github.com/!burnt!sushi"
+    assert modpath.unescape("weird!9") == "weird!9"
 
 
 # -- parse_cache_log -------------------------------------------------------------------------
@@ -487,3 +488,10 @@ def test_no_gomodcache_no_rows() -> None:
     assert modcache.modules(ctx).height == 0
     assert modcache.findings(ctx) == []
     assert modcache.cache_log(ctx) == []
+
+
+def test_strict_unescape_rejects_what_go_never_writes() -> None:
+    assert modpath.unescape("example.com/!a", strict=True) == "example.com/A"
+    for bad in ("example.com/A", "example.com/!9"):
+        with pytest.raises(ValueError):
+            modpath.unescape(bad, strict=True)

@@ -31,6 +31,7 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding
 from gotrace.analyzers.output import MODULE_AT_VERSION, go_x, messages
+from gotrace.modpath import unescape
 from gotrace.parsers.args import decode_string, parse_socket
 
 #: what a path is; ``tmp`` files also say what they become (``CachePath.tmp_of``)
@@ -87,19 +88,6 @@ class CachePath:
         if self.module is None:
             return None
         return f"{self.module}@{self.version}" if self.version else self.module
-
-
-def unescape(text: str) -> str:
-    """Undo Go's case-escaping of module paths and versions: ``!x`` -> ``X``. A ``!`` not
-    followed by a lower-case letter is left alone (Go would reject the path)."""
-    if "!" not in text:
-        return text
-    return re.sub(r"!([a-z])", lambda m: m.group(1).upper(), text)
-
-
-def escape(text: str) -> str:
-    """Go's escaping of a module path or version: ``X`` -> ``!x``."""
-    return re.sub(r"[A-Z]", lambda m: "!" + m.group(0).lower(), text)
 
 
 def classify(path: str, gomodcache: str) -> CachePath | None:

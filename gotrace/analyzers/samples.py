@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any
 
+from gotrace.modpath import unescape
 from gotrace.tracer.sampler import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 
 #: Go's runtime parks idle threads in these (and a C program waits for I/O in poll/select):
@@ -286,17 +287,12 @@ def download_name(d: DownloadFile) -> str:
     m = _TEMP.match(d.path)
     if m is None:
         return f"{d.path} ({d.size} bytes)"
-    mod = _unescape(m.group("mod"))
+    mod = unescape(m.group("mod"))
     if m.group("ext"):
-        return f"{mod}@{_unescape(m.group('ver'))} (.{m.group('ext')} tmp {d.size} bytes)"
+        return f"{mod}@{unescape(m.group('ver'))} (.{m.group('ext')} tmp {d.size} bytes)"
     if m.group("pver"):
-        return f"{mod}@{_unescape(m.group('pver'))} (.partial: extracting)"
+        return f"{mod}@{unescape(m.group('pver'))} (.partial: extracting)"
     return f"{mod} (version list tmp {d.size} bytes)"
-
-
-def _unescape(path: str) -> str:
-    """Module-cache escaping: ``!x`` stands for ``X``."""
-    return re.sub(r"!([a-z])", lambda m: m.group(1).upper(), path)
 
 
 def _downloads_clause(downloads: Sequence[DownloadFile]) -> str:

@@ -30,6 +30,7 @@ from gotrace.analyzers.goenv import CachedModule, LockHolder
 from gotrace.doctor.dirs import mode_allows, owner_name
 from gotrace.doctor.procfs import LockRecord, command_of, holders_of, open_files, read_locks
 from gotrace.lab.modules import escape_path
+from gotrace.modpath import unescape
 
 ARTIFACTS = ("info", "mod", "zip", "ziphash", "lock", "partial")
 # longest first, so ".ziphash" is not read as ".zip" + "hash"
@@ -42,9 +43,7 @@ _GIT_LOCKS = ("index.lock", "shallow.lock", "config.lock", "packed-refs.lock", "
 
 def unescape_path(escaped: str) -> str:
     """module.UnescapePath: ``!x`` is ``X``. Raises ValueError on text go never writes."""
-    if re.search(r"[A-Z]", escaped) or re.search(r"!(?![a-z])", escaped):
-        raise ValueError(f"not an escaped module path: {escaped}")
-    return re.sub(r"!([a-z])", lambda m: m.group(1).upper(), escaped)
+    return unescape(escaped, strict=True)
 
 
 def _unescape_or_raw(escaped: str) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gotrace.modpath import escape
+
 DEFAULT_TIME = "2024-01-02T03:04:05Z"
 
 
@@ -80,7 +82,7 @@ def zip_hash(data: bytes) -> str:
 
 def escape_path(path: str) -> str:
     """module.EscapePath: an upper-case letter becomes ``!`` plus its lower case."""
-    return re.sub(r"[A-Z]", lambda m: "!" + m.group(0).lower(), path)
+    return escape(path)
 
 
 def package_name(module_path: str) -> str:

@@ -804,7 +804,7 @@ def _fetches(
     """(module, version) -> [(sent, answered, still waiting)] for each GET of ``/@v/`` files."""
     import re
 
-    from gotrace.analyzers.modcache import unescape
+    from gotrace.modpath import unescape
 
     pattern = re.compile(r"^GET (?:.*?/)?(?P<mod>[^@]+?)/@v/(?P<ver>.+)\.(?:zip|mod|info)$")
     out: dict[tuple[str, str | None], list[tuple[float, float, bool]]] = {}
