@@ -28,9 +28,10 @@ from typing import Any, Literal
 
 from gotrace.analyzers.goenv import CachedModule, LockHolder
 from gotrace.doctor.dirs import mode_allows, owner_name
-from gotrace.doctor.procfs import LockRecord, command_of, holders_of, open_files, read_locks
-from gotrace.lab.modules import escape_path
+from gotrace.doctor.procfs import command_of, holders_of, open_files, read_locks
+from gotrace.modpath import escape as escape_path
 from gotrace.modpath import unescape
+from gotrace.proclocks import LockRecord
 
 ARTIFACTS = ("info", "mod", "zip", "ziphash", "lock", "partial")
 # longest first, so ".ziphash" is not read as ".zip" + "hash"

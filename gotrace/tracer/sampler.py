@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from gotrace import proclocks
 from gotrace.errors import GotraceError
 from gotrace.tracer.base import ProcessBackend
 
@@ -510,20 +511,12 @@ def parse_locks(text: str) -> list[tuple[str, str, str, int, tuple[int, ...]]]:
     1: -> FLOCK  ADVISORY  WRITE 13456 fe:00:2155304 0 EOF
     """
     held: list[tuple[str, str, str, int, list[int]]] = []
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) < 6:
-            continue
-        waiter = f[1] == "->"
-        f = f[2:] if waiter else f[1:]
-        try:
-            kind, mode, pid, file_id = f[0], f[2], int(f[3]), f[4]
-        except (IndexError, ValueError):
-            continue
-        if waiter and held and held[-1][0] == file_id:
-            held[-1][4].append(pid)
-        elif not waiter:
-            held.append((file_id, kind, mode, pid, []))
+    for r in proclocks.parse_locks(text):
+        file_id = f"{r.major:02x}:{r.minor:02x}:{r.inode}"
+        if r.waiting and held and held[-1][0] == file_id:
+            held[-1][4].append(r.pid)
+        elif not r.waiting:
+            held.append((file_id, r.kind, r.mode, r.pid, []))
     return [(fid, kind, mode, pid, tuple(w)) for fid, kind, mode, pid, w in held]
 
 
