@@ -269,15 +269,9 @@ def load(
         if ff:
             return load_ff(p, ff, strict=strict, redact=redact)
         raise GotraceError(f"{path}: no such file")
-    if p.stat().st_size == 0:
-        raise GotraceError(f"{path}: empty file, not a trace")
-    with open(p, "rb") as fh:
-        head = fh.read(4)
-    if head == b"PAR1":
+    kind = file_format(p)
+    if kind == "parquet":
         return load_parquet(p, redact=redact)
-    kind = strace_parser.file_kind(p)
-    if kind == "binary":
-        raise GotraceError(f"{path}: binary file, not a strace or dtruss log")
     if kind == "dtruss":
         from gotrace.parsers import dtruss
 
@@ -298,6 +292,21 @@ def load(
     return _finish(
         frame, {"source": str(p), "format": "strace", "clock": st.clock, **(meta or {})}, redact
     )
+
+
+def file_format(p: Path) -> str:
+    """``parquet``, ``dtruss`` or ``strace`` for a file that can be read; one clear
+    GotraceError for an empty or binary one."""
+    if p.stat().st_size == 0:
+        raise GotraceError(f"{p}: empty file, not a trace")
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    kind = strace_parser.file_kind(p)
+    if kind == "binary":
+        raise GotraceError(f"{p}: binary file, not a strace or dtruss log")
+    return kind
 
 
 def load_ff(p: Path, ff: list[tuple[Path, int]], *, strict: bool, redact: bool) -> Trace:

@@ -181,3 +181,16 @@ def test_ff_set_given_as_files_is_one_trace():
 def test_help_is_quick_and_lists_commands():
     r = gotrace("--help")
     assert r.returncode == 0 and "analyze" in r.stdout and "events" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("data", "message"), [(b"", "empty file"), (b"\x00\x01ELF", "binary file")]
+)
+def test_events_refuses_bad_input_in_one_line(tmp_path: Path, data: bytes, message: str):
+    src = _file(tmp_path / "in.strace", data)
+    r = gotrace("events", str(src), "-o", str(tmp_path / "x.parquet"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"gotrace: error: {src}: {message}, not a " + r.stderr.split(", not a ")[1].strip()
+    ]
+    assert not (tmp_path / "x.parquet").exists()

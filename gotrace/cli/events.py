@@ -64,8 +64,11 @@ def events(
         return frame if no_redact else redact_frame(frame)
 
     p = Path(file)
-    # gotrace run directories and saved .parquet events are loaded whole; raw logs stream.
-    saved = file != "-" and (p.is_dir() or (p.is_file() and _magic(p) == b"PAR1"))
+    # gotrace run directories, saved .parquet events and dtruss logs are loaded whole;
+    # strace logs stream, chunk by chunk.
+    from gotrace.trace import file_format
+
+    saved = file != "-" and (p.is_dir() or (p.is_file() and file_format(p) != "strace"))
     try:
         if saved or (file != "-" and not p.exists()):
             from gotrace.trace import load
@@ -153,8 +156,3 @@ def _write(frames: object, dest: Path | None, fmt: str) -> int:
         else:
             out.flush()
     return n
-
-
-def _magic(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(4)
