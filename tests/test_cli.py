@@ -190,7 +190,6 @@ def test_events_refuses_bad_input_in_one_line(tmp_path: Path, data: bytes, messa
     src = _file(tmp_path / "in.strace", data)
     r = gotrace("events", str(src), "-o", str(tmp_path / "x.parquet"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [
-        f"gotrace: error: {src}: {message}, not a " + r.stderr.split(", not a ")[1].strip()
-    ]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gotrace: error: {src}: {message}")
     assert not (tmp_path / "x.parquet").exists()
