@@ -663,31 +663,37 @@ def network_spec(ctx: Context, analysis: Analysis, *, max_rows: int = 300) -> Sp
     title = "Network"
     if len(shown) < len(conns):
         title += f" ({len(shown)} of {len(conns)} connections)"
-    layout: dict[str, Any] = dict(
+    layout = _waterfall_layout(
+        title, _clock_note(ctx, span), labels, row=26, x_end=span.length * 1.01
+    )
+    return {"data": data, "layout": layout}
+
+
+def _waterfall_layout(
+    title: str, x_title: str, labels: list[str], *, row: int, x_end: float
+) -> dict[str, Any]:
+    """One row per label, top to bottom, time along x: the layout both waterfalls share."""
+    n = len(labels)
+    return dict(
         title=_title(title),
         template=TEMPLATE,
         font={"family": FONT},
         barmode="overlay",
-        height=max(260, min(2000, 140 + 26 * len(shown))),
+        height=max(260, min(2000, 140 + row * n)),
         margin={"l": 10, "r": 10, "t": 105, "b": 50},
         hovermode="closest",
         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        xaxis={
-            "title": {"text": _clock_note(ctx, span)},
-            "range": [0, round(span.length * 1.01, 6)],
-            "zeroline": False,
-        },
+        xaxis={"title": {"text": x_title}, "range": [0, round(x_end, 6)], "zeroline": False},
         yaxis={
             "tickmode": "array",
-            "tickvals": list(range(len(shown))),
+            "tickvals": list(range(n)),
             "ticktext": labels,
-            "range": [len(shown) - 0.5, -0.5],
+            "range": [n - 0.5, -0.5],
             "automargin": True,
             "showgrid": False,
             "zeroline": False,
         },
     )
-    return {"data": data, "layout": layout}
 
 
 # -- module waterfall -------------------------------------------------------------------------
@@ -942,28 +948,7 @@ def module_spec(ctx: Context, modules: Any, analysis: Analysis | None = None) ->
                 hovertemplate="%{hovertext}<extra></extra>",
             )
         )
-    layout: dict[str, Any] = dict(
-        title=_title("Modules"),
-        template=TEMPLATE,
-        font={"family": FONT},
-        barmode="overlay",
-        height=max(260, min(2000, 140 + 28 * len(rows))),
-        margin={"l": 10, "r": 10, "t": 105, "b": 50},
-        hovermode="closest",
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        xaxis={
-            "title": {"text": _clock_note(ctx, span)},
-            "range": [0, round(span.length * 1.08, 6)],
-            "zeroline": False,
-        },
-        yaxis={
-            "tickmode": "array",
-            "tickvals": list(range(len(rows))),
-            "ticktext": labels,
-            "range": [len(rows) - 0.5, -0.5],
-            "automargin": True,
-            "showgrid": False,
-            "zeroline": False,
-        },
+    layout = _waterfall_layout(
+        "Modules", _clock_note(ctx, span), labels, row=28, x_end=span.length * 1.08
     )
     return {"data": data, "layout": layout}
