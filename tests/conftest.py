@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+import typer
 
+from gotrace.cli.cache import cache
+from gotrace.cli.doctor import doctor
+from gotrace.errors import GotraceError
+from gotrace.lab import find_go as lab_find_go
+from gotrace.lab import get_scenario
+from gotrace.lab.scenarios import Prepared, ScenarioUnavailable
 from gotrace.parsers.strace import parse_frame
 
 DATA = Path(__file__).parent / "data" / "strace"
@@ -26,3 +35,27 @@ def syscalls(df: pl.DataFrame, name: str | None = None) -> pl.DataFrame:
 
 def raw_lines(name: str) -> list[str]:
     return (DATA / name).read_text().splitlines()
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    """A typer app with the doctor and cache commands, for CliRunner tests."""
+    a = typer.Typer()
+    a.command("doctor")(doctor)
+    a.command("cache")(cache)
+    return a
+
+
+@contextlib.contextmanager
+def scenario(name: str) -> Iterator[Prepared]:
+    """A prepared lab scenario, or a skip with the reason this machine cannot run it."""
+    try:
+        lab_find_go()
+        with get_scenario(name).prepare() as prep:
+            yield prep
+    except ScenarioUnavailable as exc:
+        pytest.skip(str(exc))
+    except GotraceError as exc:
+        if "Go not found" in str(exc):
+            pytest.skip(str(exc))
+        raise

@@ -16,15 +16,14 @@ from typing import Any
 
 import pytest
 import typer
+from conftest import scenario
 from typer.testing import CliRunner
 
-from gotrace.cli.cache import cache
-from gotrace.cli.doctor import doctor
 from gotrace.doctor import fix_cache, scan_cache
 from gotrace.doctor.cachescan import Leftover, classify, unescape_path
 from gotrace.doctor.procfs import parse_locks
 from gotrace.errors import GotraceError
-from gotrace.lab import Prepared, ScenarioUnavailable, get_scenario, run_scenario
+from gotrace.lab import Prepared, run_scenario
 from gotrace.lab import find_go as lab_find_go
 
 integration = pytest.mark.integration
@@ -32,28 +31,6 @@ integration = pytest.mark.integration
 DEP = "example.com/dep{}"
 V = "v1.0.0"
 COMPLETE_ARTIFACTS = ["info", "mod", "zip", "ziphash", "lock", "dir"]
-
-
-@pytest.fixture
-def app() -> typer.Typer:
-    a = typer.Typer()
-    a.command("doctor")(doctor)
-    a.command("cache")(cache)
-    return a
-
-
-@contextlib.contextmanager
-def scenario(name: str) -> Iterator[Prepared]:
-    try:
-        lab_find_go()
-        with get_scenario(name).prepare() as prep:
-            yield prep
-    except ScenarioUnavailable as exc:
-        pytest.skip(str(exc))
-    except GotraceError as exc:
-        if "Go not found" in str(exc):
-            pytest.skip(str(exc))
-        raise
 
 
 def run_cache(app: typer.Typer, *args: str) -> tuple[int, dict[str, Any]]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import typer
+from conftest import scenario
 from typer.testing import CliRunner
 
 from gotrace.analyzers.goenv import (
@@ -46,8 +47,6 @@ from gotrace.analyzers.goenv import (
     sumdb_routes,
     worst_first,
 )
-from gotrace.cli.cache import cache
-from gotrace.cli.doctor import doctor
 from gotrace.doctor.gocmd import parse_env_file
 from gotrace.doctor.netprobe import probe
 from gotrace.doctor.procfs import (
@@ -58,8 +57,7 @@ from gotrace.doctor.procfs import (
     records_for,
 )
 from gotrace.errors import GotraceError, UsageError
-from gotrace.lab import Fault, ModuleProxy, Prepared, ScenarioUnavailable, get_scenario
-from gotrace.lab import find_go as lab_find_go
+from gotrace.lab import Fault, ModuleProxy, Prepared
 from gotrace.lab.proxy import refused_port
 
 integration = pytest.mark.integration
@@ -110,28 +108,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     yield violations
     assert not violations, f"left loopback: {violations}"
-
-
-@pytest.fixture
-def app() -> typer.Typer:
-    a = typer.Typer()
-    a.command("doctor")(doctor)
-    a.command("cache")(cache)
-    return a
-
-
-@contextlib.contextmanager
-def scenario(name: str) -> Iterator[Prepared]:
-    try:
-        lab_find_go()
-        with get_scenario(name).prepare() as prep:
-            yield prep
-    except ScenarioUnavailable as exc:
-        pytest.skip(str(exc))
-    except GotraceError as exc:
-        if "Go not found" in str(exc):
-            pytest.skip(str(exc))
-        raise
 
 
 def run_doctor(
