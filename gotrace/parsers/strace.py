@@ -212,16 +212,20 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     )
     df = df.with_columns(
         call_name=b.str.extract("^" + g.CALL_HEAD, 1),
-        res_name=b.str.extract("^" + g.RESUMED_HEAD, 1),
-        res_head_len=b.str.extract("^(" + g.RESUMED_HEAD + ")", 1).str.len_chars(),
+        res=b.str.extract_groups("^(?P<res_head>" + g.RESUMED_HEAD + ")"),
         unf_len=unf_suffix,
         never=b.str.ends_with(g.UNFINISHED_NEVER) | b.str.ends_with(g.DETACHED_SUFFIX),
-        tail=b.str.extract_groups(g.RET_TAIL),
-        tail_pos=b.str.find(g.RET_TAIL),
+        tail=b.str.extract_groups("(?P<tail_all>" + g.RET_TAIL + ")"),
         sigs=b.str.extract_groups("^" + g.SIGNAL_BODY),
         exits=b.str.extract_groups("^" + g.EXIT_BODY),
         ascii=raw.str.len_bytes() == raw.str.len_chars(),
-    ).unnest("tail", "sigs", "exits")
+    ).unnest("tail", "sigs", "exits", "res")
+    # one pass of each pattern: where the tail starts follows from its length
+    df = df.with_columns(
+        res_name=pl.col("name"),
+        res_head_len=pl.col("res_head").str.len_chars(),
+        tail_pos=b.str.len_chars() - pl.col("tail_all").str.len_chars(),
+    )
     is_unf = pl.col("call_name").is_not_null() & pl.col("unf_len").is_not_null()
     is_call = (
         pl.col("call_name").is_not_null()
