@@ -597,7 +597,9 @@ def test_lab_scenario_same_evidence_as_strace(name: str, tmp_path: Path):
         no_parse_errors(run.frame)
     a, b = evidence(ours), evidence(theirs)
     if name in TIMING_DEPENDENT:
-        for key in ("zip_requests", "cache_files_opened"):
+        # what the other goroutines were doing when go gave up (files opened, a lock being
+        # waited for) is a race; how it ended and whom it talked to is not
+        for key in ("zip_requests", "cache_files_opened", "flock_in_flight", "any_in_flight"):
             a.pop(key), b.pop(key)
     assert a == b
     if name == "checksum-mismatch":
