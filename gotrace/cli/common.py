@@ -11,7 +11,6 @@ from gotrace.errors import GotraceError, UsageError
 
 if TYPE_CHECKING:
     from gotrace.api import Trace as AnalyzedTrace
-    from gotrace.trace import Trace
 
 
 def check_input(path: str) -> None:
@@ -83,19 +82,19 @@ def write_text(text: str, dest: Path | None) -> None:
         dest.write_text(text)
 
 
-def report(trace: Trace, *, json_out: bool, top: int = 10, cache_log: str | None = None) -> str:
+def report(
+    trace: AnalyzedTrace, *, json_out: bool, top: int = 10, cache_log: str | None = None
+) -> str:
     """What ``gotrace analyze`` prints for one trace (``gotrace run`` prints the same).
     ``cache_log`` is the text of a module cache log to correlate with the trace."""
     from gotrace.analyzers import modcache
-    from gotrace.analyzers.context import build
-    from gotrace.analyzers.diagnosis import diagnose
     from gotrace.analyzers.summary import summarize
     from gotrace.reporters.jsonout import render_json
     from gotrace.reporters.text import render_report
 
-    ctx = build(trace, samples=getattr(trace, "samples", ()))
+    ctx = trace.context  # with the watchdog's samples, computed once for text and HTML alike
     summary = summarize(trace, top=top)
-    analysis = diagnose(ctx).to_dict()
+    analysis = trace.analysis.to_dict()
     analysis["modules"] = modcache.modules(ctx).to_dicts()
     analysis["cache_log"] = modcache.cache_log(ctx)
     if cache_log is not None:

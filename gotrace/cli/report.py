@@ -50,4 +50,12 @@ def report(
 
     dest = output_path(out, force=force)
     (loaded,) = load_inputs([trace], strict=strict, redact=not no_redact)
-    write_text(render_html(loaded, cdn=cdn, redact=not no_redact, max_bars=max_bars), dest)
+    page = render_html(
+        loaded,
+        context=loaded.context,
+        analysis=loaded.analysis,
+        cdn=cdn,
+        redact=not no_redact,
+        max_bars=max_bars,
+    )
+    write_text(page, dest)

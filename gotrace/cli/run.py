@@ -296,7 +296,7 @@ def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = N
         from gotrace.cli.common import write_text
         from gotrace.reporters.html import render_html
 
-        page = render_html(load(outdir, redact=redact), redact=redact)
+        page = render_html(trace, context=trace.context, analysis=trace.analysis, redact=redact)
         write_text(page, None if html == "-" else Path(html))
         if html != "-":
             print(f"gotrace: wrote the report to {html}", file=sys.stderr)
