@@ -93,14 +93,12 @@ def _env(ctx: Context) -> dict[str, str]:
 
 # -- GOPROXY / GOSUMDB -------------------------------------------------------------------
 def proxy_list(value: str) -> list[tuple[str, str | None]]:
-    """``A,B|direct`` -> [(A, ","), (B, "|"), ("direct", None)]: each entry with the separator
-    that follows it (``,`` falls back only on 404/410; ``|`` on any error)."""
-    out: list[tuple[str, str | None]] = []
-    for m in re.finditer(r"([^,|]+)([,|]?)", value.strip()):
-        entry = m.group(1).strip()
-        if entry:
-            out.append((entry, m.group(2) or None))
-    return out
+    """``A,B|direct`` -> [(A, ","), (B, "|"), ("direct", None)]: each entry, as go reads it
+    (:func:`gotrace.analyzers.goenv.parse_goproxy`), with the separator that follows it
+    (``,`` falls back only on 404/410; ``|`` on any error)."""
+    from gotrace.analyzers.goenv import parse_goproxy
+
+    return [(e.url, e.separator or None) for e in parse_goproxy(value).entries]
 
 
 def _host_port_of_url(url: str) -> str | None:
