@@ -174,11 +174,20 @@ def _int(text: str, default: int = -1) -> int:
     return default
 
 
-def _sockaddr(args: str) -> str | None:
+def inet_peer(args: str) -> str | None:
+    """``{sa_family=AF_INET, sin_port=htons(8081), sin_addr=inet_addr("127.0.0.1")}`` in a
+    call's arguments -> ``127.0.0.1:8081`` (``[::1]:8081`` for IPv6)."""
     m = _SOCKADDR.search(args)
-    if m:
-        host = m.group("a4") or f"[{m.group('a6')}]"
-        return f"{host}:{m.group('port')}"
+    if m is None:
+        return None
+    host = m.group("a4") or f"[{m.group('a6')}]"
+    return f"{host}:{m.group('port')}"
+
+
+def _sockaddr(args: str) -> str | None:
+    peer = inet_peer(args)
+    if peer is not None:
+        return peer
     u = _UNIX_PATH.search(args)
     if u:
         s = decode_string(u.group("p").lstrip("@"))

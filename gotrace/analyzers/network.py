@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from gotrace.analyzers.context import Context
+from gotrace.analyzers.fdtable import inet_peer
 from gotrace.parsers.args import decode_string, host_port, parse_socket, split_args
 
 _SOCK_CALLS = (
@@ -32,9 +33,6 @@ _REQUEST = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS) (\S+) HTTP/
 _HOST = re.compile(rb"\r\nHost: ([^\r\n]+)", re.IGNORECASE)
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
 _CONTENT_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
-_SOCKADDR = re.compile(
-    r"sin6?_port=htons\((?P<port>\d+)\).*?(?:inet_addr\(\"(?P<a4>[^\"]+)\"\)|inet_pton\(AF_INET6, \"(?P<a6>[^\"]+)\")"
-)
 _SO_ERROR = re.compile(r"SO_ERROR, \[(?P<v>[^\]]*)\]")
 
 
@@ -225,10 +223,9 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     retval, errno = r["retval"], r["errno"]
     if name == "connect":
         conn.connect_ts = r["ts"]
-        m = _SOCKADDR.search(args)
-        if m:
-            host = m.group("a4") or f"[{m.group('a6')}]"
-            conn.remote = f"{host}:{m.group('port')}"
+        peer = inet_peer(args)
+        if peer is not None:
+            conn.remote = peer
         conn.connect_result = errno or ("0" if retval == 0 else None)
         if retval == 0:
             conn.connected_ts = when
