@@ -9,7 +9,20 @@
 
 from __future__ import annotations
 
-from gotrace.api import Trace, compare, load
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gotrace.api import Trace, compare, load
 
 __all__ = ["Trace", "compare", "load"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The notebook API pulls in polars and pandas; the CLI (gotrace.cli, a subpackage) must
+    # not pay for them before it has parsed its arguments, so they load on first use.
+    if name in __all__:
+        from gotrace import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'gotrace' has no attribute {name!r}")

@@ -261,6 +261,9 @@ def load(
     if str(path) == "-":
         st = strace_parser.ParseState(source="<stdin>", strict=strict)
         frame = strace_parser.parse_frame("-", strict=strict, state=st)
+        if st.lines == 0 or (frame.height and (frame["kind"] == "parse_error").all()):
+            what = "empty input" if st.lines == 0 else "no line could be read as strace output"
+            raise GotraceError(f"<stdin>: not a strace log ({what})")
         return _finish(frame, {"source": "<stdin>", "clock": st.clock, **(meta or {})}, redact)
     if p.is_dir():
         return _load_dir(p, strict=strict, redact=redact)
@@ -269,7 +272,33 @@ def load(
         if ff:
             return load_ff(p, ff, strict=strict, redact=redact)
         raise GotraceError(f"{path}: no such file")
-    kind = file_format(p)
+    if not p.is_file():
+        # a FIFO, `<(zcat log.gz)` or a character device: read it once, as a stream
+        return _load_stream(p, strict=strict, redact=redact, meta=meta)
+    return _load_file(p, str(path), strict=strict, redact=redact, meta=meta)
+
+
+def _load_stream(p: Path, *, strict: bool, redact: bool, meta: dict[str, Any] | None) -> Trace:
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gotrace-stream-") as tmp:
+        copy = Path(tmp) / "stream"
+        try:
+            with open(p, "rb") as src, open(copy, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except OSError as exc:
+            raise GotraceError(f"{p}: cannot read ({exc.strerror})") from exc
+        t = _load_file(copy, str(p), strict=strict, redact=redact, meta=meta)
+    t.meta["source"] = str(p)
+    return t
+
+
+def _load_file(
+    p: Path, name: str, *, strict: bool, redact: bool, meta: dict[str, Any] | None
+) -> Trace:
+    """A regular file; ``name`` is what messages call it (a stream's own path)."""
+    kind = file_format(p, name)
     if kind == "parquet":
         return load_parquet(p, redact=redact)
     if kind == "dtruss":
@@ -277,35 +306,41 @@ def load(
 
         frame = dtruss.parse_frame(p, strict=strict)
         if frame.height and (frame["kind"] == "parse_error").all():
-            raise GotraceError(f"{path}: not a dtruss log (no line could be read as dtruss output)")
+            raise GotraceError(f"{name}: not a dtruss log (no line could be read as dtruss output)")
         dmeta = {
-            "source": str(p),
+            "source": name,
             "format": "dtruss",
             "clock": None,
             "limitations": list(dtruss.LIMITATIONS),
         }
         return _finish(frame, {**dmeta, **(meta or {})}, redact)
-    st = strace_parser.ParseState(source=str(p), strict=strict)
+    st = strace_parser.ParseState(source=name, strict=strict)
     frame = strace_parser.parse_frame(p, strict=strict, state=st)
     if frame.height and (frame["kind"] == "parse_error").all():
-        raise GotraceError(f"{path}: not a strace log (no line could be read as strace output)")
+        raise GotraceError(f"{name}: not a strace log (no line could be read as strace output)")
     return _finish(
-        frame, {"source": str(p), "format": "strace", "clock": st.clock, **(meta or {})}, redact
+        frame, {"source": name, "format": "strace", "clock": st.clock, **(meta or {})}, redact
     )
 
 
-def file_format(p: Path) -> str:
+def file_format(p: Path, name: str | None = None) -> str:
     """``parquet``, ``dtruss`` or ``strace`` for a file that can be read; one clear
-    GotraceError for an empty or binary one."""
-    if p.stat().st_size == 0:
-        raise GotraceError(f"{p}: empty file, not a trace")
-    with open(p, "rb") as fh:
-        head = fh.read(4)
+    GotraceError for an empty, binary or unreadable one (``name`` is what to call it)."""
+    name = name or str(p)
+    try:
+        if p.stat().st_size == 0:
+            raise GotraceError(f"{name}: empty file, not a trace")
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except PermissionError as exc:
+        raise GotraceError(f"{name}: permission denied") from exc
+    except OSError as exc:
+        raise GotraceError(f"{name}: cannot read ({exc.strerror})") from exc
     if head == b"PAR1":
         return "parquet"
     kind = strace_parser.file_kind(p)
     if kind == "binary":
-        raise GotraceError(f"{p}: binary file, not a strace or dtruss log")
+        raise GotraceError(f"{name}: binary file, not a strace or dtruss log")
     return kind
 
 
@@ -327,6 +362,8 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as exc:
             raise GotraceError(f"{meta_path}: not valid JSON ({exc.msg})") from exc
+        except OSError as exc:
+            raise GotraceError(f"{meta_path}: cannot read ({exc.strerror})") from exc
     raw = p / "trace.strace"
     parquet = p / "events.parquet"
     if parquet.exists() and (not raw.exists() or parquet.stat().st_mtime >= raw.stat().st_mtime):

@@ -27,7 +27,7 @@ def analyze(
             "--no-redact", help="Show secrets (tokens, passwords) as they are in the trace."
         ),
     ] = False,
-    top: Annotated[int, typer.Option(help="How many of the slowest calls to list.")] = 10,
+    top: Annotated[int, typer.Option(min=0, help="How many of the slowest calls to list.")] = 10,
     cache_log: Annotated[
         str | None,
         typer.Option(

@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help: rich's formatting costs more start-up than all of gotrace's own imports
+    rich_markup_mode=None,
 )
 app.command("analyze")(analyze.analyze)
 app.command("events")(events.events)
@@ -28,6 +30,27 @@ app.command("doctor")(doctor.doctor)
 app.command("cache")(cache.cache)
 app.command("run", context_settings={"ignore_unknown_options": True})(run.run)
 app.add_typer(lab_app, name="lab")
+
+
+def _click_exception() -> type[Exception]:
+    """The base class of the usage errors typer raises, whichever click it carries.
+
+    typer re-exports ``BadParameter`` whose ancestors are click's ``UsageError`` and
+    ``ClickException`` (typer 0.2x vendors click as a private module; older typers depend on
+    the click package). Reaching it through typer's public name needs neither."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter
+
+
+def usage_line(exc: Exception) -> str:
+    """One line for a usage error: the command it is about, the message, where help is."""
+    ctx = getattr(exc, "ctx", None)
+    where = getattr(ctx, "command_path", None) or "gotrace"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(str(message).split())
+    return f"{where}: error: {message} (see {where} --help)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,15 +74,15 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Exit, SystemExit) as exc:
         code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
         sys.exit(code if isinstance(code, int) else 0)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            print("gotrace: aborted", file=sys.stderr)
-            sys.exit(130)
+    except typer.Abort:
+        print("gotrace: aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        if isinstance(exc, _click_exception()):
+            if str(exc):  # empty when typer has shown the help instead (no arguments given)
+                print(usage_line(exc), file=sys.stderr)
+            code = getattr(exc, "exit_code", 2)
+            sys.exit(code if isinstance(code, int) and code else 2)
         if os.environ.get("GOTRACE_DEBUG"):
             raise
         # A bug of ours: still one line, with the way to get the whole story.

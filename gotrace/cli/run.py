@@ -8,10 +8,17 @@ import re
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from gotrace.api import Trace as AnalyzedTrace
+    from gotrace.tracer import Backend
+    from gotrace.tracer.sampler import ProcSampler
+    from gotrace.tracer.tree import RunTree
 
 #: environment variables recorded in meta.json (values of secret-looking names are redacted)
 ENV_PREFIXES = ("GO", "GIT_", "CGO_")
@@ -37,7 +44,9 @@ def run(
     ] = 0.1,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Stop the command after this many seconds (SIGTERM, then SIGKILL)."),
+        typer.Option(
+            help="Stop the command after this many seconds (SIGTERM, then SIGKILL).",
+        ),
     ] = None,
     quiet_after: Annotated[
         float,
@@ -54,7 +63,15 @@ def run(
     string_size: Annotated[
         int, typer.Option(help="strace -s: bytes of each buffer to keep.")
     ] = 256,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
+    json_file: Annotated[
+        str | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Also write the analysis as one JSON object to FILE ('-': stdout, after the "
+            "command's own output). The text report always goes to stderr.",
+        ),
+    ] = None,
     no_redact: Annotated[
         bool, typer.Option("--no-redact", help="Keep secrets in the saved events and report.")
     ] = False,
@@ -69,25 +86,125 @@ def run(
 
     if not command:
         raise UsageError("no command given: gotrace run -- go mod download")
+    for option, value in (("--timeout", timeout), ("--quiet-after", quiet_after)):
+        if value is not None and not value > 0:
+            raise UsageError(f"{option} {value:g}: must be more than 0 seconds")
+    if not sample_interval > 0:
+        raise UsageError(f"--sample-interval {sample_interval:g}: must be more than 0 seconds")
+    if string_size < 1:
+        raise UsageError(f"--string-size {string_size}: must be at least 1")
     cmd = add_go_x(command) if go_x else list(command)
-    if html is not None:
-        from gotrace.cli.common import output_path
+    from gotrace.cli.common import output_path
 
-        output_path(html, force=force)  # refuse before tracing, not after
-    status = execute(
+    for target in (html, json_file):
+        if target is not None:
+            output_path(target, force=force)  # refuse before tracing, not after
+    outcome = execute(
         cmd,
         out,
         force=force,
         timeout=timeout,
         quiet_after=quiet_after,
         string_size=string_size,
-        json_out=json_out,
+        json_file=json_file,
         redact=not no_redact,
         html=html,
         backend=backend,
         sample_interval=sample_interval,
     )
-    raise typer.Exit(status)
+    raise typer.Exit(outcome.status)
+
+
+@dataclass
+class RunOutcome:
+    """What one traced run gave: the exit status gotrace passes on, the capture's directory,
+    and the analysed trace (None when the analysis failed; the raw trace is still there)."""
+
+    status: int
+    outdir: Path
+    trace: AnalyzedTrace | None = None
+
+
+class _Signalled(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _SignalGuard:
+    """SIGINT, SIGTERM and SIGHUP to gotrace all do what Ctrl-C does: the first one raises
+    :class:`_Signalled` in the main loop; later ones only make the stop more urgent."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        try:
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: signals stay as they are
+            self.__exit__()
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1:
+            raise _Signalled(signum)
+
+    @property
+    def urgent(self) -> bool:
+        return len(self.received) > 1
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+
+class _Stopper:
+    """Every signal gotrace sends, recorded for meta.json (``gotrace_signals``): the analysis
+    must never blame gotrace's own timeout or forwarding for what the command did."""
+
+    def __init__(self, tracer: Backend, tree: RunTree) -> None:
+        self.tracer = tracer
+        self.tree = tree
+        self.sent: list[dict[str, Any]] = []
+
+    def _record(self, sig: int, pid: int | None, why: str) -> None:
+        self.sent.append(
+            {"ts": time.time(), "signal": signal.Signals(sig).name, "pid": pid, "why": why}
+        )
+
+    def command(self, sig: int, why: str) -> None:
+        root = self.tracer.poll_root()
+        self._record(sig, root, why)
+        self.tracer.signal_command(sig)
+
+    def end_tree(self, why: str, *, grace: float = 2.0) -> None:
+        """SIGTERM everything of the run that is left (git, ssh, the tracer), then SIGKILL."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self.tree.signal_all(sig):
+                self._record(sig, pid, why)
+            if sig == signal.SIGKILL:
+                break
+            deadline = time.monotonic() + grace
+            while self.tracer.running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self.tree.pids():
+                break
+
+    def wait(self, seconds: float) -> bool:
+        """Wait for the capture to end by itself; True when it did."""
+        import subprocess
+
+        try:
+            self.tracer.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
 
 def execute(
@@ -102,21 +219,24 @@ def execute(
     quiet_after: float = 5.0,
     stderr_devnull: bool = False,
     string_size: int = 256,
-    json_out: bool = False,
+    json_file: str | None = None,
     redact: bool = True,
     extra_meta: dict[str, Any] | None = None,
     html: str | None = None,
     backend: str = "auto",
     sample_interval: float = 0.1,
-) -> int:
+) -> RunOutcome:
     """Trace ``cmd`` into ``out``, print the analysis, return the command's exit status.
 
     The raw log is written by the tracer as the command runs, so it survives a failed
-    analysis and a Ctrl-C."""
+    analysis, a signal to gotrace and a full disk. A SIGINT, SIGTERM or SIGHUP to gotrace is
+    forwarded to the command; whatever of the traced tree is left after a grace period is
+    ended; the capture is analysed; the status is then 128+N for signal N."""
     from gotrace.errors import GotraceError
     from gotrace.tracer import make_backend
     from gotrace.tracer.sampler import ProcSampler, gomodcache_from_env
     from gotrace.tracer.strace import check_command, exit_from_returncode, first_pid
+    from gotrace.tracer.tree import RunTree
 
     run_env = dict(os.environ) if env is None else env
     genv = go_env(cmd, run_env, cwd)
@@ -125,7 +245,7 @@ def execute(
         backend, string_size=string_size, sample_interval=sample_interval, gomodcache=modcache
     )
     check_command(cmd, run_env)
-    outdir = _outdir(str(out) if out else None, force)
+    outdir, made = _outdir(str(out) if out else None, force)
     samples_log = outdir / "samples.jsonl"
     sampler_only = tracer.name == "sampler"
     log = (
@@ -149,7 +269,13 @@ def execute(
         "stderr": "/dev/null" if stderr_devnull else "inherited",
         **(extra_meta or {}),
     }
-    _write_meta(outdir, meta)
+    try:
+        _write_meta(outdir, meta)
+    except OSError as exc:
+        _remove_made(outdir, made)
+        raise GotraceError(
+            f"{outdir / 'meta.json'}: cannot write ({exc.strerror}); nothing was run"
+        ) from exc
     tty = sys.stderr.isatty()
     monitor = (
         None
@@ -179,97 +305,165 @@ def execute(
             watchdog.drain() if watchdog is not None else [], quiet=monitor is None or monitor.quiet
         )
 
-    interrupted = timed_out = False
-    tracer.start(
-        cmd, log, env=run_env, cwd=str(cwd) if cwd else None, stderr_devnull=stderr_devnull
-    )
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        poll_all()
-        while tracer.running():
-            time.sleep(0.2)
-            poll_all()
-            if timed_out and deadline is not None and time.monotonic() > deadline + 10:
-                # the command outlived its signals (or was never found): end everything
-                tracer.kill_all()
-            if deadline is not None and time.monotonic() > deadline and not timed_out:
-                timed_out = True
-                print(
-                    f"gotrace: timeout of {timeout:g} s reached: stopping the command",
-                    file=sys.stderr,
-                )
-                if stop_signal == signal.SIGKILL:
-                    tracer.signal_command(signal.SIGKILL)
-                else:
-                    tracer.stop_command()
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ngotrace: interrupted: stopping the command, keeping the trace", file=sys.stderr)
-        tracer.signal_command(signal.SIGINT)
+    timed_out = False
+    received: int | None = None
+    tree = RunTree()
+    stopper = _Stopper(tracer, tree)
+    with _SignalGuard() as guard:
         try:
-            tracer.wait(timeout=5)
-        except Exception:
-            tracer.stop_command()
-    finally:
-        if tracer.running():
             try:
-                tracer.wait(timeout=10)
-            except Exception:
-                tracer.kill_all()
-        if watchdog is not None:
-            watchdog.stop()
-        if monitor is not None:
-            monitor.poll()
-            monitor.finish()
-    status, sig = exit_from_returncode(tracer.wait())
+                tracer.start(
+                    cmd,
+                    log,
+                    env=run_env,
+                    cwd=str(cwd) if cwd else None,
+                    stderr_devnull=stderr_devnull,
+                )
+            except BaseException:
+                _close_relay(tracer)
+                tree.close()
+                _remove_made(outdir, made)
+                raise
+            deadline = None if timeout is None else time.monotonic() + timeout
+            end_at: float | None = None
+            poll_all()
+            while tracer.running():
+                time.sleep(0.2)
+                poll_all()
+                now = time.monotonic()
+                if deadline is not None and now > deadline and not timed_out:
+                    timed_out = True
+                    print(
+                        f"gotrace: timeout of {timeout:g} s reached: stopping the command",
+                        file=sys.stderr,
+                    )
+                    stopper.command(stop_signal, "timeout")
+                    end_at = now + 3.0
+                if end_at is not None and now > end_at:
+                    # the command (or git, ssh...) outlived its signal: end the whole tree
+                    stopper.end_tree("timeout")
+                    end_at = None
+        except _Signalled as sig:
+            received = sig.signum
+            print(
+                f"\ngotrace: interrupted by {sig}: stopping the command, keeping the trace",
+                file=sys.stderr,
+            )
+            stopper.command(received, "forwarded")
+            if guard.urgent or not stopper.wait(5.0):
+                stopper.end_tree("cleanup")
+        finally:
+            if tracer.running() and not stopper.wait(10.0):
+                stopper.end_tree("cleanup")
+                if tracer.running():
+                    tracer.kill_all()
+            if watchdog is not None:
+                watchdog.stop()
+            _close_relay(tracer)
+            if monitor is not None:
+                monitor.poll()
+                monitor.finish()
+            tree.close()
+    status, sig_name = exit_from_returncode(tracer.wait())
     if tracer.root_pid is None and not sampler_only:
         tracer.root_pid = first_pid(log)
     if not sampler_only and status != 0 and (not log.exists() or log.stat().st_size == 0):
         # the tracer never got to trace anything: it said why on stderr just above
+        _remove_made(outdir, made)
         raise GotraceError(
             f"{tracer.name} could not trace {cmd[0]} (its message is above): ptrace may not be "
             "permitted here (kernel.yama.ptrace_scope, or a container without CAP_SYS_PTRACE); "
             "try --backend sampler, which needs no ptrace"
         )
+    problems = _write_problems(tracer, watchdog)
     meta.update(
         end=time.time(),
         exit_status=status,
-        signal=sig,
+        signal=sig_name,
         timed_out=timed_out,
-        interrupted=interrupted,
+        interrupted=received is not None,
+        received_signal=signal.Signals(received).name if received is not None else None,
+        gotrace_signals=stopper.sent,
         seccomp_bpf=tracer.seccomp_active,
-        tracer_notes=list(getattr(tracer, "notes", [])),
+        tracer_notes=list(getattr(tracer, "notes", [])) + problems,
         root_pid=tracer.root_pid,
     )
-    _write_meta(outdir, meta)
     try:
-        _analyze(outdir, json_out=json_out, redact=redact, html=html)
+        _write_meta(outdir, meta)
+    except OSError as exc:
+        problems.append(f"{outdir / 'meta.json'}: {exc.strerror}: the run's end was not recorded")
+    for line in problems:
+        print(f"gotrace: error: {line}", file=sys.stderr)
+    final = 128 + received if received is not None else status
+    try:
+        trace = _analyze(outdir, json_file=json_file, redact=redact, html=html)
     except GotraceError as exc:
         print(f"gotrace: error: analysis failed: {exc}; the raw trace is in {log}", file=sys.stderr)
-        return status if status else 1
+        return RunOutcome(final if final else 1, outdir)
     except Exception as exc:
         print(
             f"gotrace: error: analysis failed ({type(exc).__name__}: {exc}); the raw trace is in {log}",
             file=sys.stderr,
         )
-        return status if status else 1
-    return status
+        return RunOutcome(final if final else 1, outdir)
+    return RunOutcome(final, outdir, trace)
 
 
-def _outdir(out: str | None, force: bool) -> Path:
+def _close_relay(tracer: Backend) -> None:
+    relay = getattr(tracer, "relay", None)
+    if relay is not None:
+        relay.close()
+
+
+def _write_problems(tracer: Backend, watchdog: ProcSampler | None) -> list[str]:
+    """What could not be written during the run (a full disk), one line each."""
+    out = []
+    relay = getattr(tracer, "relay", None)
+    if relay is not None and relay.describe_error() is not None:
+        out.append(relay.describe_error())
+    if watchdog is not None and watchdog.write_error is not None:
+        out.append(
+            f"{watchdog_path(tracer)}: {watchdog.write_error.strerror}: "
+            "the /proc samples stop there"
+        )
+    return out
+
+
+def watchdog_path(tracer: Backend) -> str:
+    relay = getattr(tracer, "relay", None)
+    return str(relay.log.parent / "samples.jsonl") if relay is not None else "samples.jsonl"
+
+
+def _remove_made(outdir: Path, made: bool) -> None:
+    """A run that never started leaves nothing behind that would block the next one."""
+    import shutil
+
+    if made:
+        shutil.rmtree(outdir, ignore_errors=True)
+    else:
+        for name in ("meta.json", "trace.strace", "trace.dtruss", "samples.jsonl"):
+            (outdir / name).unlink(missing_ok=True)
+
+
+def _outdir(out: str | None, force: bool) -> tuple[Path, bool]:
+    """The output directory, absolute (the command and the tracer may run elsewhere), and
+    whether we made it (a failed start then removes it again)."""
     from gotrace.errors import GotraceError, UsageError
 
-    path = Path(out) if out else Path(time.strftime("gotrace-%Y%m%d-%H%M%S"))
+    path = (Path(out) if out else Path(time.strftime("gotrace-%Y%m%d-%H%M%S"))).absolute()
     if path.exists() and not force:
         raise UsageError(f"{path}: already exists (use --force to reuse it)")
+    made = not path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
+        if made:
+            _remove_made(path, made)
         raise GotraceError(f"{path}: output directory not writable ({exc.strerror})") from exc
-    return path
+    return path, made
 
 
 def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
@@ -282,24 +476,36 @@ def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
     (outdir / "meta.json").write_text(json.dumps(safe, indent=2, sort_keys=True) + "\n")
 
 
-def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = None) -> None:
-    """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints (and write
-    the page ``gotrace report DIR`` writes, when ``html`` names a file)."""
+def _analyze(
+    outdir: Path, *, json_file: str | None, redact: bool, html: str | None = None
+) -> AnalyzedTrace:
+    """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints to stderr
+    (the command's own stdout stays its own); write the JSON ``gotrace analyze --json DIR``
+    prints to ``json_file`` and the page ``gotrace report DIR`` writes to ``html``."""
     from gotrace.api import load
-    from gotrace.cli.common import report
+    from gotrace.cli.common import report, write_text
 
     trace = load(outdir, redact=redact)
     if trace.frame.height or (outdir / "trace.strace").exists():
-        trace.save(outdir / "events.parquet")
-    sys.stderr.write(report(trace, json_out=json_out))
+        try:
+            trace.save(outdir / "events.parquet")
+        except OSError as exc:
+            print(
+                f"gotrace: error: {outdir / 'events.parquet'}: {exc.strerror}: not written "
+                "(the raw trace is complete up to where the disk filled)",
+                file=sys.stderr,
+            )
+    sys.stderr.write(report(trace, json_out=False))
+    if json_file is not None:
+        write_text(report(trace, json_out=True), None if json_file == "-" else Path(json_file))
     if html is not None:
-        from gotrace.cli.common import write_text
         from gotrace.reporters.html import render_html
 
         page = render_html(trace, context=trace.context, analysis=trace.analysis, redact=redact)
         write_text(page, None if html == "-" else Path(html))
         if html != "-":
             print(f"gotrace: wrote the report to {html}", file=sys.stderr)
+    return trace
 
 
 def selected_env(env: dict[str, str]) -> dict[str, str]:

@@ -6,6 +6,23 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
+
+from gotrace.errors import GotraceError
+from gotrace.tracer.relay import LogRelay
+
+
+def open_relay(log: Path) -> LogRelay | None:
+    """The pipe a tracer writes its log into (see :mod:`gotrace.tracer.relay`); None where no
+    FIFO can be made, and the tracer then writes ``log`` itself."""
+    try:
+        return LogRelay(log)
+    except FileNotFoundError as exc:
+        raise GotraceError(f"{log}: cannot write the trace ({exc.strerror})") from exc
+    except PermissionError as exc:
+        raise GotraceError(f"{log}: cannot write the trace ({exc.strerror})") from exc
+    except OSError:
+        return None
 
 
 class ProcessBackend:
@@ -16,6 +33,7 @@ class ProcessBackend:
 
     proc: subprocess.Popen[bytes] | None = None
     root_pid: int | None = None
+    relay: LogRelay | None = None
 
     def poll_root(self) -> int | None:
         return self.root_pid

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gotrace.errors import GotraceError
+from gotrace.tracer.base import open_relay
+from gotrace.tracer.relay import LogRelay
 from gotrace.tracer.strace import DEFAULT_STRING_SIZE, check_ptrace_allowed
 
 
@@ -65,6 +67,7 @@ class PtraceBackend:
         self.trace_futex = trace_futex
         self.worker_pid: int | None = None
         self.root_pid: int | None = None
+        self.relay: LogRelay | None = None
         self.seccomp_active: bool | None = None
         self.notes: list[str] = []
         self.error: str | None = None
@@ -89,8 +92,13 @@ class PtraceBackend:
             raise GotraceError(f"{cwd}: no such directory")
         run_env = dict(os.environ) if env is None else dict(env)
         path = resolve_executable(command[0], run_env)
+        self.relay = open_relay(log)
         try:
-            log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            log_fd = (
+                self.relay.writer_fd()
+                if self.relay is not None
+                else os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            )
         except OSError as exc:
             raise GotraceError(f"{log}: cannot write the trace ({exc.strerror})") from exc
         status_r, status_w = os.pipe()

@@ -606,6 +606,7 @@ class ProcSampler:
         self._use_netlink = proc == PROC
         self.count = 0
         self.errors: list[str] = []
+        self.write_error: OSError | None = None
         self._known_temps: set[str] = set()
         self._next_scan = 0.0
         self._pending: deque[Sample] = deque(maxlen=keep)
@@ -842,8 +843,15 @@ class ProcSampler:
             return
         self._pending.append(sample)
         if self._out is not None:
-            self._out.write(sample.to_json() + "\n")
-            self._out.flush()
+            try:
+                self._out.write(sample.to_json() + "\n")
+                self._out.flush()
+            except OSError as exc:
+                # a full disk: keep sampling for the live view, stop writing the file
+                self.write_error = exc
+                with contextlib.suppress(OSError):
+                    self._out.close()
+                self._out = None
 
     def drain(self) -> list[Sample]:
         """The samples taken since the last call, oldest first."""
@@ -865,7 +873,8 @@ class ProcSampler:
             thread.join(timeout=10)
             self._take_and_write()
         if self._out is not None:
-            self._out.close()
+            with contextlib.suppress(OSError):
+                self._out.close()
             self._out = None
 
 

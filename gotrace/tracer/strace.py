@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gotrace.errors import GotraceError
-from gotrace.tracer.base import ProcessBackend
+from gotrace.tracer.base import ProcessBackend, open_relay
+from gotrace.tracer.relay import LogRelay
 
 #: what the analyzers need: processes, sockets, files and fds (read/write/flock/epoll),
 #: and the waits Go's runtime parks in.
@@ -143,6 +144,7 @@ class StraceBackend(ProcessBackend):
         self.root_pid: int | None = None
         self.log: Path | None = None
         self.seccomp_active: bool | None = None
+        self.relay: LogRelay | None = None
 
     def start(
         self,
@@ -154,8 +156,10 @@ class StraceBackend(ProcessBackend):
         stderr_devnull: bool = False,
     ) -> None:
         check_ptrace_allowed()
+        self.relay = open_relay(log)
+        target = self.relay.fifo if self.relay is not None else log
         argv = build_argv(
-            self.exe, log, command, string_size=self.string_size, seccomp=self.seccomp
+            self.exe, target, command, string_size=self.string_size, seccomp=self.seccomp
         )
         # The command's stdin, stdout and stderr are the user's, unchanged; strace writes only
         # to the log (-o). A Ctrl-C on a terminal reaches the command through its process
