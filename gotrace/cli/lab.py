@@ -75,6 +75,7 @@ def run_scenario(
             stderr_devnull=prep.stderr_devnull,
             json_file="-" if json_out else None,
             backend=backend,
+            label=None if keep is not None else f"lab {sc.name} (not kept: use --keep DIR)",
             extra_meta={
                 "lab": {"scenario": sc.name, "cause": sc.cause, "workdir": str(prep.workdir)}
             },

@@ -168,9 +168,10 @@ class _Stopper:
     """Every signal gotrace sends, recorded for meta.json (``gotrace_signals``): the analysis
     must never blame gotrace's own timeout or forwarding for what the command did."""
 
-    def __init__(self, tracer: Backend, tree: RunTree) -> None:
+    def __init__(self, tracer: Backend, tree: RunTree, guard: _SignalGuard) -> None:
         self.tracer = tracer
         self.tree = tree
+        self.guard = guard
         self.sent: list[dict[str, Any]] = []
 
     def _record(self, sig: int, pid: int | None, why: str) -> None:
@@ -188,22 +189,17 @@ class _Stopper:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.tree.signal_all(sig):
                 self._record(sig, pid, why)
-            if sig == signal.SIGKILL:
-                break
-            deadline = time.monotonic() + grace
-            while self.tracer.running() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not self.tree.pids():
+            if sig == signal.SIGKILL or (self.wait(grace) and not self.tree.pids()):
                 break
 
     def wait(self, seconds: float) -> bool:
-        """Wait for the capture to end by itself; True when it did."""
-        import subprocess
-
-        try:
-            self.tracer.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            return False
+        """Wait for the capture to end by itself; True when it did. A second signal to
+        gotrace cuts the wait short."""
+        deadline = time.monotonic() + seconds
+        while self.tracer.running():
+            if time.monotonic() >= deadline or self.guard.urgent:
+                return False
+            time.sleep(0.05)
         return True
 
 
@@ -225,13 +221,15 @@ def execute(
     html: str | None = None,
     backend: str = "auto",
     sample_interval: float = 0.1,
+    label: str | None = None,
 ) -> RunOutcome:
     """Trace ``cmd`` into ``out``, print the analysis, return the command's exit status.
 
     The raw log is written by the tracer as the command runs, so it survives a failed
     analysis, a signal to gotrace and a full disk. A SIGINT, SIGTERM or SIGHUP to gotrace is
     forwarded to the command; whatever of the traced tree is left after a grace period is
-    ended; the capture is analysed; the status is then 128+N for signal N."""
+    ended; the capture is analysed; the status is then 128+N for signal N. ``label`` names
+    the capture in the report instead of its directory (one that will not be kept)."""
     from gotrace.errors import GotraceError
     from gotrace.tracer import make_backend
     from gotrace.tracer.sampler import ProcSampler, gomodcache_from_env
@@ -308,8 +306,8 @@ def execute(
     timed_out = False
     received: int | None = None
     tree = RunTree()
-    stopper = _Stopper(tracer, tree)
     with _SignalGuard() as guard:
+        stopper = _Stopper(tracer, tree, guard)
         try:
             try:
                 tracer.start(
@@ -350,7 +348,7 @@ def execute(
                 file=sys.stderr,
             )
             stopper.command(received, "forwarded")
-            if guard.urgent or not stopper.wait(5.0):
+            if not stopper.wait(5.0):
                 stopper.end_tree("cleanup")
         finally:
             if tracer.running() and not stopper.wait(10.0):
@@ -391,12 +389,12 @@ def execute(
     try:
         _write_meta(outdir, meta)
     except OSError as exc:
-        problems.append(f"{outdir / 'meta.json'}: {exc.strerror}: the run's end was not recorded")
+        problems.append(f"{outdir / 'meta.json'}: {os_reason(exc)}: the run's end was not recorded")
     for line in problems:
         print(f"gotrace: error: {line}", file=sys.stderr)
     final = 128 + received if received is not None else status
     try:
-        trace = _analyze(outdir, json_file=json_file, redact=redact, html=html)
+        trace = _analyze(outdir, json_file=json_file, redact=redact, html=html, label=label)
     except GotraceError as exc:
         print(f"gotrace: error: analysis failed: {exc}; the raw trace is in {log}", file=sys.stderr)
         return RunOutcome(final if final else 1, outdir)
@@ -423,7 +421,7 @@ def _write_problems(tracer: Backend, watchdog: ProcSampler | None) -> list[str]:
         out.append(relay.describe_error())
     if watchdog is not None and watchdog.write_error is not None:
         out.append(
-            f"{watchdog_path(tracer)}: {watchdog.write_error.strerror}: "
+            f"{watchdog_path(tracer)}: {os_reason(watchdog.write_error)}: "
             "the /proc samples stop there"
         )
     return out
@@ -477,7 +475,12 @@ def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
 
 
 def _analyze(
-    outdir: Path, *, json_file: str | None, redact: bool, html: str | None = None
+    outdir: Path,
+    *,
+    json_file: str | None,
+    redact: bool,
+    html: str | None = None,
+    label: str | None = None,
 ) -> AnalyzedTrace:
     """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints to stderr
     (the command's own stdout stays its own); write the JSON ``gotrace analyze --json DIR``
@@ -491,10 +494,12 @@ def _analyze(
             trace.save(outdir / "events.parquet")
         except OSError as exc:
             print(
-                f"gotrace: error: {outdir / 'events.parquet'}: {exc.strerror}: not written "
+                f"gotrace: error: {outdir / 'events.parquet'}: {os_reason(exc)}: not written "
                 "(the raw trace is complete up to where the disk filled)",
                 file=sys.stderr,
             )
+    if label is not None:
+        trace.meta["source"] = label
     sys.stderr.write(report(trace, json_out=False))
     if json_file is not None:
         write_text(report(trace, json_out=True), None if json_file == "-" else Path(json_file))
@@ -506,6 +511,14 @@ def _analyze(
         if html != "-":
             print(f"gotrace: wrote the report to {html}", file=sys.stderr)
     return trace
+
+
+def os_reason(exc: OSError) -> str:
+    """The errno's message, also for pyarrow, which puts it only in the text."""
+    if exc.strerror:
+        return exc.strerror
+    m = re.search(r"\[errno (\d+)\]", str(exc))
+    return os.strerror(int(m.group(1))) if m else str(exc)
 
 
 def selected_env(env: dict[str, str]) -> dict[str, str]:
