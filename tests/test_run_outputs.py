@@ -81,7 +81,7 @@ def test_lab_run_json_is_one_object_and_names_no_deleted_capture(tmp_path: Path)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["verdict"]
-    for word in r.stderr.split() + [str(doc.get("source"))]:
+    for word in [*r.stderr.split(), str(doc.get("source"))]:
         if word.startswith("/") and "gotrace-lab-capture-" in word:
             assert Path(word.rstrip(":")).exists(), f"names a deleted capture: {word}"
 
@@ -132,3 +132,50 @@ def test_empty_stdin_is_treated_like_an_empty_file() -> None:
     for r in (stdin, devnull):
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert "empty" in stdin.stderr and "empty" in devnull.stderr
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="no sample_traces/ in this tree")
+@pytest.mark.parametrize("unreadable", ["trace.strace", "meta.json"])
+def test_unreadable_run_directory_is_one_line(tmp_path: Path, unreadable: str) -> None:
+    """Regression: a run directory whose trace could not be read was a PermissionError
+    traceback. Root reads everything, so the check runs as nobody."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop to another user")
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="gotrace-unreadable-"))  # pytest's tmp_path is 0700
+    cap = top / "cap"
+    cap.mkdir()
+    shutil.copy(SAMPLE, cap / "trace.strace")
+    (cap / "meta.json").write_text("{}")
+    (cap / unreadable).chmod(0)
+    for d in (top, cap):
+        d.chmod(0o755)
+    try:
+        r = nobody_analyze(cap)
+    finally:
+        shutil.rmtree(top)
+    if "Permission denied" in r.stderr and "python" in r.stderr.lower():
+        pytest.skip("nobody cannot run this Python here")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() != "" and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert str(cap / unreadable) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unenterable_directory_is_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop to another user")
+    cap = tmp_path / "cap"  # inside pytest's 0700 tmp dir: nobody cannot even look
+    cap.mkdir()
+    r = nobody_analyze(cap)
+    assert r.returncode == 1, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "Permission denied" in r.stderr or "permission denied" in r.stderr
+
+
+def nobody_analyze(cap: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-m", "gotrace", "analyze", str(cap)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip

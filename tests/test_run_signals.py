@@ -89,6 +89,7 @@ def test_signal_to_run_ends_the_tree_keeps_and_analyses_the_capture(
 def test_timeout_ends_the_whole_tree_and_passes_the_status_through(tmp_path: Path) -> None:
     proc, out, marker = start(tmp_path, "--timeout", "1")
     stdout, stderr = proc.communicate(timeout=60)
+    assert stdout == ""
     assert proc.returncode == 128 + signal.SIGKILL, stderr  # the command's own end
     assert "timeout of 1 s reached" in stderr and "verdict:" in stderr
     assert leftovers(marker) == []
@@ -103,6 +104,7 @@ def test_second_signal_stops_at_once(tmp_path: Path) -> None:
     proc, out, marker = start(tmp_path)
     time.sleep(0.5)
     t0 = time.monotonic()
+    assert (out / "meta.json").exists()
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)

@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Exit, SystemExit) as exc:
         code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
         sys.exit(code if isinstance(code, int) else 0)
+    except OSError as exc:
+        # a file we were given and cannot read (permissions, a vanished path): bad input
+        where = exc.filename if exc.filename is not None else "gotrace"
+        print(f"gotrace: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(1)
     except typer.Abort:
         print("gotrace: aborted", file=sys.stderr)
         sys.exit(130)
