@@ -373,7 +373,7 @@ def execute(
             "permitted here (kernel.yama.ptrace_scope, or a container without CAP_SYS_PTRACE); "
             "try --backend sampler, which needs no ptrace"
         )
-    problems = _write_problems(tracer, watchdog)
+    problems = _write_problems(tracer, watchdog, samples_log)
     meta.update(
         end=time.time(),
         exit_status=status,
@@ -413,23 +413,16 @@ def _close_relay(tracer: Backend) -> None:
         relay.close()
 
 
-def _write_problems(tracer: Backend, watchdog: ProcSampler | None) -> list[str]:
+def _write_problems(tracer: Backend, watchdog: ProcSampler | None, samples: Path) -> list[str]:
     """What could not be written during the run (a full disk), one line each."""
     out = []
     relay = getattr(tracer, "relay", None)
-    if relay is not None and relay.describe_error() is not None:
-        out.append(relay.describe_error())
+    trace_problem = relay.describe_error() if relay is not None else None
+    if trace_problem is not None:
+        out.append(trace_problem)
     if watchdog is not None and watchdog.write_error is not None:
-        out.append(
-            f"{watchdog_path(tracer)}: {os_reason(watchdog.write_error)}: "
-            "the /proc samples stop there"
-        )
+        out.append(f"{samples}: {os_reason(watchdog.write_error)}: the /proc samples stop there")
     return out
-
-
-def watchdog_path(tracer: Backend) -> str:
-    relay = getattr(tracer, "relay", None)
-    return str(relay.log.parent / "samples.jsonl") if relay is not None else "samples.jsonl"
 
 
 def _remove_made(outdir: Path, made: bool) -> None:
