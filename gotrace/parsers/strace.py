@@ -32,6 +32,7 @@ from gotrace.events import (
     Exit,
     Kill,
     Notice,
+    Output,
     ParseError,
     Signal,
     Syscall,
@@ -104,6 +105,9 @@ class ParseState:
     tod_anchor: float | None = None
     main_pid: int | None = None
     main_pid_known: bool = False
+    #: strace wrote to the terminal (``[pid N]`` prefixes, its messages inline, calls cut by
+    #: the program's output): a line that is not strace's is then the program's output
+    to_terminal: bool = False
     carry: pl.DataFrame | None = None
     pending_stack: list[str] = field(default_factory=list)
     parse_errors: int = 0
@@ -478,8 +482,17 @@ def _typed(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         main = _main_pid(rec, st)
         if main is not None:
             rec = rec.with_columns(pid=pl.col("pid").fill_null(main))
+    if not st.to_terminal:
+        st.to_terminal = bool(
+            rec["pid1"].is_not_null().any()
+            or (rec["rk"] == "output").any()
+            or rec["text"].str.starts_with("strace: Process ").any()
+        )
+    if st.to_terminal and (rec["rk"] == "error").any():
+        program = (pl.col("rk") == "error") & (pl.col("reason") == "not a strace line")
+        rec = rec.with_columns(rk=pl.when(program).then(pl.lit("output")).otherwise("rk"))
     if (rec["rk"] == "output").any():
-        # what the program printed into strace's line: whose output it was is not known
+        # what the program printed among strace's lines: whose output it was is not known
         rec = rec.with_columns(
             pid=pl.when(pl.col("rk") == "output").then(None).otherwise(pl.col("pid"))
         )
@@ -864,6 +877,8 @@ def row_to_event(r: dict[str, Any]) -> Event:
         return Exec(**common, former_pid=r["former_pid"], comm=r["comm"])
     if kind == "notice":
         return Notice(**common, text=r["text"] or "")
+    if kind == "output":
+        return Output(**common, text=r["text"] or "")
     return ParseError(
         line=r["line"], text=r["text"] or "", reason=r["errmsg"] or "", source=r["source"]
     )
