@@ -113,9 +113,10 @@ def parse_line(text: str) -> Record:
     return rec
 
 
-#: the most digits a pid or a return value may have; more is a damaged line (strace prints
-#: a pid_t and 64-bit return values, at most 20 digits with the sign or "0x")
-MAX_DIGITS = {"pid1": 10, "pid2": 10, "ret": 20}
+#: the most digits each number may have; more is a damaged line (strace prints a pid_t,
+#: 64-bit return values with at most 20 digits with the sign or "0x", an exit status of
+#: 0-255, a syscall number)
+MAX_DIGITS = {"pid1": 10, "pid2": 10, "former": 10, "ret": 20, "status": 3, "nr": 6}
 #: a stamp or duration with more than 10 digits of seconds (past the year 2286) or more
 #: than 9 after the point (finer than strace's nanoseconds)
 IMPLAUSIBLE_TIME = r"^\d{11}|\.\d{10}"

@@ -39,7 +39,7 @@ from gotrace.events import (
     TraceParseError,
 )
 from gotrace.parsers import grammar as g
-from gotrace.parsers.lines import IMPLAUSIBLE_TIME, parse_line
+from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
 
 #: the events frame's columns, in order, with their polars types
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -374,7 +374,7 @@ def _implausible(df: pl.DataFrame) -> pl.Expr:
     """Rows with a number no strace prints (a 20-digit pid, a stamp beyond the year 2286):
     the per-line reader turns them into parse errors instead of an overflow later."""
     checks = []
-    for col, most in (("pid2", 10), ("pid1", 10), ("ret", 20)):
+    for col, most in MAX_DIGITS.items():
         if col in df.columns and int(df[col].str.len_bytes().max() or 0) > most:
             checks.append(pl.col(col).str.len_bytes() > most)
     for col in ("num", "dur"):
