@@ -95,7 +95,9 @@ def logs(draw: st.DrawFn) -> tuple[str, int]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log=logs())
-def test_parser_never_raises_and_each_damaged_line_costs_at_most_one_error(log: tuple[str, int]) -> None:
+def test_parser_never_raises_and_each_damaged_line_costs_at_most_one_error(
+    log: tuple[str, int],
+) -> None:
     text, bad = log
     df = parse_text(text)
     assert df.schema == pl.Schema(EVENT_SCHEMA)
@@ -107,7 +109,9 @@ def test_parser_never_raises_and_each_damaged_line_costs_at_most_one_error(log: 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log=logs())
-def test_analysis_of_a_damaged_log_still_has_a_verdict(log: tuple[str, int], tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_analysis_of_a_damaged_log_still_has_a_verdict(
+    log: tuple[str, int], tmp_path_factory
+) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path_factory.mktemp("fuzz") / "damaged.strace"
     path.write_text(log[0])
     t = gotrace.load(path)

@@ -29,7 +29,9 @@ def test_ttt_r_keeps_the_absolute_stamp():
         df = parse(name)
         lines = raw_lines(name)
         assert "parse_error" not in kinds(df), name
-        stamps = [float(m.group(1)) for m in (re.search(r"(\d{10}\.\d+) \(\+", ln) for ln in lines) if m]
+        stamps = [
+            float(m.group(1)) for m in (re.search(r"(\d{10}\.\d+) \(\+", ln) for ln in lines) if m
+        ]
         assert df.filter(pl.col("kind") == "syscall")["ts"].min() == min(stamps)
         first = df.row(0, named=True)
         assert first["syscall"] == "execve" and first["retval"] == 0
@@ -128,7 +130,9 @@ def test_cut_calls_with_f_pair_up_and_all_program_text_is_output():
     assert "parse_error" not in kinds(df)
     texts = df.filter(pl.col("kind") == "output")["text"].to_list()
     # the program printed exactly these seven lines (sh -c '... echo outN; echo errN ...; echo main')
-    assert sorted(texts) == sorted([*(f"out{i}" for i in (1, 2, 3)), *(f"err{i}" for i in (1, 2, 3)), "main"])
+    assert sorted(texts) == sorted(
+        [*(f"out{i}" for i in (1, 2, 3)), *(f"err{i}" for i in (1, 2, 3)), "main"]
+    )
     # a line that the output cut and that ended in " <unfinished ...>" is stitched
     lines = raw_lines(name)
     cut = [i for i, ln in enumerate(lines, 1) if ln == " <unfinished ...>"]
@@ -161,7 +165,7 @@ def test_strace_4_signal_and_notice_forms():
         [
             "Process 7935 attached - interrupt to quit",
             "Process 3094 attached with 3 threads - interrupt to quit",
-            "31346 execve(\"/usr/bin/apt-ftparchive\", [\"apt-ftparchive\", \"packages\", \"testing/all\"], [/* 12 vars */] <unfinished ...>",
+            '31346 execve("/usr/bin/apt-ftparchive", ["apt-ftparchive", "packages", "testing/all"], [/* 12 vars */] <unfinished ...>',
             "31346 <... execve resumed> )            = 0",
             "31340 --- SIGCHLD (Child exited) @ 0 (0) ---",
             "[pid  1114] 03:51:33 --- {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=1115, si_status=0, si_utime=0, si_stime=1} (Child exited) ---",
@@ -214,7 +218,9 @@ def test_a_log_without_pids_takes_the_pid_the_process_reported():
     df = parse("plain.strace")
     tid = next(
         int(m.group(1))
-        for m in (re.match(r"^set_tid_address\(.*\) += (\d+)", ln) for ln in raw_lines("plain.strace"))
+        for m in (
+            re.match(r"^set_tid_address\(.*\) += (\d+)", ln) for ln in raw_lines("plain.strace")
+        )
         if m
     )
     assert df["pid"].unique().to_list() == [tid]

@@ -80,9 +80,7 @@ EXIT_BODY = (
 # " <pid changed to 812 ...>" (-ff after a threaded execve); strace 4.x wrote them without
 # "strace: ": "Process 29579 attached - interrupt to quit", "Process 7 attached with 3 threads
 # - interrupt to quit", "Process 4135 detached", "Process 10629 suspended".
-OLD_PROCESS_NOTICE = (
-    r"Process \d+ (?:attached(?: with \d+ threads)?(?: - interrupt to quit)?|detached|suspended|resumed)"
-)
+OLD_PROCESS_NOTICE = r"Process \d+ (?:attached(?: with \d+ threads)?(?: - interrupt to quit)?|detached|suspended|resumed)"
 NOTICE_BODY = (
     r"(?:strace: .*|\[ Process PID=\d+ runs in .* mode\. \]|<pid changed to \d+ \.\.\.>|"
     + OLD_PROCESS_NOTICE
@@ -93,7 +91,9 @@ STACK_LINE = r"^ > (?P<frame>.*)$"
 # -e read=SET / -e write=SET dump the whole buffer after the call, 16 bytes a line, as
 # " | %05x  %-49s  %-16s |" (offset, hex bytes with an extra space after the 8th, ASCII);
 # vectored calls (writev, sendmsg, ...) announce each buffer: " * 5 bytes in buffer 0".
-DUMP_LINE = r"^ \| (?P<off>[0-9a-f]{5,}) (?P<hex>(?: [0-9a-f]{2}){1,8}(?: (?: [0-9a-f]{2}){1,8})?) .*\|$"
+DUMP_LINE = (
+    r"^ \| (?P<off>[0-9a-f]{5,}) (?P<hex>(?: [0-9a-f]{2}){1,8}(?: (?: [0-9a-f]{2}){1,8})?) .*\|$"
+)
 DUMP_HEADER = r"^ \* \d+ bytes in buffer \d+$"
 
 LEADER_RE = re.compile(LEADER)
@@ -111,7 +111,9 @@ BARE_TAIL_RE = re.compile(BARE_TAIL)
 # stderr mode: strace's own message can cut a trace line:
 #   "clone(child_stack=NULL, flags=...|SIGCHLDstrace: Process 4492 attached"
 SPLIT_NOTICE_RE = re.compile(
-    r"^(?P<head>.+?)(?P<notice>strace: Process \d+ (?:attached|detached)|" + OLD_PROCESS_NOTICE + ")$"
+    r"^(?P<head>.+?)(?P<notice>strace: Process \d+ (?:attached|detached)|"
+    + OLD_PROCESS_NOTICE
+    + ")$"
 )
 # The -c/-C summary table: "% time     seconds  usecs/call ...", "------ ----", rows, "total".
 SUMMARY_RE = re.compile(

@@ -218,7 +218,9 @@ def _returned(rec: Record, rk: str, args: str, tail: str) -> None:
 _LAST_TOKEN = re.compile(
     r'0x[0-9a-fA-F]+|-?\d+|NULL|[A-Z][A-Z0-9_]*(?:\|[A-Z0-9_]+)*|"(?:[^"\\]|\\.)*"(?:\.\.\.)?'
 )
-_WRITE_HEAD = re.compile(r'^(?P<fd>-?\d+(?:<' + g.ANNOTATION + r'>)?), (?P<buf>"(?:[^"\\]|\\.)*")(?P<dots>\.\.\.)?, ')
+_WRITE_HEAD = re.compile(
+    r"^(?P<fd>-?\d+(?:<" + g.ANNOTATION + r'>)?), (?P<buf>"(?:[^"\\]|\\.)*")(?P<dots>\.\.\.)?, '
+)
 
 
 def splice_cut(args: str) -> int:

@@ -242,7 +242,7 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     suspicious = pl.col("extra").str.contains(r"\) +=") | pl.col("target").str.contains(r"\) +=")
     name_len = pl.col("call_name").str.len_chars()
     res_head_len = pl.col("res_head_len")
-    rk = (
+    rk: pl.Expr = (
         pl.when(~pl.col("ascii") | suspicious.fill_null(False) | _implausible(df))
         .then(pl.lit(None, pl.String))
         .when(is_call)
@@ -373,12 +373,17 @@ def _join_cut(
 def _implausible(df: pl.DataFrame) -> pl.Expr:
     """Rows with a number no strace prints (a 20-digit pid, a stamp beyond the year 2286):
     the per-line reader turns them into parse errors instead of an overflow later."""
+
+    def longest(col: str) -> int:
+        n = df[col].str.len_bytes().max() if col in df.columns else None
+        return n if isinstance(n, int) else 0
+
     checks = []
     for col, most in MAX_DIGITS.items():
-        if col in df.columns and int(df[col].str.len_bytes().max() or 0) > most:
+        if longest(col) > most:
             checks.append(pl.col(col).str.len_bytes() > most)
     for col in ("num", "dur"):
-        if col in df.columns and int(df[col].str.len_bytes().max() or 0) > 17:
+        if longest(col) > 17:
             checks.append(pl.col(col).str.contains(IMPLAUSIBLE_TIME))
     if not checks:
         return pl.lit(False)
@@ -588,9 +593,7 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         has = p.is_not_null()
         taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
         # -e read=/write= dump the buffer when the call returns, after the resumed half
-        joined = {
-            c: pl.coalesce(pl.col(c), pl.col(c).gather(p)) for c in ("data", "stack")
-        }
+        joined = {c: pl.coalesce(pl.col(c), pl.col(c).gather(p)) for c in ("data", "stack")}
         rec = rec.with_columns(
             rk=pl.when(has).then(pl.lit("call")).otherwise(pl.col("rk")),
             args=pl.when(has)
