@@ -235,3 +235,48 @@ def test_an_attached_log_takes_the_pid_from_the_attach_notice():
     df = parse_frame(DATA / "attach_stderr.strace")
     pid = int(re.search(r"Process (\d+) attached", raw_lines("attach_stderr.strace")[0]).group(1))
     assert df.filter(pl.col("kind") == "syscall")["pid"].to_list() == [pid]
+
+
+def hexdump(data: bytes) -> list[str]:
+    """strace's -e write= dump of ``data`` (" | %05x  %-48s  %-16s |")."""
+    out = []
+    for off in range(0, len(data), 16):
+        chunk = data[off : off + 16]
+        hx = " ".join(f"{c:02x}" for c in chunk[:8])
+        if len(chunk) > 8:
+            hx += "  " + " ".join(f"{c:02x}" for c in chunk[8:])
+        text = "".join(chr(c) if 32 <= c < 127 else "." for c in chunk)
+        out.append(f" | {off:05x}  {hx:<48}  {text:<16} |")
+    return out
+
+
+def test_hexdump_helper_writes_what_strace_writes():
+    lines = raw_lines("e_read_write.strace")
+    at = next(i for i, ln in enumerate(lines) if '"pi"..., 4)' in ln)
+    assert hexdump(b"ping") == [lines[at + 1]]
+
+
+def test_http_is_read_from_the_dump_where_s_cut_the_string(tmp_path):
+    import gotrace
+
+    req = b"GET /example.com/dep1/@v/list HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nv1.0.0\n"
+    sock = "TCP:[127.0.0.1:40000->127.0.0.1:8080]"
+    log = [
+        "100 1700000000.000000 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP)"
+        " = 3<TCP:[1]> <0.000010>",
+        "100 1700000000.000100 connect(3<TCP:[1]>, {sa_family=AF_INET, sin_port=htons(8080),"
+        ' sin_addr=inet_addr("127.0.0.1")}, 16) = 0 <0.000010>',
+        f'100 1700000000.000200 write(3<{sock}>, "GET /exa"..., {len(req)}) = {len(req)} <0.000010>',
+        *hexdump(req),
+        f'100 1700000000.000300 read(3<{sock}>, "HTTP/1.1"..., 4096) = {len(resp)} <0.000010>',
+        *hexdump(resp),
+        f"100 1700000000.000400 close(3<{sock}>) = 0 <0.000010>",
+        "100 1700000000.000500 +++ exited with 0 +++",
+    ]
+    path = tmp_path / "http.strace"
+    path.write_text("\n".join(log) + "\n")
+    conn = gotrace.load(path).connections.iloc[0]
+    assert list(conn["requests"]) == ["GET /example.com/dep1/@v/list"]
+    assert list(conn["statuses"]) == ["200 OK"]
+    assert conn["truncated_payloads"] == 0
