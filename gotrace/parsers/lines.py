@@ -255,35 +255,14 @@ def splice_cut(args: str) -> int:
     return start + end
 
 
-def _last_arg_start(args: str) -> int:
-    """The index after the last top-level ``", "`` (outside strings and brackets)."""
+def _scan(text: str) -> tuple[int, int]:
+    """One pass over strings and brackets: where the last top-level argument starts (after
+    the last ``", "``) and the length of the bracketed value ``text`` starts with (0 when it
+    never closes or does not start with a bracket)."""
     depth = 0
     in_str = False
     start = 0
-    i = 0
-    while i < len(args):
-        c = args[i]
-        if in_str:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0 and args.startswith(" ", i + 1):
-            start = i + 2
-        i += 1
-    return start
-
-
-def _bracket_end(text: str) -> int:
-    """The length of the bracketed value ``text`` starts with (0 when it never closes)."""
-    depth = 0
-    in_str = False
+    closed = 0
     i = 0
     while i < len(text):
         c = text[i]
@@ -298,7 +277,17 @@ def _bracket_end(text: str) -> int:
             depth += 1
         elif c in ")]}":
             depth -= 1
-            if depth == 0:
-                return i + 1
+            if depth == 0 and not closed:
+                closed = i + 1
+        elif c == "," and depth == 0 and text.startswith(" ", i + 1):
+            start = i + 2
         i += 1
-    return 0
+    return start, closed if text[:1] in ("{", "[", "(") else 0
+
+
+def _last_arg_start(args: str) -> int:
+    return _scan(args)[0]
+
+
+def _bracket_end(text: str) -> int:
+    return _scan(text)[1]
