@@ -7,7 +7,7 @@
 Calls the parser's internals (gotrace/parsers/strace.py) one stage at a time, in the
 order ``parse_frames`` and ``gotrace events`` run them, summed over all chunks:
 
-    read_chunks -> pl.Series -> _records_columnar -> _add_times -> _typed -> _stitch
+    read_chunks -> pl.Series -> _records_columnar -> _add_times -> _attach -> _typed -> _stitch
     -> _events -> _check_strict -> redact_frame -> to_arrow -> parquet write
 
 then, on the first chunk, times the main expressions inside ``_records_columnar``,
@@ -145,6 +145,7 @@ def profile_stages(
         first_line += len(pending)
         lines += len(pending)
         rec = stages.run("_add_times", lambda r=rec: sp._add_times(r, st))
+        rec = stages.run("_attach", lambda r=rec: sp._attach(r))
         rec = stages.run("_typed", lambda r=rec: sp._typed(r, st))
         rec = stages.run("_stitch", lambda r=rec, f=final: sp._stitch(r, st, f))
         ev = stages.run("_events", lambda r=rec: sp._events(r, st))
@@ -180,7 +181,7 @@ def timed(df: pl.DataFrame, exprs: dict[str, pl.Expr | list[pl.Expr]], n: int) -
 def first_chunk_frames(first: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The first chunk as typed records, stitched records and events."""
     st = sp.ParseState(source="x")
-    rec = sp._typed(sp._add_times(sp._records_columnar(first["raw"], 1), st), st)
+    rec = sp._typed(sp._attach(sp._add_times(sp._records_columnar(first["raw"], 1), st)), st)
     stitched = sp._stitch(rec, st, True)
     return rec, stitched, sp._events(stitched, st)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-EventKind = Literal["syscall", "signal", "exit", "kill", "exec", "notice", "parse_error"]
+EventKind = Literal["syscall", "signal", "exit", "kill", "exec", "notice", "output", "parse_error"]
 
 #: syscalls that by design never return to their caller; ``= ?`` is their normal result.
 NO_RETURN_SYSCALLS = frozenset({"exit", "exit_group", "rt_sigreturn", "sigreturn"})
@@ -131,6 +131,21 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class Output:
+    """What the traced program printed among strace's lines, when strace wrote to the same
+    terminal (no ``-o``): ``write(1, "c\\n", 2c`` holds the program's ``c``. Whose output it
+    was is not known (``pid`` is ``None``); the call it cut is joined and read as usual."""
+
+    line: int
+    pid: int | None
+    ts: float | None
+    text: str
+    source: str | None = None
+
+    kind: EventKind = field(default="output", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ParseError:
     """A line the parser could not read. Analysis goes on; ``--strict`` stops at the first."""
 
@@ -144,7 +159,7 @@ class ParseError:
     kind: EventKind = field(default="parse_error", init=False)
 
 
-Event = Syscall | Signal | Exit | Kill | Exec | Notice | ParseError
+Event = Syscall | Signal | Exit | Kill | Exec | Notice | Output | ParseError
 
 
 class TraceParseError(ValueError):

@@ -187,7 +187,9 @@ def thread_groups(frame: pl.DataFrame) -> ThreadGroups:
             groups.exit_status[group] = int(r["status"])
         elif r["kind"] == "kill" and pid == group:
             groups.killed[group] = r["signal"]
-    for pid in frame["pid"].unique().to_list():
+    # a null pid is a process the log never names: one group of its own (program output,
+    # whose writer is unknown, is no process)
+    for pid in frame.filter(pl.col("kind") != "output")["pid"].unique().to_list():
         tgid.setdefault(pid, pid)
     return groups
 
@@ -202,7 +204,8 @@ def process_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
         {"pid": list(tgid), "tgid": list(tgid.values())}, schema={"pid": pl.Int64, "tgid": pl.Int64}
     )
     stats = (
-        frame.join(mapping, on="pid", how="left")
+        frame.filter(pl.col("kind") != "output")
+        .join(mapping, on="pid", how="left", nulls_equal=True)
         .group_by("tgid")
         .agg(
             start=pl.col("ts").min(),
@@ -413,4 +416,10 @@ def _finish(frame: pl.DataFrame, meta: dict[str, Any], redact: bool) -> Trace:
             meta["env"] = redact_env(meta["env"])
         meta["redacted"] = True
     meta["parse_errors"] = int((frame["kind"] == "parse_error").sum()) if frame.height else 0
+    unnamed = pl.col("pid").is_null() & (pl.col("kind") != "output")
+    if frame.height and frame.select(unnamed.any()).item():
+        # The parser leaves the pid of a process the log never names null; the analysis
+        # needs a key for it and uses 0, which is never a traced process.
+        frame = frame.with_columns(pid=pl.when(unnamed).then(0).otherwise(pl.col("pid")))
+        meta["pid_unknown"] = True
     return Trace(frame=frame, meta=meta)

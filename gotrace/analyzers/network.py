@@ -154,6 +154,8 @@ def connections(ctx: Context) -> list[Connection]:
         "target",
         "ret_target",
         "in_flight",
+        # -e read=/write= hexdumps: the whole buffer (frames saved before the column had none)
+        *(["data"] if "data" in ctx.frame.columns else []),
     )
     open_: dict[tuple[int, int], Connection] = {}
     out: list[Connection] = []
@@ -249,7 +251,9 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         if retval is not None and retval > 0:
             conn.bytes_sent += retval
             conn.last_send_ts = when
-            payload = _payload(args) if _worth_decoding(conn, args, sent=True) else None
+            payload = _dumped(r) or (
+                _payload(args) if _worth_decoding(conn, args, sent=True) else None
+            )
             if payload is not None:
                 data, cut = payload
                 conn.truncated_payloads += int(cut)
@@ -267,7 +271,9 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
             conn.last_byte_ts = when
             conn.waiting_since = None
             conn.waiting_line = None
-            payload = _payload(args) if _worth_decoding(conn, args, sent=False) else None
+            payload = _dumped(r) or (
+                _payload(args) if _worth_decoding(conn, args, sent=False) else None
+            )
             decoded = False
             if payload is not None:
                 data, cut = payload
@@ -309,6 +315,12 @@ def _worth_decoding(conn: Connection, args: str, *, sent: bool) -> bool:
             buf.startswith("[{iov_base=") and any(h in buf[:40] for h in _HEADS)
         )
     return buf.startswith('"HTTP/1.') or (buf.startswith("[{iov_base=") and '"HTTP/1.' in buf[:40])
+
+
+def _dumped(r: dict[str, Any]) -> tuple[bytes, bool] | None:
+    """The whole buffer when strace dumped it (``-e read=``/``-e write=``): never cut."""
+    data = r.get("data")
+    return (bytes.fromhex(data), False) if data else None
 
 
 def _payload(args: str) -> tuple[bytes, bool] | None:

@@ -13,11 +13,13 @@ import re
 #   "2259  "              -f -o               "[pid  2269] "  stderr, several processes
 #   "4496<sh> "           -Y                  "[pid  4492<sh>] "
 #   "15:56:01 " -t, "15:56:01.126849 " -tt, "1795967761.132336 " -ttt,
-#   "     0.000315 " -r, "15:56:01 (+     0.000329) " -t -r
+#   "     0.000315 " -r, "15:56:01 (+     0.000329) " -t -r,
+#   "1796229384.441367 (+     0.000000) " -ttt -r (the absolute stamp is kept, the relative one dropped)
 #   "[  59] " -n, "[00007fe34819bad7] " -i
 LEADER = (
     r"(?:\[pid +(?P<pid1>\d+)(?:<(?P<comm1>[^>]*)>)?\] |(?P<pid2>\d+)(?:<(?P<comm2>[^>]*)>)? +)?"
-    r"(?:(?P<tod>\d\d:\d\d:\d\d(?:\.\d+)?) (?:\(\+ *(?P<rel2>\d+\.\d+)\) )?| *(?P<num>\d+\.\d+) +)?"
+    r"(?:(?P<tod>\d\d:\d\d:\d\d(?:\.\d+)?) (?:\(\+ *(?P<rel2>\d+\.\d+)\) )?"
+    r"| *(?P<num>\d+\.\d+) +(?:\(\+ *\d+\.\d+\) )?)?"
     r"(?:\[ *(?P<nr>\d+)\] )?"
     r"(?:\[(?P<ip>[0-9a-f?]{8,16})\] )?"
 )
@@ -48,13 +50,26 @@ DETACHED_SUFFIX = " <detached ...>"
 # A call that never returned, printed on one line when its process died: "nanosleep({...} <unfinished ...>) = ?"
 UNFINISHED_NEVER = " <unfinished ...>) = ?"
 
-CALL_HEAD = r"(?P<name>[a-z_][a-z0-9_]*|\?\?\?)\("
+CALL_HEAD = r"(?P<name>[a-z_][a-z0-9_]*|\?\?\?\??)\("
 # "<... read resumed>", and "<... read resumed> <unfinished ...>) = ?" when the process
 # died while the call was still blocked.
-RESUMED_HEAD = r"<\.\.\. (?P<name>[a-z_][a-z0-9_]*|\?\?\?) resumed>(?: <unfinished \.\.\.>)?"
+RESUMED_HEAD = r"<\.\.\. (?P<name>[a-z_][a-z0-9_]*|\?\?\?\??) resumed>(?: <unfinished \.\.\.>)?"
+# The resumed half with no "<... name resumed>": strace 5.x with -z (--successful-only) printed
+# "futex(0x5582, FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>" and then, for the same pid,
+# a bare ")   = 0". Without -o it is also how a call cut by the program's own output goes on:
+# 'write(1, "c\n", 2c' (the program's "c\n" spliced in), then ")                 = 2".
+BARE_TAIL = r" *(?=\) +=)"
+# ... and the other ways such a cut line goes on: " <unfinished ...>", " <detached ...>".
+CONTINUATION = r"^(?: <unfinished \.\.\.>(?:\) = \?)?| <detached \.\.\.>| *\) +=.*)$"
 
-# "--- SIGCHLD {si_signo=SIGCHLD, ...} ---", "--- stopped by SIGSTOP ---"
-SIGNAL_BODY = r"--- (?:(?P<sig>SIG\w+|\d+) (?P<info>\{.*\}|\d+)?|stopped by (?P<stop>SIG\w+)) ?---$"
+# "--- SIGCHLD {si_signo=SIGCHLD, ...} ---", "--- stopped by SIGSTOP ---"; strace 4.x:
+# "--- SIGCHLD (Child exited) @ 0 (0) ---" and
+# "--- {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=1115, ...} (Child exited) ---"
+SIGNAL_BODY = (
+    r"--- (?:(?P<sig>SIG\w+|\d+) (?P<info>\{.*\}|\d+)?|stopped by (?P<stop>SIG\w+)"
+    r"|(?P<sig4>SIG\w+) \(.*\) @ \S+ \(\S+\)"
+    r"|(?P<info4>\{si_signo=(?P<sig5>SIG\w+)\b.*\}) \(.*\)) ?---$"
+)
 # "+++ exited with 0 +++", "+++ killed by SIGKILL (core dumped) +++",
 # "+++ superseded by execve in pid 4242 +++"
 EXIT_BODY = (
@@ -62,10 +77,24 @@ EXIT_BODY = (
     r"|superseded by execve in pid (?P<former>\d+)) \+\+\+$"
 )
 # strace's own messages: "strace: Process 812 attached", "[ Process PID=812 runs in x32 mode. ]",
-# " <pid changed to 812 ...>" (-ff after a threaded execve).
-NOTICE_BODY = r"(?:strace: .*|\[ Process PID=\d+ runs in .* mode\. \]|<pid changed to \d+ \.\.\.>)$"
+# " <pid changed to 812 ...>" (-ff after a threaded execve); strace 4.x wrote them without
+# "strace: ": "Process 29579 attached - interrupt to quit", "Process 7 attached with 3 threads
+# - interrupt to quit", "Process 4135 detached", "Process 10629 suspended".
+OLD_PROCESS_NOTICE = r"Process \d+ (?:attached(?: with \d+ threads)?(?: - interrupt to quit)?|detached|suspended|resumed)"
+NOTICE_BODY = (
+    r"(?:strace: .*|\[ Process PID=\d+ runs in .* mode\. \]|<pid changed to \d+ \.\.\.>|"
+    + OLD_PROCESS_NOTICE
+    + r")$"
+)
 # -k stack frames follow their event: " > /usr/lib/x86_64-linux-gnu/libc.so.6(__read+0x12) [0x10e1d2]"
 STACK_LINE = r"^ > (?P<frame>.*)$"
+# -e read=SET / -e write=SET dump the whole buffer after the call, 16 bytes a line, as
+# " | %05x  %-49s  %-16s |" (offset, hex bytes with an extra space after the 8th, ASCII);
+# vectored calls (writev, sendmsg, ...) announce each buffer: " * 5 bytes in buffer 0".
+DUMP_LINE = (
+    r"^ \| (?P<off>[0-9a-f]{5,}) (?P<hex>(?: [0-9a-f]{2}){1,8}(?: (?: [0-9a-f]{2}){1,8})?) .*\|$"
+)
+DUMP_HEADER = r"^ \* \d+ bytes in buffer \d+$"
 
 LEADER_RE = re.compile(LEADER)
 RET_TAIL_RE = re.compile(RET_TAIL)
@@ -75,10 +104,16 @@ SIGNAL_RE = re.compile(SIGNAL_BODY)
 EXIT_RE = re.compile(EXIT_BODY)
 NOTICE_RE = re.compile(NOTICE_BODY)
 STACK_RE = re.compile(STACK_LINE)
+DUMP_RE = re.compile(DUMP_LINE)
+DUMP_HEADER_RE = re.compile(DUMP_HEADER)
+CONTINUATION_RE = re.compile(CONTINUATION)
+BARE_TAIL_RE = re.compile(BARE_TAIL)
 # stderr mode: strace's own message can cut a trace line:
 #   "clone(child_stack=NULL, flags=...|SIGCHLDstrace: Process 4492 attached"
 SPLIT_NOTICE_RE = re.compile(
-    r"^(?P<head>.+?)(?P<notice>strace: Process \d+ (?:attached|detached))$"
+    r"^(?P<head>.+?)(?P<notice>strace: Process \d+ (?:attached|detached)|"
+    + OLD_PROCESS_NOTICE
+    + ")$"
 )
 # The -c/-C summary table: "% time     seconds  usecs/call ...", "------ ----", rows, "total".
 SUMMARY_RE = re.compile(

@@ -32,13 +32,14 @@ from gotrace.events import (
     Exit,
     Kill,
     Notice,
+    Output,
     ParseError,
     Signal,
     Syscall,
     TraceParseError,
 )
 from gotrace.parsers import grammar as g
-from gotrace.parsers.lines import parse_line
+from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
 
 #: the events frame's columns, in order, with their polars types
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -72,6 +73,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "ip": pl.String(),
     "stack": pl.String(),
     "source": pl.String(),
+    "data": pl.String(),
 }
 
 # Pre-stitch record columns (strings as read, parsed into types afterwards).
@@ -102,6 +104,10 @@ class ParseState:
     rel_base: float = 0.0
     tod_anchor: float | None = None
     main_pid: int | None = None
+    main_pid_known: bool = False
+    #: strace wrote to the terminal (``[pid N]`` prefixes, its messages inline, calls cut by
+    #: the program's output): a line that is not strace's is then the program's output
+    to_terminal: bool = False
     carry: pl.DataFrame | None = None
     pending_stack: list[str] = field(default_factory=list)
     parse_errors: int = 0
@@ -171,7 +177,7 @@ def _split_lines(block: bytes) -> pl.Series:
 
 
 # gotrace's own capture form (-f -ttt): most logs it reads are in it, and this is 3x cheaper
-_FAST_LEADER = r"^(?P<lead>(?P<pid2>\d+) +(?P<num>\d+\.\d+) )"
+_FAST_LEADER = r"^(?P<lead>(?P<pid2>\d+) +(?P<num>\d+\.\d+) (?:\(\+ *\d+\.\d+\) )?)"
 _LEADER_GROUPS = ("lead", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip")
 
 
@@ -236,8 +242,8 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     suspicious = pl.col("extra").str.contains(r"\) +=") | pl.col("target").str.contains(r"\) +=")
     name_len = pl.col("call_name").str.len_chars()
     res_head_len = pl.col("res_head_len")
-    rk = (
-        pl.when(~pl.col("ascii") | suspicious.fill_null(False))
+    rk: pl.Expr = (
+        pl.when(~pl.col("ascii") | suspicious.fill_null(False) | _implausible(df))
         .then(pl.lit(None, pl.String))
         .when(is_call)
         .then(pl.lit("call"))
@@ -245,7 +251,7 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
         .then(pl.lit("unfinished"))
         .when(is_res)
         .then(pl.lit("resumed"))
-        .when(pl.col("sig").is_not_null() | pl.col("stop").is_not_null())
+        .when(pl.coalesce("sig", "stop", "sig4", "sig5").is_not_null())
         .then(pl.lit("signal"))
         .when(pl.col("status").is_not_null())
         .then(pl.lit("exit"))
@@ -254,6 +260,14 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
         .when(pl.col("former").is_not_null())
         .then(pl.lit("exec"))
     )
+    if bool(lines.str.starts_with(" | ").any()):
+        # -e read=/write= hexdumps: the bytes, in order, go to the call above (see _attach)
+        dump = raw.str.extract(g.DUMP_LINE, 2)
+        df = df.with_columns(_dump=dump.str.replace_all(" ", "", literal=True))
+        rk = pl.when(pl.col("_dump").is_not_null()).then(pl.lit("dump")).otherwise(rk)
+        text = pl.col("_dump")
+    else:
+        text = pl.lit(None, pl.String)
     args = (
         pl.when(pl.col("rk") == "call")
         .then(b.str.slice(name_len + 1, pl.col("tail_pos") - name_len - 1))
@@ -263,9 +277,11 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
         .then(b.str.slice(res_head_len, pl.col("tail_pos") - res_head_len))
     )
     df = df.with_columns(rk=rk).with_columns(
+        text=text,
         args=args,
         name=pl.coalesce("call_name", "res_name"),
-        sig=pl.coalesce("sig", "stop", "ksig"),
+        sig=pl.coalesce("sig", "stop", "ksig", "sig4", "sig5"),
+        info=pl.coalesce("info", "info4"),
         stopped=pl.col("stop").is_not_null(),
         core=pl.col("core").is_not_null(),
     )
@@ -277,22 +293,101 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
         [pl.col(c) if c in fast.columns else pl.lit(None, pl.String).alias(c) for c in cols]
     )
     if slow.height:
-        recs: list[dict[str, Any]] = []
-        for line_no, text in zip(slow["line"], slow["raw"], strict=True):
-            prev = recs[-1] if recs else None
-            if prev and prev.get("notice") and prev["line"] == line_no - 1:
-                # stderr mode: "clone(...SIGCHLDstrace: Process 4492 attached" and on the
-                # next line the rest of the call, ", child_tidptr=0x7f..) = 4492".
-                whole = parse_line(prev["raw"][: -len(prev["notice"])] + text)
-                if whole["rk"] in ("call", "unfinished"):
-                    whole.update(line=prev["line"], notice=prev["notice"])
-                    recs[-1] = whole
-                    continue
-            rec = parse_line(text)
-            rec["line"] = line_no
-            recs.append(rec)
+        recs = _records_per_line(slow["line"], slow["raw"])
         fast = pl.concat([fast, _frame_from_records(recs)], how="vertical_relaxed")
     return fast
+
+
+#: how many lines of program output may stand between a cut call and the rest of it
+MAX_SPLICED_LINES = 200
+
+
+def _records_per_line(line_nos: Iterable[int], texts: Iterable[str]) -> list[dict[str, Any]]:
+    """The per-line reader over the lines the columns could not place, joining the lines
+    that something else cut in two (both happen only when strace wrote to the terminal,
+    without -o):
+
+    - strace's own message: "clone(...SIGCHLDstrace: Process 4492 attached" and on the next
+      line the rest of the call, ", child_tidptr=0x7f..) = 4492";
+    - the traced program's output: 'write(1, "c\n", 2c' (the program's "c" after the
+      count), maybe more lines of its output, then the rest of the call: ")   = 2" or
+      " <unfinished ...>". The call is joined and returned; the program's text becomes
+      ``output`` records (what the program printed, for the output analyzer).
+    """
+    recs: list[dict[str, Any]] = []
+    cut_at: int | None = None  # index in recs of a call the program's output cut
+    for line_no, text in zip(line_nos, texts, strict=True):
+        prev = recs[-1] if recs else None
+        if prev and prev.get("notice") and prev["line"] == line_no - 1:
+            whole = parse_line(prev["raw"][: -len(prev["notice"])] + text)
+            if whole["rk"] in ("call", "unfinished"):
+                whole.update(line=prev["line"], notice=prev["notice"])
+                recs[-1] = whole
+                continue
+        rec = parse_line(text)
+        rec["line"] = line_no
+        if cut_at is not None:
+            follows = prev is not None and prev["line"] == line_no - 1
+            if follows and g.CONTINUATION_RE.match(text):
+                at, cut_at = cut_at, None
+                joined = _join_cut(recs[at], recs[at + 1 :], text)
+                if joined is not None:
+                    recs[at:] = joined
+                    continue
+            elif (
+                follows
+                and rec["rk"] in ("error", "blank")
+                and len(recs) - cut_at <= MAX_SPLICED_LINES
+            ):
+                recs.append(rec)
+                continue
+            else:
+                cut_at = None
+        if rec["rk"] == "unfinished" and rec.get("truncated"):
+            cut_at = len(recs)
+        recs.append(rec)
+    return recs
+
+
+def _join_cut(
+    head: dict[str, Any], between: list[dict[str, Any]], rest: str
+) -> list[dict[str, Any]] | None:
+    """A call cut by the program's output, put back together (see _records_per_line)."""
+    from gotrace.parsers.lines import splice_cut
+
+    raw, args = head["raw"], head.get("args") or ""
+    end = len(raw) - len(args) + splice_cut(args)
+    whole = parse_line(raw[:end] + rest)
+    if whole["rk"] not in ("call", "unfinished"):
+        return None
+    whole["line"] = head["line"]
+    out = [whole]
+    if raw[end:]:
+        out.append({"rk": "output", "line": head["line"], "text": raw[end:]})
+    for r in between:
+        if r["rk"] == "error":
+            out.append({"rk": "output", "line": r["line"], "text": r["raw"]})
+    return out
+
+
+def _implausible(df: pl.DataFrame) -> pl.Expr:
+    """Rows with a number no strace prints (a 20-digit pid, a stamp beyond the year 2286):
+    the per-line reader turns them into parse errors instead of an overflow later."""
+
+    def longest(col: str) -> int:
+        n = df[col].str.len_bytes().max() if col in df.columns else None
+        return n if isinstance(n, int) else 0
+
+    checks = []
+    for col, most in MAX_DIGITS.items():
+        if longest(col) > most:
+            checks.append(pl.col(col).str.len_bytes() > most)
+    for col in ("num", "dur"):
+        if longest(col) > 17:
+            checks.append(pl.col(col).str.contains(IMPLAUSIBLE_TIME))
+    if not checks:
+        return pl.lit(False)
+    return pl.any_horizontal(checks).fill_null(False)
 
 
 def _frame_from_records(recs: list[dict[str, Any]]) -> pl.DataFrame:
@@ -383,13 +478,29 @@ def _add_times(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
 
 def _typed(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     """Records with typed columns, a pid on every row, and the final field names."""
-    pid = pl.coalesce(pl.col("pid1"), pl.col("pid2")).cast(pl.Int64)
+    pid = pl.coalesce(pl.col("pid1"), pl.col("pid2")).cast(pl.Int64, strict=False)
     comm = pl.coalesce("comm1", "comm2")
     rec = rec.with_columns(pid=pid, comm=comm)
     if st.file_pid is not None:
         rec = rec.with_columns(pid=pl.col("pid").fill_null(st.file_pid))
     elif rec["pid"].null_count():
-        rec = rec.with_columns(pid=pl.col("pid").fill_null(_main_pid(rec, st)))
+        main = _main_pid(rec, st)
+        if main is not None:
+            rec = rec.with_columns(pid=pl.col("pid").fill_null(main))
+    if not st.to_terminal:
+        st.to_terminal = bool(
+            rec["pid1"].is_not_null().any()
+            or (rec["rk"] == "output").any()
+            or rec["text"].str.starts_with("strace: Process ").any()
+        )
+    if st.to_terminal and (rec["rk"] == "error").any():
+        program = (pl.col("rk") == "error") & (pl.col("reason") == "not a strace line")
+        rec = rec.with_columns(rk=pl.when(program).then(pl.lit("output")).otherwise("rk"))
+    if (rec["rk"] == "output").any():
+        # what the program printed among strace's lines: whose output it was is not known
+        rec = rec.with_columns(
+            pid=pl.when(pl.col("rk") == "output").then(None).otherwise(pl.col("pid"))
+        )
     ret = pl.col("ret")
     retval = (
         pl.when(ret.str.starts_with("0x"))
@@ -407,27 +518,41 @@ def _typed(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     )
 
 
-def _main_pid(rec: pl.DataFrame, st: ParseState) -> int:
-    """The pid of lines that carry none.
+#: calls whose return value is the caller's own pid (set_tid_address: its tid, which is the
+#: pid in a process's first thread, where glibc's start-up makes it)
+_SELF_PID_CALLS = ("getpid", "set_tid_address", "gettid")
+_ATTACHED = re.compile(r"^(?:strace: )?Process (\d+) attached")
+
+
+def _main_pid(rec: pl.DataFrame, st: ParseState) -> int | None:
+    """The pid of lines that carry none, or ``None`` when the log does not tell.
 
     On stderr strace prefixes ``[pid N]`` only while several processes are traced;
     the unprefixed lines belong to the first process, whose pid is the first
     prefixed pid that none of the earlier unprefixed clone/fork calls returned.
+    A log with no prefix at all names its process in ``strace: Process N attached``
+    (``-p``), or in what getpid()/set_tid_address() returned.
     """
-    if st.main_pid is not None:
+    if st.main_pid_known:
         return st.main_pid
     children: set[int] = set()
-    for row in rec.select("pid", "name", "ret").iter_rows():
-        p, name, ret = row
+    own: int | None = None
+    for row in rec.select("pid", "rk", "name", "ret", "text").iter_rows():
+        p, rk, name, ret, text = row
         if p is None:
-            if name in ("clone", "clone3", "fork", "vfork") and ret and ret.isdigit():
+            digits = ret is not None and ret.isdigit() and len(ret) < 11
+            if name in ("clone", "clone3", "fork", "vfork") and digits:
                 children.add(int(ret))
+            elif own is None and name in _SELF_PID_CALLS and digits:
+                own = int(ret)
+            elif own is None and rk == "notice" and text and (m := _ATTACHED.match(text)):
+                own = int(m.group(1))
             continue
         if p not in children:
-            st.main_pid = int(p)
-            return st.main_pid
-    st.main_pid = 0  # one process and no prefix: its pid is not in the log
-    return 0
+            own = int(p)
+            break
+    st.main_pid, st.main_pid_known = own, True
+    return own
 
 
 def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
@@ -453,7 +578,11 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             (pl.col("rk") == "unfinished")
             & ~pl.col("never").fill_null(False)
             & (pl.col("n_rk") == "resumed")
-            & ((pl.col("n_name") == pl.col("name")) | (pl.col("n_name") == "???"))
+            & (
+                (pl.col("n_name") == pl.col("name"))
+                | pl.col("n_name").is_in(["???", "????"])
+                | pl.col("n_name").is_null()
+            )
         )
         partner = pl.Series("partner", [None] * rec.height, dtype=pl.UInt32)
         if heads.height:
@@ -463,6 +592,8 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         p = pl.col("partner")
         has = p.is_not_null()
         taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+        # -e read=/write= dump the buffer when the call returns, after the resumed half
+        joined = {c: pl.coalesce(pl.col(c), pl.col(c).gather(p)) for c in ("data", "stack")}
         rec = rec.with_columns(
             rk=pl.when(has).then(pl.lit("call")).otherwise(pl.col("rk")),
             args=pl.when(has)
@@ -471,6 +602,7 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             end_line=pl.col("line").gather(p),
             res_ts=pl.col("ts").gather(p),
             **{c: pl.when(has).then(pl.col(c).gather(p)).otherwise(pl.col(c)) for c in taken},
+            **{c: pl.when(has).then(e).otherwise(pl.col(c)) for c, e in joined.items()},
         )
         rec = rec.filter(~pl.col("_i").is_in(tails.implode()))
     else:
@@ -517,13 +649,11 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         info=pl.col("info"),
         core_dumped=pl.when(rk == "kill").then(pl.col("core")),
         stopped=pl.when(rk == "signal").then(pl.col("stopped")),
-        stack=pl.lit(None, pl.String),
     )
     fd, fd_target = _fd_columns(out["args"])
     out = out.with_columns(fd=fd, fd_target=fd_target)
     out = out.filter(pl.col("rk") != "blank")
     out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
-    out = _attach_stacks(out)
     return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
 
 
@@ -546,21 +676,36 @@ def _fd_columns(args: pl.Series) -> tuple[pl.Series, pl.Series]:
     return fd.cast(pl.Int64, strict=False).alias("fd"), target.alias("fd_target")
 
 
-def _attach_stacks(df: pl.DataFrame) -> pl.DataFrame:
-    """-k frames (``rk == "stack"``) belong to the event printed just before them."""
-    if not (df["rk"] == "stack").any():
-        return df
-    owner = pl.when(pl.col("rk") != "stack").then(pl.col("line")).otherwise(None).forward_fill()
-    df = df.with_columns(_owner=owner)
-    frames = (
-        df.filter(pl.col("rk") == "stack")
+_CONTINUED = ("stack", "dump")
+
+
+def _attach(rec: pl.DataFrame) -> pl.DataFrame:
+    """-k frames (``rk == "stack"``) and -e read=/write= hexdumps (``rk == "dump"``) belong
+    to the record printed just before them: they become its ``stack`` (frames joined by
+    newlines) and ``data`` (the dumped bytes as hex) and are dropped as rows. Records are in
+    line order here; a dump of an unfinished call follows its resumed half and is moved to
+    the stitched call by :func:`_stitch`."""
+    cont = pl.col("rk").is_in(_CONTINUED)
+    if not bool(rec["rk"].is_in(_CONTINUED).any()):
+        return rec.with_columns(stack=pl.lit(None, pl.String), data=pl.lit(None, pl.String))
+    owner = (
+        pl.when(~cont & (pl.col("rk") != "output")).then(pl.col("line")).otherwise(None)
+    ).forward_fill()
+    rec = rec.with_columns(_owner=owner)
+    parts = (
+        rec.filter(cont)
         .group_by("_owner", maintain_order=True)
-        .agg(pl.col("text").str.join("\n").alias("_frames"))
+        .agg(
+            stack=pl.col("text").filter(pl.col("rk") == "stack").str.join("\n"),
+            data=pl.col("text").filter(pl.col("rk") == "dump").str.join(""),
+        )
+        .with_columns(
+            stack=pl.when(pl.col("stack") != "").then(pl.col("stack")),
+            data=pl.when(pl.col("data") != "").then(pl.col("data")),
+        )
     )
-    df = df.filter(pl.col("rk") != "stack").join(
-        frames, left_on="line", right_on="_owner", how="left"
-    )
-    return df.with_columns(stack=pl.col("_frames")).drop("_owner", "_frames")
+    out = rec.filter(~cont).join(parts, left_on="line", right_on="_owner", how="left")
+    return out.sort("line").drop("_owner", strict=False)
 
 
 def _check_strict(ev: pl.DataFrame, st: ParseState) -> None:
@@ -587,18 +732,36 @@ def parse_frames(
     first_line = 1
     while pending is not None:
         nxt = next(chunks, None)
+        while nxt is not None and (k := _continued(nxt)):
+            # what continues the chunk's last line goes with it (a dump, -k frames, the rest
+            # of a call cut by the program's output)
+            pending = pl.concat([pending, nxt.head(k)])
+            nxt = nxt.slice(k) if k < len(nxt) else next(chunks, None)
         final = nxt is None
         lines = pending
         rec = _records_columnar(lines, first_line)
         first_line += len(pending)
         st.lines += len(pending)
         rec = _add_times(rec, st)
+        rec = _attach(rec)
         rec = _typed(rec, st)
         rec = _stitch(rec, st, final)
         ev = _events(rec, st)
         _check_strict(ev, st)
         yield ev
         pending = nxt
+
+
+_CONTINUATION_START = r"^(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)"
+
+
+def _continued(lines: pl.Series, most: int = 10_000) -> int:
+    """How many lines at the start of a chunk continue the previous chunk's last line."""
+    head = lines.head(most).str.contains(_CONTINUATION_START)
+    if not head[0]:
+        return 0
+    stops = (~head).arg_true()
+    return int(stops[0]) if len(stops) else len(head)
 
 
 def parse_frame(
@@ -717,6 +880,8 @@ def row_to_event(r: dict[str, Any]) -> Event:
         return Exec(**common, former_pid=r["former_pid"], comm=r["comm"])
     if kind == "notice":
         return Notice(**common, text=r["text"] or "")
+    if kind == "output":
+        return Output(**common, text=r["text"] or "")
     return ParseError(
         line=r["line"], text=r["text"] or "", reason=r["errmsg"] or "", source=r["source"]
     )

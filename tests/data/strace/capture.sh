@@ -135,6 +135,8 @@ run_o ttt_ns     --timestamps=unix,ns        -- "$B/basic"
 run_o r          -r                          -- "$B/basic"
 run_o r_ns       --relative-timestamps=ns    -- "$B/basic"
 run_o t_r        -t -r                       -- "$B/basic"
+run_o ttt_r      -ttt -r                     -- "$B/basic"
+run_o f_ttt_r    -f -ttt -r                  -- "$B/forkexec"
 run_o T          -T                          -- "$B/basic"
 run_o T_ns       --syscall-times=ns          -- "$B/basic"
 run_o T_s        --syscall-times=s           -- "$B/basic"
@@ -227,6 +229,28 @@ run_o args_X_raw  -X raw                     -- "$B/args"
 mkdir -p "$WORK/run/net"
 run_o y   -y   -- "$B/net" "$WORK/run/net"
 run_o yy  -yy  -- "$B/net" "$WORK/run/net"
+
+# -e read=/write= hexdumps: the whole buffer after the call, though -s 2 cuts the string
+run_o e_read_write -f -ttt -T -yy -s 2 -e trace=%network,write -e read=all -e write=all \
+	-- "$B/net" "$WORK/run/net"
+
+# ---------------------------------------------------------------- without -o: program output
+# strace writes to stderr and the program's stdout goes to the same pipe, so the program's
+# text lands inside strace's lines: 'write(1, "hello from basic\n", 17hello from basic' then
+# ')      = 17'.
+note "spliced: strace basic 2>&1 | cat > spliced.strace"
+"$STRACE" "$B/basic" 2>&1 </dev/null | cat >"$OUT/spliced.strace"
+normalise "$OUT/spliced.strace"
+# with -f the text of one process can cut another's line, which then ends in
+# ' <unfinished ...>' on the next line. Racy: retried until it shows.
+note "spliced_f: strace -f sh -c '(echo outN; echo errN >&2) & ...' 2>&1 (retried until ' <unfinished ...>' starts a line)"
+for ((try = 1; try <= 100; try++)); do
+	"$STRACE" -f /bin/sh -c 'for i in 1 2 3; do (echo out$i; echo err$i >&2) & done; echo main; wait' \
+		2>&1 </dev/null | cat >"$OUT/spliced_f.strace"
+	grep -qx ' <unfinished \.\.\.>' "$OUT/spliced_f.strace" && break
+done
+note "spliced_f: $try attempt(s)"
+normalise "$OUT/spliced_f.strace"
 
 # ---------------------------------------------------------------- rare endings
 # `???`: threads killed by a sibling's exit_group around syscall entry. Racy:
@@ -453,6 +477,11 @@ check() {
 check plain.strace 'execve(' '= -1 ENOENT (No such file or directory)' '= 0 (Timeout)' '+++ exited with 0 +++' '/* ' ' vars */'
 check exit_nonzero.strace '+++ exited with 7 +++'
 check t_r.strace '(+ '
+check ttt_r.strace '(+ ' 'execve('
+check f_ttt_r.strace '(+ ' '<unfinished ...>'
+check e_read_write.strace ' | 00000  70 69 6e 67 ' '"pi"..., 4'
+check spliced.strace ', 17hello from basic'
+check spliced_f.strace ' <unfinished ...>'
 check ttt_ns.strace 'execve('
 check T_ns.strace '<0.0'
 check k.strace ' > '
