@@ -46,7 +46,9 @@ def test_proxy_stall_names_the_socket_and_the_request():
             re.fullmatch(r"GET /example\.com/dep\d/@v/v1\.0\.0\.(zip|mod|info)", o)
             for o in f.objects
         )
-        assert t.verdict.startswith("blocked ") and f"TCP 127.0.0.1:{port}" in t.verdict
+        # the lab's outer timeout is gotrace's own: never the cause, the verdict says so
+        assert t.verdict.startswith("stopped by gotrace --timeout after ")
+        assert " while blocked " in t.verdict and f"TCP 127.0.0.1:{port}" in t.verdict
     assert "`,`" in (top("timeout-no-fallback").analysis.findings[0].fix or "")
 
 
@@ -84,9 +86,14 @@ def test_proxy_refused_names_errno_and_port():
     )
 
 
-def test_killed_names_the_signal():
-    f = top("killed").analysis.findings[0]
-    assert f.kind == "killed" and f.objects == ("SIGKILL",)
+def test_killed_by_gotrace_is_not_the_cause():
+    # the lab stops it with gotrace's --timeout (SIGKILL): that is said, but never as a cause
+    t = top("killed")
+    stopped = [f for f in t.analysis.findings if f.kind == "stopped"]
+    assert stopped and stopped[0].severity == "info" and stopped[0].objects[0] == "SIGKILL"
+    assert "killed" not in [f.kind for f in t.analysis.findings]
+    assert t.verdict.startswith("stopped by gotrace --timeout after ")
+    assert "slow but steady" in t.verdict
 
 
 @pytest.mark.parametrize(

@@ -378,27 +378,54 @@ def _root(ctx: Context) -> int | None:
 
 
 def _process_findings(ctx: Context) -> list[Finding]:
+    from gotrace.analyzers.signals import gotrace_stop, in_tree, real_delivery
+
     out: list[Finding] = []
     root = _root(ctx)
     if root is None:
         return out
     sig = ctx.groups.killed.get(root)
     if sig:
-        kills = ctx.frame.filter(
-            pl.col("syscall").is_in(["kill", "tgkill", "tkill"])
-            & pl.col("args").str.starts_with(f"{root},")
-        )
-        killers = [r for r in kills.iter_rows(named=True) if sig in (r["args"] or "")]
-        if killers:
-            who = f"by pid {killers[0]['tgid']} (line {killers[0]['line']})"
+        ev = ctx.frame.filter((pl.col("kind") == "kill") & (pl.col("pid") == root))
+        t = ev["ts"][0] if ev.height else None
+        stop = gotrace_stop(ctx, root, sig)
+        if stop is not None:
+            out.append(
+                Finding(
+                    kind="stopped",
+                    severity="info",
+                    summary=f"pid {root} was {stop.phrase} ({stop.signal}); not a cause: see what it was doing then",
+                    start=t,
+                    end=t,
+                    pids=(root,),
+                    objects=(stop.signal, stop.why),
+                    evidence=tuple(dict.fromkeys(stop.evidence + tuple(ev["line"].to_list()[:1]))),
+                    fix=None,
+                    weight=0.1,
+                    detail={
+                        "why": stop.why,
+                        "after": stop.after,
+                        "sender": stop.sender,
+                        "phrase": stop.phrase,
+                    },
+                )
+            )
+            return out
+        first = real_delivery(ctx, root, sig)
+        if first is not None and first.sender is not None:
+            inside = in_tree(ctx, first.sender)
+            argv = " ".join(ctx.groups.argv.get(first.sender, [])[:3])
+            who = (
+                f"by pid {first.sender}{f' ({argv})' if argv else ''} (line {first.line})"
+                if inside
+                else f"by pid {first.sender}, a process outside the trace ({first.code}, line {first.line})"
+            )
         elif ctx.meta.get("timed_out"):
             who = "by the --timeout of gotrace run (or the lab's outer timeout)"
         elif ctx.meta.get("interrupted"):
             who = "by Ctrl-C"
         else:
             who = "from outside the trace (e.g. a timeout or the OOM killer)"
-        ev = ctx.frame.filter((pl.col("kind") == "kill") & (pl.col("pid") == root))
-        t = ev["ts"][0] if ev.height else None
         out.append(
             Finding(
                 kind="killed",
@@ -536,6 +563,19 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) -> str:
     serious = [f for f in findings if f.severity in ("error", "warning")]
+    stopped = next((f for f in findings if f.kind == "stopped"), None)
+    if stopped is not None:
+        # gotrace's own signal is never the cause: say what the command was doing then
+        phrase = str(stopped.detail.get("phrase") or "stopped by gotrace")
+        if serious:
+            core = serious[0].summary
+        elif quiet:
+            q = quiet[-1]
+            core = f"quiet {q.duration:.1f} s: {q.blame}"
+        else:
+            return f"{phrase}; it was still making progress (no quiet period, no error)"
+        joiner = " while " if core.split(" ", 1)[0] in ("blocked", "stalled", "waiting") else ": "
+        return f"{phrase}{joiner}{core}"
     if serious:
         return serious[0].summary
     ts = ctx.frame["ts"].drop_nulls()

@@ -14,14 +14,35 @@ from typing import Any
 
 from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
 
-#: Go's runtime idles noisily; these calls are not progress.
-NOISE = frozenset(
+#: readiness waits: they return when data may be there (the read that follows moves it) or
+#: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
+POLLS = frozenset(
+    {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
+)
+#: Go's runtime idles noisily; these calls are not progress (progress is bytes moved, files
+#: opened or written, processes started or ended)
+_RUNTIME = frozenset(
     {
-        "futex", "nanosleep", "clock_nanosleep", "epoll_pwait", "epoll_wait", "epoll_pwait2",
-        "sched_yield", "tgkill", "getpid", "gettid", "rt_sigreturn", "restart_syscall",
-        "sigaltstack", "rt_sigprocmask", "madvise", "mmap", "munmap", "getrandom",
+        "futex", "nanosleep", "clock_nanosleep", "sched_yield", "tgkill", "getpid",
+        "gettid", "rt_sigreturn", "restart_syscall", "sigaltstack", "rt_sigprocmask",
+        "madvise", "mmap", "munmap", "getrandom", "clock_gettime", "gettimeofday",
+        "timerfd_settime", "timerfd_gettime", "setitimer", "getitimer",
     }
 )  # fmt: skip
+NOISE = _RUNTIME | POLLS
+#: fds whose reads and writes are wake-ups, not data: go's netpoller breaks its epoll wait
+#: by writing to an eventfd when a timer (such as its 60 s ones) fires
+WAKEUP_FDS = ("anon_inode:[eventfd]", "anon_inode:[timerfd]", "anon_inode:[signalfd]")
+
+
+def is_progress(name: str, errno: str | None, target: str | None) -> bool:
+    """Whether one finished call is progress: not runtime noise, not a poll for data that
+    is not there (EAGAIN), not a wake-up through an eventfd/timerfd."""
+    if name in NOISE or errno == "EAGAIN":
+        return False
+    return not (target and target.startswith(WAKEUP_FDS))
+
+
 _REQUEST = re.compile(r"^(GET|HEAD|POST|PUT) (\S+) HTTP/1\.[01]")
 _MODULE_ZIP = re.compile(r"cache/download/(?P<mod>.+)/@v/(?P<ver>[^/]+)\.zip$")
 
@@ -66,7 +87,7 @@ class LiveState:
             if rk == "resumed" and opened is not None:
                 args = (opened.get("args") or "") + args
             self._observe(pid, name, args, rec.get("ret"), rec.get("errno"))
-            if name not in NOISE and ts is not None and rec.get("errno") != "EAGAIN":
+            if ts is not None and is_progress(name, rec.get("errno"), _fd_target(args)):
                 self.last_progress = ts
             return
         if rk in ("exit", "kill"):
@@ -179,6 +200,14 @@ class LiveState:
         return "no call in flight"
 
 
+def _fd_target(args: str) -> str | None:
+    """The -yy target of a call's first argument (``7<anon_inode:[eventfd]>`` -> the
+    target), read from its head only."""
+    m = _FD_HEAD.match(args)
+    return m.group(1) if m else None
+
+
+_FD_HEAD = re.compile(r"^\d+<([^>]*)>")
 _WATCHED = frozenset(
     {
         "write", "sendto", "sendmsg", "writev", "read", "recvfrom", "recvmsg", "readv",

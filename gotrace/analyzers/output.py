@@ -479,6 +479,22 @@ def _silence(ctx: Context, end: Outcome, procs: set[int], msgs: list[Message]) -
         ]
     visible = [m for m in msgs if not m.hidden]
     if end.failed and not visible and not any(m.hidden for m in msgs):
+        from gotrace.analyzers.signals import gotrace_stop
+
+        stop = gotrace_stop(ctx, end.root, end.signal) if end.signal else None
+        if stop is not None:
+            return [
+                Finding(
+                    kind="silent-stop",
+                    severity="info",
+                    summary=f"the command was {stop.phrase} ({stop.signal}) before it printed anything",
+                    pids=tuple(p for p in (end.root,) if p is not None),
+                    evidence=evidence,
+                    fix="nothing printed is lost: what it was blocked on when stopped is the cause",
+                    weight=0.1,
+                    detail={"exit_status": end.status, "signal": end.signal, "why": stop.why},
+                )
+            ]
         x_only = printed.filter(~pl.col("target_kind").is_in(list(HIDDEN))).height > 0
         how = f"was killed by {end.signal}" if end.signal else f"exited with status {end.status}"
         tail = " (only -x trace lines)" if x_only else ""

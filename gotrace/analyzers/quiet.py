@@ -2,9 +2,11 @@
 
 Go's runtime is never silent at the syscall level: threads park in ``futex``, the
 netpoller waits in ``epoll_pwait`` with timeouts, ``nanosleep``/``sched_yield`` spin,
-SIGURG preempts goroutines, reads return EAGAIN. None of that is progress. Progress is
-any other call (opening a file, writing a request, reading data, creating a process),
-and the start and end of each. A gap between progress points longer than
+SIGURG preempts goroutines, reads return EAGAIN, timers fire and break the netpoller through
+an eventfd; curl (inside git-remote-http) wakes up in ``poll``/``pselect6`` on short timeouts.
+None of that is progress (:func:`gotrace.analyzers.live.is_progress`). Progress is any other
+call (opening a file, writing a request, reading data, creating a process), and the start and
+end of each. A gap between progress points longer than
 ``min_quiet`` is a quiet period; its blame is the most specific thing in flight across
 it: a lock, a socket with an unanswered request, a response cut mid-body, a DNS query,
 a connect, a child process, a read on a pipe or terminal.
@@ -19,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from gotrace.analyzers.context import Context
-from gotrace.analyzers.live import NOISE
+from gotrace.analyzers.live import NOISE, WAKEUP_FDS
 from gotrace.analyzers.network import Connection
 from gotrace.parsers.args import host_port
 
@@ -57,6 +59,9 @@ def progress_points(ctx: Context) -> pl.DataFrame:
             (pl.col("kind") == "syscall")
             & ~pl.col("syscall").is_in(list(NOISE))
             & (pl.col("errno").fill_null("") != "EAGAIN")
+            & ~pl.any_horizontal(
+                [pl.col("target").fill_null("").str.starts_with(w) for w in WAKEUP_FDS]
+            )
         )
         | (pl.col("kind").is_in(["exit", "kill", "exec"]))
         | ((pl.col("kind") == "signal") & ~pl.col("signal").is_in(list(NOISE_SIGNALS)))
