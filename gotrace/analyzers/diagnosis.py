@@ -111,18 +111,89 @@ def _host_port_of_url(url: str) -> str | None:
     return f"{m.group('host')}:{port}"
 
 
-def _role(remote: str | None, env: dict[str, str]) -> tuple[str, str | None, str | None]:
-    """(role, url, separator after it) of a remote endpoint: proxy, sumdb or other."""
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def _same_endpoint(url_hp: str | None, remote: str, sni: str | None) -> bool:
+    """Whether a URL's host:port is the connection's remote end: the same address, or the
+    same port and the name go sent as SNI (or ``localhost`` for a loopback address)."""
+    if url_hp is None:
+        return False
+    if url_hp == remote:
+        return True
+    host, _, port = url_hp.rpartition(":")
+    rhost, _, rport = remote.rpartition(":")
+    if port != rport:
+        return False
+    if sni is not None and host == sni:
+        return True
+    return host in _LOOPBACK_NAMES and rhost in _LOOPBACK_NAMES
+
+
+def _role(
+    remote: str | None, env: dict[str, str], sni: str | None = None
+) -> tuple[str, str | None, str | None]:
+    """(role, url, separator after it) of a remote endpoint: proxy, sumdb, http-proxy
+    (separator: the variable that set it) or other."""
     if not remote:
         return ("other", None, None)
     for entry, sep in proxy_list(env.get("GOPROXY", "")):
-        if _host_port_of_url(entry) == remote:
+        if _same_endpoint(_host_port_of_url(entry), remote, sni):
             return ("proxy", entry, sep)
     sumdb = env.get("GOSUMDB", "")
     parts = sumdb.split()
-    if len(parts) == 2 and _host_port_of_url(parts[1]) == remote:
+    if len(parts) == 2 and _same_endpoint(_host_port_of_url(parts[1]), remote, sni):
         return ("sumdb", parts[1], None)
+    for var in _PROXY_VARS:
+        value = env.get(var)
+        if value:
+            url = value if "://" in value else f"http://{value}"
+            if _same_endpoint(_host_port_of_url(url), remote, sni):
+                return ("http-proxy", url, var)
     return ("other", None, None)
+
+
+def _setting(role: str, sep: str | None) -> str | None:
+    return {"proxy": "GOPROXY", "sumdb": "GOSUMDB"}.get(role) or (
+        sep if role == "http-proxy" else None
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB"
+
+
+_LEFT_ZIP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.zip)\d*\.tmp$")
+
+
+def _likely_request(ctx: Context, url: str | None) -> tuple[str | None, str]:
+    """The URL (or request) an encrypted stall most likely was, and how that is known: go
+    -x's last ``# get`` line with no answer, else the zip download left half-done."""
+    from gotrace.analyzers.output import go_x
+
+    x = go_x(ctx)
+    if x.height:
+        answered = set(x.filter(pl.col("kind").is_in(["get-status", "get-error"]))["url"].to_list())
+        open_ = [
+            u
+            for u in x.filter(pl.col("kind") == "get")["url"].to_list()
+            if u not in answered and (url is None or u.startswith(url.rstrip("/")))
+        ]
+        if open_:
+            return open_[-1], "go -x"
+    from gotrace.analyzers.modcache import modules
+
+    m = modules(ctx)
+    if m.height:
+        for row in m.filter(pl.col("result").is_in(["incomplete", "in-progress"])).iter_rows(
+            named=True
+        ):
+            for left in row["leftovers"] or []:
+                hit = _LEFT_ZIP.search(left)
+                if hit:
+                    return f"GET /{hit.group('path')}", "guess"
+    return None, "unknown"
 
 
 def explain_settings(env: dict[str, str]) -> list[str]:
@@ -227,7 +298,7 @@ def _quiet_findings(
         if q.kind == "socket-wait":
             remote = q.objects[0] if q.objects else None
             req = q.detail.get("request")
-            role, url, sep = _role(remote, env)
+            role, url, sep = _role(remote, env, q.detail.get("sni"))
             if role == "proxy":
                 why = "the module proxy accepted the request and never answered"
                 fix = (
@@ -244,17 +315,56 @@ def _quiet_findings(
                     "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
                 )
                 kind = "sumdb-stall"
+            elif role == "http-proxy":
+                target = req.split(" ", 2)[1] if req and req.startswith("CONNECT ") else None
+                why = (
+                    f"the HTTP proxy {url} (set by {sep}) accepted "
+                    + (f"the tunnel request to {target}" if target else "the request")
+                    + " and never answered"
+                )
+                fix = (
+                    f"the proxy in {sep} does not answer: fix it, or list the host in NO_PROXY "
+                    "if it should be reached directly"
+                )
+                kind = "http-proxy-stall"
             else:
                 why = "the server accepted the request and never answered"
                 fix = "find out why the server does not answer; go has no timeout for this wait"
                 kind = "socket-stall"
             after = f" after sending `{req}`" if req else ""
+            tls = q.detail.get("tls")
+            if tls and not req:
+                # encrypted: name the URL as written, the TLS state and the setting
+                likely, how = _likely_request(ctx, url)
+                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                setting = _setting(role, sep)
+                said = f"{setting}; " if setting else ""
+                sent = _size(int(q.detail.get("unanswered_bytes") or 0))
+                state = (
+                    f"{tls}, {sent} of encrypted request sent, nothing back"
+                    if tls == "TLS established"
+                    else f"{tls}"
+                )
+                if likely and how == "go -x":
+                    which = f": `GET {likely}`"
+                elif likely:
+                    which = f"; most likely `{likely}` (go -x shows the URL)"
+                else:
+                    which = "; go -x shows which URL"
+                summary = (
+                    f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{state} on "
+                    f"{remote}){which} — {why}"
+                )
+                objects = tuple(x for x in (remote, where, likely, url) if x)
+            else:
+                summary = f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}"
+                objects = tuple(x for x in (remote, req, url) if x)
             out.append(
                 Finding(
                     kind=kind,
                     severity="error",
-                    summary=f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}",
-                    objects=tuple(x for x in (remote, req, url) if x),
+                    summary=summary,
+                    objects=tuple(dict.fromkeys(objects)),
                     fix=fix,
                     **common,
                 )

@@ -170,17 +170,12 @@ def blame(
         )
 
     live = [c for c in conns if _open_across(c, start)]
+    # what was unanswered across this gap, not at the end: a pause that recovered is blamed too
     waiting = sorted(
-        (
-            c
-            for c in live
-            if c.waiting_since is not None
-            and c.waiting_since <= start + EPS
-            and not _got_data(c, start, end)
-        ),
-        key=lambda c: c.waiting_since or 0.0,
+        ((w, c) for c in live if (w := c.waiting_at(start, end)) is not None),
+        key=lambda x: x[0][0],
     )
-    for c in waiting:
+    for _w, c in waiting:
         if c.is_dns:
             names = [d["name"] for d in c.dns if not d.get("answer")]
             what = names[-1] if names else "a name"
@@ -189,35 +184,39 @@ def blame(
                 blame=f"waited for a DNS answer for {what} from {c.remote}",
                 objects=(what, c.remote or "?"),
                 pids=tuple(sorted(c.pids)),
-                evidence=tuple(x for x in (c.waiting_line,) if x is not None),
+                evidence=tuple(x for x in (c.waiting_line or _w[1],) if x is not None),
                 detail={"connection": c.id},
                 **q,  # type: ignore[arg-type]
             )
-    for c in waiting:
-        req = c.last_request()
+    for (since, line, unanswered), c in waiting:
+        reqs = [r for r in c.requests if (r["ts"] or 0.0) <= start + EPS]
+        req = reqs[-1]["request"] if reqs else None
         after = f" after sending `{req}`" if req else ""
+        tls = c.tls_state(start)
+        how = f" ({tls}, {unanswered} B of encrypted request sent)" if tls and not req else ""
         return QuietPeriod(
             kind="socket-wait",
-            blame=f"blocked in read on {c.endpoint}{after}: no response",
+            blame=f"blocked in read on {c.endpoint}{after}{how}: no response",
             objects=tuple(x for x in (c.remote, req) if x),
             pids=tuple(sorted(c.pids)),
-            evidence=tuple(
-                x
-                for x in (c.requests[-1]["line"] if c.requests else c.waiting_line,)
-                if x is not None
-            ),
+            evidence=tuple(x for x in (reqs[-1]["line"] if reqs else line,) if x is not None),
             detail={
                 "connection": c.id,
                 "request": req,
-                "host": c.requests[-1].get("host") if c.requests else None,
+                "host": reqs[-1].get("host") if reqs else None,
+                "since": since,
+                "unanswered_bytes": unanswered,
+                "tls": tls,
+                "sni": c.sni,
             },
             **q,  # type: ignore[arg-type]
         )
     for c in live:
-        resp = c.incomplete_response()
-        if resp is not None and (c.last_byte_ts or 0.0) <= start + EPS:
-            req = c.last_request()
-            got = resp["body_bytes"]
+        resp = _response_in_progress(c, start, end)
+        if resp is not None:
+            reqs = [r for r in c.requests if r["line"] < resp["line"]]
+            req = reqs[-1]["request"] if reqs else None
+            got = resp["body_at_start"]
             return QuietPeriod(
                 kind="body-stall",
                 blame=(
@@ -307,8 +306,27 @@ def _open_across(c: Connection, start: float) -> bool:
     return (opened is None or opened <= start + EPS) and (c.close_ts is None or c.close_ts >= start)
 
 
-def _got_data(c: Connection, start: float, end: float) -> bool:
-    return c.last_byte_ts is not None and start < c.last_byte_ts < end
+def _response_in_progress(c: Connection, start: float, end: float) -> dict[str, Any] | None:
+    """The response whose body was short of its Content-Length at ``start``, when nothing
+    came in on the connection across [start, end] (``body_at_start`` added)."""
+    if any(start + EPS < r[0] < end - EPS for r in c.recvs):
+        return None
+    began = [r for r in c.responses if (r["ts"] or 0.0) <= start + EPS]
+    if not began or began[-1]["content_length"] is None:
+        return None
+    resp = began[-1]
+    if (
+        c.requests
+        and c.requests[-1]["line"] > resp["line"]
+        and (c.requests[-1]["ts"] or 0.0) <= start
+    ):
+        return None  # a newer request was sent: that response had ended
+    body = resp["first_body_bytes"] + sum(
+        n for t, n, line in c.recvs if line > resp["line"] and t <= start + EPS
+    )
+    if body >= resp["content_length"]:
+        return None
+    return {**resp, "body_at_start": body}
 
 
 def lock_holder(ctx: Context, path: str, waiter: int, at: float) -> int | None:

@@ -42,6 +42,7 @@ from gotrace.lab.modules import (
     write_proxy_tree,
 )
 from gotrace.lab.proxy import Fault, ModuleProxy, gosumdb_value, refused_port
+from gotrace.lab.tls import requires_openssl
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HELPER_START_TIMEOUT = 10.0
@@ -148,6 +149,9 @@ class Scenario:
     expect_stderr: str
     setup: Callable[[_Lab], None]
     requires: Callable[[], str | None] = lambda: None
+    #: how gotrace's --timeout stops it: the lab's first scenarios use SIGKILL, the later ones
+    #: SIGTERM as a user's ``gotrace run --timeout`` does (go re-raises it on itself)
+    stop_signal: int = signal.SIGKILL
 
     def unavailable(self) -> str | None:
         """Why this machine cannot run the scenario, or None if it (probably) can."""
@@ -167,7 +171,7 @@ class Scenario:
         with ExitStack() as stack:
             lab = _Lab(self, stack, telemetry=telemetry)
             self.setup(lab)
-            argv = [*lab.argv_prefix, str(lab.go.binary), "mod", "download"]
+            argv = [*lab.argv_prefix, str(lab.go.binary), *lab.command]
             if x:
                 argv.append("-x")
             yield Prepared(
@@ -217,6 +221,10 @@ class _Lab:
         self.goproxy = "off"
         self.gosumdb = "off"
         self.argv_prefix: list[str] = []
+        #: the go subcommand and its arguments
+        self.command: list[str] = ["mod", "download"]
+        #: variables beyond the common ones (SSL_CERT_FILE, HTTPS_PROXY, GOPRIVATE...)
+        self.extra_env: dict[str, str] = {}
         self.stderr_devnull = False
         self.proxies: dict[str, ModuleProxy] = {}
         self.pids: dict[str, int] = {}
@@ -224,15 +232,34 @@ class _Lab:
         self.netns: str | None = None
         self.release: Callable[[], None] | None = None
 
-    def build(self, count: int = 3, *, size: int = 4096, go_sum: bool = True) -> None:
+    def build(
+        self,
+        count: int = 3,
+        *,
+        size: int = 4096,
+        go_sum: bool = True,
+        prefix: str = "example.com/dep",
+    ) -> None:
         """Write ``count`` modules to the proxy tree and an app that requires them all."""
-        self.modules = [build_module(spec) for spec in make_specs(count, size=size)]
+        self.modules = [build_module(spec) for spec in make_specs(count, size=size, prefix=prefix)]
         write_proxy_tree(self.proxy_root, self.modules)
         write_app(self.app, self.modules, go_sum=go_sum)
 
     def proxy(self, role: str, faults: Sequence[Fault] = (), *, serve: bool = True) -> str:
         """Start a proxy (serving the module tree unless ``serve`` is False); return its URL."""
         proxy = ModuleProxy(self.proxy_root if serve else None, faults)
+        self.stack.enter_context(proxy)
+        self.proxies[role] = proxy
+        return proxy.url
+
+    def tls_proxy(self, role: str, faults: Sequence[Fault] = ()) -> str:
+        """A proxy speaking https as ``https://localhost:PORT``, with a certificate made now
+        and trusted by go through SSL_CERT_FILE."""
+        from gotrace.lab.tls import make_cert
+
+        cert = make_cert(self.workdir / "tls")
+        self.extra_env["SSL_CERT_FILE"] = str(cert.cert)
+        proxy = ModuleProxy(self.proxy_root, faults, tls=cert.server_context(), name="localhost")
         self.stack.enter_context(proxy)
         self.proxies[role] = proxy
         return proxy.url
@@ -253,6 +280,7 @@ class _Lab:
         }
         if self.go.goroot is not None:
             env["GOROOT"] = str(self.go.goroot)
+        env.update(self.extra_env)
         return env
 
     def run_go(self, *args: str, goproxy: str | None = None) -> None:
@@ -528,6 +556,54 @@ def _setup_dns_timeout(lab: _Lab) -> None:
     lab.argv_prefix = ["ip", "netns", "exec", name]
 
 
+def _setup_tls_proxy_stall(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.tls_proxy("proxy", [Fault("stall", _zip_of(1))])
+
+
+def _setup_tls_handshake_stall(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.tls_proxy("proxy", [Fault("handshake_stall")])
+
+
+def _setup_tls_ok(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.tls_proxy("proxy")
+
+
+def _setup_pause_recover(lab: _Lab) -> None:
+    lab.build(size=16384)
+    lab.goproxy = lab.proxy("proxy", [Fault("pause", _zip_of(2), partial=4096, seconds=3.0)])
+
+
+def _setup_pipe_stall(lab: _Lab) -> None:
+    lab.build()
+    first = lab.proxy("first", [Fault("stall", _zip_of(0))])
+    second = lab.proxy("second")
+    lab.goproxy = f"{first}|{second}"
+
+
+def _setup_build_stall(lab: _Lab) -> None:
+    lab.build(prefix="example.com/lib")
+    lab.goproxy = lab.proxy("proxy", [Fault("stall", "/example.com/lib2/@v/*.zip")])
+    lab.command = ["build", "./..."]
+
+
+def _setup_get_tls_stall(lab: _Lab) -> None:
+    lab.build(prefix="example.org/pkg")
+    lab.goproxy = lab.tls_proxy("proxy", [Fault("stall", "/example.org/pkg0/@v/*.zip")])
+    lab.command = ["get", "example.org/pkg0@v1.0.0"]
+
+
+SCALE_MODULES = 240
+SCALE_STALLED = 173
+
+
+def _setup_scale_stall(lab: _Lab) -> None:
+    lab.build(SCALE_MODULES, size=1024, prefix="example.com/m")
+    lab.goproxy = lab.proxy("proxy", [Fault("stall", f"/example.com/m{SCALE_STALLED}/@v/*.zip")])
+
+
 def _rmdir_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.rmdir()
@@ -711,6 +787,103 @@ _ALL = [
         r"lookup goproxy\.test.*i/o timeout",
         _setup_dns_timeout,
         _requires_netns,
+    ),
+]
+
+_SIGTERM = signal.SIGTERM
+_ALL += [
+    Scenario(
+        "tls-proxy-stall",
+        "GOPROXY=https://localhost:P: the TLS handshake completes, the zip request is never answered.",
+        "proxy-stall",
+        "The TLS proxy read the (encrypted) request and never answered; go waits forever.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_tls_proxy_stall,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "tls-handshake-stall",
+        "GOPROXY=https://localhost:P: the proxy accepts and never answers the ClientHello.",
+        "tls-handshake-stall",
+        "The proxy accepted the connection and never answered the ClientHello; go gives up "
+        "after its 10 s TLS handshake timeout.",
+        15.0,
+        1,
+        r"TLS handshake timeout",
+        _setup_tls_handshake_stall,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "tls-ok",
+        "A healthy TLS proxy (https://localhost:P, a certificate made at run time).",
+        "none",
+        "go downloads every module over TLS and prints nothing.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_tls_ok,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "pause-recover",
+        "The proxy stops 3 s in the middle of a zip, then finishes it.",
+        "proxy-pause",
+        "The proxy paused mid-body and recovered; go succeeded, 3 s late.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_pause_recover,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "pipe-stall",
+        "GOPROXY=A|B where A accepts a zip request and never answers.",
+        "proxy-stall-no-fallback",
+        "`|` falls back on errors, but a stall is no error: go never tries B.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_pipe_stall,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "build-stall",
+        "go build ./... with a proxy that never answers one zip request.",
+        "proxy-stall",
+        "go build downloads what it needs (printing `go: downloading`) and stalls on one zip.",
+        STALL_TIMEOUT,
+        None,
+        r"go: downloading",
+        _setup_build_stall,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "get-tls-stall",
+        "go get example.org/pkg0@v1.0.0 from a TLS proxy that never answers its zip request.",
+        "proxy-stall",
+        "go get stalls on the zip over TLS.",
+        STALL_TIMEOUT,
+        None,
+        r"go: downloading|\A\Z",
+        _setup_get_tls_stall,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "scale-stall",
+        f"{SCALE_MODULES} modules; the proxy never answers one zip request (m{SCALE_STALLED}).",
+        "proxy-stall",
+        "Hundreds of requests succeed and one never gets an answer: that one is the cause.",
+        8.0,
+        None,
+        _SILENT,
+        _setup_scale_stall,
+        stop_signal=_SIGTERM,
     ),
 ]
 
