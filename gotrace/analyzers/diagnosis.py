@@ -15,7 +15,7 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
-from gotrace.analyzers.quiet import QuietPeriod, quiet_periods
+from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -68,6 +68,9 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     }
     findings: list[Finding] = []
     findings += _quiet_findings(ctx, quiet, env, holders)
+    # a request left unanswered while the rest kept going (hundreds of modules, one stalls)
+    if not any(q.kind in ("socket-wait", "body-stall", "lock", "dns") for q in quiet):
+        findings += _quiet_findings(ctx, unanswered(ctx, conns, min_wait=min_quiet), env, holders)
     findings += _connection_findings(conns, env)
     findings += _process_findings(ctx)
     findings += _slow_findings(ctx, conns, quiet)
@@ -288,6 +291,8 @@ def _quiet_findings(
                 weight=total,
             )
         )
+    root = _root(ctx)
+    ok = root is not None and ctx.groups.exit_status.get(root) == 0
     for q in quiet:
         if q.kind == "dns":
             continue
@@ -295,6 +300,9 @@ def _quiet_findings(
         common: dict[str, Any] = dict(
             start=q.start, end=q.end, pids=q.pids, evidence=q.evidence, weight=dur
         )
+        if ok and not q.trailing and q.kind in ("socket-wait", "body-stall"):
+            out.append(_pause(q, env, common))
+            continue
         if q.kind == "socket-wait":
             remote = q.objects[0] if q.objects else None
             req = q.detail.get("request")
@@ -355,6 +363,22 @@ def _quiet_findings(
                     f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{state} on "
                     f"{remote}){which} — {why}"
                 )
+                if tls != "TLS established":
+                    kind = "tls-handshake-stall"
+                    answered = (
+                        "answered part of the handshake, then stopped"
+                        if tls.endswith("progress")
+                        else "never answered the ClientHello"
+                    )
+                    summary = (
+                        f"blocked {dur:.1f} s in the TLS handshake with {where} ({said}{state} "
+                        f"on {remote}) — the server accepted the connection and {answered}"
+                    )
+                    fix = (
+                        f"something at {remote} accepts TCP but does not speak TLS back (a wedged "
+                        "proxy, or a middlebox); go gives up only after its 10 s handshake timeout"
+                    )
+                    likely = None
                 objects = tuple(x for x in (remote, where, likely, url) if x)
             else:
                 summary = f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}"
@@ -444,6 +468,28 @@ def _quiet_findings(
                 )
             )
     return out
+
+
+def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Finding:
+    """A stall the command recovered from (it went on and exited 0): a pause, not a cause."""
+    remote = q.objects[0] if q.objects else None
+    role, url, _sep = _role(remote, env, q.detail.get("sni"))
+    source = url or (f"http://{remote}" if remote else "the server")
+    req = q.detail.get("request")
+    path = req.split(" ", 2)[1].lstrip("/") if req and " " in req else None
+    if q.kind == "body-stall":
+        what = f"in the middle of {path}" if path else "in the middle of a response"
+    else:
+        what = f"waiting for the answer to {path}" if path else "waiting for an answer"
+    return Finding(
+        kind="pause",
+        severity="warning",
+        summary=f"paused {q.duration:.1f} s {what} from {source}",
+        objects=tuple(x for x in (remote, req, url) if x),
+        fix="the server stalled and recovered; if it recurs, look at the server (or what is in between)",
+        detail={"role": role},
+        **common,
+    )
 
 
 def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[Finding]:
@@ -672,7 +718,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) -> str:
-    serious = [f for f in findings if f.severity in ("error", "warning")]
+    serious = [f for f in findings if f.severity in ("error", "warning") and f.kind != "pause"]
     stopped = next((f for f in findings if f.kind == "stopped"), None)
     if stopped is not None:
         # gotrace's own signal is never the cause: say what the command was doing then
@@ -696,6 +742,9 @@ def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) ->
     status = ctx.groups.exit_status.get(root) if root is not None else None
     net = ctx.frame.filter(pl.col("syscall") == "connect").height
     if status == 0:
+        pauses = [f for f in findings if f.kind == "pause"]
+        if pauses:
+            return f"exited 0{took}; {pauses[0].summary}"
         if net == 0:
             return f"exited 0{took} without touching the network: nothing to download (everything was already in the module cache)"
         return f"exited 0{took}; nothing went quiet"

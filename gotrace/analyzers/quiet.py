@@ -301,6 +301,56 @@ def blame(
     )
 
 
+def unanswered(
+    ctx: Context, conns: list[Connection], *, min_wait: float = 1.0
+) -> list[QuietPeriod]:
+    """Requests still unanswered when the trace ended, each as a ``socket-wait`` spell from
+    its send to the end, even while other connections kept the command busy: one stalled
+    request among hundreds that succeed never makes the whole tree quiet."""
+    end = trace_end(ctx)
+    if end is None:
+        return []
+    out = []
+    for c in conns:
+        if c.is_dns or c.waiting_since is None or c.close_ts is not None:
+            continue
+        if end - c.waiting_since < min_wait:
+            continue
+        req = c.last_request()
+        tls = c.tls_state()
+        if req is None and tls is None:
+            continue
+        unanswered_bytes = sum(n for t, n, _ in c.sends if t >= c.waiting_since)
+        out.append(
+            QuietPeriod(
+                start=c.waiting_since,
+                end=end,
+                kind="socket-wait",
+                blame=f"blocked in read on {c.endpoint}"
+                + (f" after sending `{req}`" if req else "")
+                + ": no response",
+                objects=tuple(x for x in (c.remote, req) if x),
+                pids=tuple(sorted(c.pids)),
+                evidence=tuple(
+                    x
+                    for x in (c.requests[-1]["line"] if c.requests else c.waiting_line,)
+                    if x is not None
+                ),
+                trailing=True,
+                detail={
+                    "connection": c.id,
+                    "request": req,
+                    "host": c.requests[-1].get("host") if c.requests else None,
+                    "since": c.waiting_since,
+                    "unanswered_bytes": unanswered_bytes,
+                    "tls": tls,
+                    "sni": c.sni,
+                },
+            )
+        )
+    return out
+
+
 def _open_across(c: Connection, start: float) -> bool:
     opened = c.open_ts if c.open_ts is not None else c.connect_ts
     return (opened is None or opened <= start + EPS) and (c.close_ts is None or c.close_ts >= start)
