@@ -741,6 +741,14 @@ def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) ->
     root = _root(ctx)
     status = ctx.groups.exit_status.get(root) if root is not None else None
     net = ctx.frame.filter(pl.col("syscall") == "connect").height
+    from gotrace.analyzers.output import is_go
+
+    if status == 0 and not is_go(ctx):
+        # not go: nothing about modules or caches; say how long it was quiet, if it was
+        if quiet:
+            q = max(quiet, key=lambda p: p.duration)
+            return f"exited 0{took}; quiet {q.duration:.1f} s: {q.blame}"
+        return f"exited 0{took}; nothing went quiet"
     if status == 0:
         pauses = [f for f in findings if f.kind == "pause"]
         if pauses:

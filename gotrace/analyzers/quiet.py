@@ -275,9 +275,17 @@ def blame(
             evidence=(r["line"],),
             **q,  # type: ignore[arg-type]
         )
-    sleeps = span.filter(
-        pl.col("syscall").is_in(["nanosleep", "clock_nanosleep"])
-        & (pl.col("duration").fill_null(0) >= 0)
+    # a sleep that covers most of the gap (it began just after the last progress point)
+    sleeps = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("syscall").is_in(["nanosleep", "clock_nanosleep"])
+        & (pl.col("ts") < end)
+        & (pl.col("in_flight") | (pl.col("end_ts") > start))
+        & (
+            pl.min_horizontal(pl.col("end_ts").fill_null(end), pl.lit(end))
+            - pl.max_horizontal(pl.col("ts"), pl.lit(start))
+            >= 0.5 * (end - start)
+        )
     )
     calls = sorted(set(span["syscall"].drop_nulls().to_list()))
     if sleeps.height and calls != ["futex"]:
