@@ -28,6 +28,8 @@ class Analysis:
     connections: list[Connection]
     context: Context
     settings: list[str] = field(default_factory=list)
+    #: HTTP answers per path and how go fell back: ``404 from A, then 200 from B after the comma``
+    exchanges: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class Analysis:
             ],
             "connections": [c.to_row() for c in self.connections],
             "settings": self.settings,
+            "exchanges": self.exchanges,
             "limitations": self.context.limitations(),
         }
 
@@ -80,7 +83,15 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         findings += from_samples
     findings = order(_dedupe(findings))
     verdict = _verdict(ctx, findings, quiet)
-    return Analysis(verdict, findings, quiet, conns, ctx, settings=explain_settings(env))
+    return Analysis(
+        verdict,
+        findings,
+        quiet,
+        conns,
+        ctx,
+        settings=explain_settings(env),
+        exchanges=explain_exchanges(conns, env),
+    )
 
 
 def _env(ctx: Context) -> dict[str, str]:
@@ -246,6 +257,48 @@ def explain_settings(env: dict[str, str]) -> list[str]:
     return out
 
 
+def _base_of(remote: str | None, env: dict[str, str], sni: str | None) -> str:
+    _role_name, url, _ = _role(remote, env, sni)
+    return url or (f"http://{remote}" if remote else "?")
+
+
+def explain_exchanges(conns: list[Connection], env: dict[str, str]) -> list[str]:
+    """One line per request path that did not simply succeed at the first try: each answer
+    (or silence) in order, with where it came from and how go moved on (``,`` after a
+    404/410, ``|`` after an error). Plain HTTP only: a TLS request is not visible."""
+    by_path: dict[str, list[tuple[float, str, str]]] = {}
+    for c in conns:
+        base = _base_of(c.remote, env, c.sni)
+        for i, req in enumerate(c.requests):
+            parts = str(req["request"]).split(" ")
+            if len(parts) < 2 or parts[0] == "CONNECT":
+                continue
+            resp = c.responses[i] if i < len(c.responses) else None
+            status = str(resp["status"]).split(" ")[0] if resp else (c.error or "no answer")
+            path = parts[1]
+            prefix = base.split("/", 3)[3] if base.count("/") >= 3 else ""
+            if prefix and path.lstrip("/").startswith(prefix.strip("/") + "/"):
+                path = "/" + path.lstrip("/")[len(prefix.strip("/")) + 1 :]
+            by_path.setdefault(path, []).append((req["ts"] or 0.0, status, base))
+    seps = {e: sep for e, sep in proxy_list(env.get("GOPROXY", ""))}
+    out = []
+    for path, tries in by_path.items():
+        tries.sort()
+        if len(tries) == 1 and tries[0][1].startswith("2"):
+            continue
+        words = []
+        for i, (_t, status, base) in enumerate(tries):
+            piece = f"{status} from {base}"
+            if i:
+                prev = tries[i - 1]
+                sep = seps.get(prev[2])
+                how = {",": " after the comma", "|": " after the pipe"}.get(sep or "", "")
+                piece = f"then {piece}{how if prev[2] != base else ' (again)'}"
+            words.append(piece)
+        out.append(f"{path.lstrip('/')}: " + ", ".join(words))
+    return out
+
+
 # -- findings ------------------------------------------------------------------------------
 def _rel(ctx: Context, path: str) -> str:
     if ctx.gomodcache and path.startswith(ctx.gomodcache.rstrip("/") + "/"):
@@ -315,6 +368,8 @@ def _quiet_findings(
                 )
                 if sep == ",":
                     fix += "; GOPROXY uses `,` after it, so a timeout never falls back: use `|` to fall back on errors"
+                elif sep == "|":
+                    fix += "; GOPROXY uses `|` after it, but a stall is no error: go never falls back to the next entry"
                 kind = "proxy-stall"
             elif role == "sumdb":
                 why = "the checksum database accepted the request and never answered"
@@ -495,6 +550,41 @@ def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Findi
 def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[Finding]:
     out: list[Finding] = []
     for c in conns:
+        for i, req in enumerate(c.requests):
+            # a CONNECT the HTTP proxy turned down: 407 (credentials), 403, 502 (upstream)...
+            if not str(req["request"]).startswith("CONNECT ") or i >= len(c.responses):
+                continue
+            status = str(c.responses[i]["status"])
+            if status.startswith("2"):
+                continue
+            role, url, var = _role(c.remote, env)
+            target = str(req["request"]).split(" ")[1]
+            by = (
+                f"the HTTP proxy {url} (set by {var})"
+                if role == "http-proxy"
+                else (f"the HTTP proxy at {c.remote}")
+            )
+            fix = (
+                f"the proxy wants credentials: put them in {var} (https://user:token@host:port; "
+                "go refuses to send them to an http:// proxy), or list the host in NO_PROXY"
+                if status.startswith("407")
+                else f"the proxy could not or would not reach {target}: check its logs and "
+                "allow-list, or list the host in NO_PROXY"
+            )
+            out.append(
+                Finding(
+                    kind="http-proxy-refused",
+                    severity="error",
+                    summary=f"{by} answered `CONNECT {target}` with {status}",
+                    start=req["ts"],
+                    end=c.responses[i]["ts"],
+                    pids=tuple(sorted(c.pids)),
+                    objects=tuple(x for x in (c.remote, url, var, target, status) if x),
+                    evidence=(req["line"], c.responses[i]["line"]),
+                    fix=fix,
+                    weight=1.0,
+                )
+            )
         if c.connect_result in ("ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"):
             role, url, _sep = _role(c.remote, env)
             what = (
@@ -671,6 +761,7 @@ SINGULAR = frozenset(
         "checksum-mismatch",
         "goproxy-off",
         "proxy-refused",
+        "http-proxy-refused",
     }
 )
 

@@ -528,8 +528,10 @@ def _run_ip(*args: str) -> None:
         raise ScenarioUnavailable(f"dns-timeout: ip {' '.join(args)}: {proc.stderr.strip()}")
 
 
-def _setup_dns_timeout(lab: _Lab) -> None:
-    lab.build()
+def _netns(lab: _Lab, resolv: str, hosts: str | None = None) -> str:
+    """A network namespace with only ``lo`` (up), its own resolv.conf and, if given, its own
+    /etc/hosts (``ip netns exec`` bind-mounts /etc/netns/NAME/* over /etc); removed with
+    the lab. Every command of the scenario runs in it through ``lab.argv_prefix``."""
     name = f"gotrace-lab-{os.getpid()}-{secrets.token_hex(3)}"
     _run_ip("netns", "add", name)
     lab.stack.callback(subprocess.run, ["ip", "netns", "delete", name], capture_output=True)
@@ -541,10 +543,19 @@ def _setup_dns_timeout(lab: _Lab) -> None:
     etc = netns_etc / name
     etc.mkdir()
     lab.stack.callback(shutil.rmtree, etc, True)
-    # ip netns exec bind-mounts this over /etc/resolv.conf. Short timeouts keep the quiet
-    # period to a couple of seconds (Go's defaults are timeout:5 attempts:2).
-    (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    (etc / "resolv.conf").write_text(resolv)
+    if hosts is not None:
+        (etc / "hosts").write_text(hosts)
     _run_ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+    lab.argv_prefix = ["ip", "netns", "exec", name]
+    return name
+
+
+def _setup_dns_timeout(lab: _Lab) -> None:
+    lab.build()
+    # Short timeouts keep the quiet period to a couple of seconds (Go's defaults are
+    # timeout:5 attempts:2).
+    name = _netns(lab, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     log = lab.workdir / "dns-queries.log"
     log.touch()
     resolver = [sys.executable, "-c", _BLACKHOLE_RESOLVER, str(log)]
@@ -553,7 +564,67 @@ def _setup_dns_timeout(lab: _Lab) -> None:
     # .test is reserved (RFC 2606) and the namespace has nothing but lo: the query can only
     # reach the black hole on the namespace's own 127.0.0.1.
     lab.goproxy = "http://goproxy.test:8080"
-    lab.argv_prefix = ["ip", "netns", "exec", name]
+
+
+# An HTTP proxy for CONNECT tunnels that misbehaves: ``stall`` reads the CONNECT and never
+# answers; ``407`` asks for credentials go does not have. It logs each request head.
+_CONNECT_PROXY = """\
+import socket, sys, threading
+mode, port, log = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(64)
+print("ready", flush=True)
+hold = []
+def serve(conn):
+    head = b""
+    while b"\\r\\n\\r\\n" not in head:
+        data = conn.recv(4096)
+        if not data:
+            return
+        head += data
+    log.write(head.split(b"\\r\\n", 1)[0].decode("latin-1") + "\\n")
+    if mode == "407":
+        conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\\r\\n"
+                     b"Proxy-Authenticate: Basic realm=\\"gotrace lab\\"\\r\\n"
+                     b"Content-Length: 0\\r\\n\\r\\n")
+        conn.close()
+    else:
+        hold.append(conn)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+#: what go asks the CONNECT proxy for: a real name, so that go uses the proxy at all (it
+#: never proxies localhost); in the namespace it resolves only to 127.0.0.1, and go asks
+#: the proxy, not DNS, anyway
+CONNECT_TARGET = "proxy.golang.org"
+
+
+def _setup_connect(lab: _Lab, mode: str) -> None:
+    lab.build()
+    name = _netns(
+        lab,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        f"127.0.0.1 localhost {CONNECT_TARGET}\n::1 localhost\n",
+    )
+    port = 20000 + secrets.randbelow(20000)
+    log = lab.workdir / "connect-proxy.log"
+    log.touch()
+    helper = [sys.executable, "-c", _CONNECT_PROXY, mode, str(port), str(log)]
+    lab.spawn("connect-proxy", ["ip", "netns", "exec", name, *helper], ready="ready")
+    lab.files["proxy-log"] = log
+    lab.goproxy = f"https://{CONNECT_TARGET}"
+    lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
+
+
+def _setup_connect_stall(lab: _Lab) -> None:
+    _setup_connect(lab, "stall")
+
+
+def _setup_connect_407(lab: _Lab) -> None:
+    _setup_connect(lab, "407")
 
 
 def _setup_tls_proxy_stall(lab: _Lab) -> None:
@@ -884,6 +955,33 @@ _ALL += [
         _SILENT,
         _setup_scale_stall,
         stop_signal=_SIGTERM,
+    ),
+]
+
+_ALL += [
+    Scenario(
+        "connect-stall",
+        "HTTPS_PROXY=http://127.0.0.1:P accepts `CONNECT proxy.golang.org:443` and never answers.",
+        "http-proxy-stall",
+        "go asks the HTTP proxy for a tunnel to the module proxy; the proxy never answers.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_connect_stall,
+        _requires_netns,
+        _SIGTERM,
+    ),
+    Scenario(
+        "connect-407",
+        "HTTPS_PROXY=http://127.0.0.1:P answers CONNECT with 407 Proxy Authentication Required.",
+        "http-proxy-refused",
+        "The HTTP proxy wants credentials go was not given; go fails at once.",
+        30.0,
+        1,
+        r"Proxy Authentication Required",
+        _setup_connect_407,
+        _requires_netns,
+        _SIGTERM,
     ),
 ]
 
