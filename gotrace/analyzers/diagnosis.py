@@ -284,7 +284,7 @@ def explain_exchanges(conns: list[Connection], env: dict[str, str]) -> list[str]
     out = []
     for path, tries in by_path.items():
         tries.sort()
-        if len(tries) == 1 and tries[0][1].startswith("2"):
+        if all(t[1].startswith("2") for t in tries):
             continue
         words = []
         for i, (_t, status, base) in enumerate(tries):
@@ -378,6 +378,18 @@ def _quiet_findings(
                     "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
                 )
                 kind = "sumdb-stall"
+            elif role == "other" and _git_remote(ctx, q.pids) is not None:
+                url, helper = _git_remote(ctx, q.pids) or ("?", "git")
+                direct = _direct_setting(env, url)
+                why = (
+                    f"the git server {url} accepted the request and never answered ({helper}, "
+                    f"run by go in direct mode: {direct})"
+                )
+                fix = (
+                    f"go waits for git without a deadline and git waits for {url} forever: fix "
+                    "that server; go holds git's stderr until git fails, so nothing is printed"
+                )
+                kind = "git-stall"
             elif role == "http-proxy":
                 target = req.split(" ", 2)[1] if req and req.startswith("CONNECT ") else None
                 why = (
@@ -586,6 +598,27 @@ def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[F
                 )
             )
         if c.connect_result in ("ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"):
+            retry = _http_retry(c, conns)
+            if retry is not None:
+                # go's https probe of a GOINSECURE (or direct-mode) host, then plain http
+                # that worked: that refusal is not the cause of anything
+                out.append(
+                    Finding(
+                        kind="https-probe-refused",
+                        severity="info",
+                        summary=(
+                            f"connect to {c.remote} (https) failed: {c.connect_result}; go "
+                            f"retried over http at {retry.remote}, which answered: not a cause"
+                        ),
+                        start=c.connect_ts,
+                        end=c.close_ts,
+                        pids=tuple(sorted(c.pids)),
+                        objects=tuple(x for x in (c.remote, retry.remote) if x),
+                        evidence=tuple(c.lines[:2]),
+                        weight=0.05,
+                    )
+                )
+                continue
             role, url, _sep = _role(c.remote, env)
             what = (
                 f" (the GOPROXY entry {url})"
@@ -613,6 +646,47 @@ def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[F
                 )
             )
     return out
+
+
+def _git_remote(ctx: Context, pids: tuple[int, ...]) -> tuple[str, str] | None:
+    """(remote URL, helper name) when one of ``pids`` is git's remote helper
+    (``git-remote-http origin URL``, ``git remote-https URL``)."""
+    for pid in pids:
+        argv = ctx.groups.argv.get(ctx.groups.tgid.get(pid, pid)) or []
+        names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
+        if names and (
+            names[0].startswith("git-remote-")
+            or names[1:2] == ["remote-http"]
+            or names[1:2] == ["remote-https"]
+        ):
+            helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
+            return argv[-1], helper
+    return None
+
+
+def _direct_setting(env: dict[str, str], url: str) -> str:
+    """Which setting sent go to the VCS for ``url``'s host: GOPRIVATE/GONOPROXY or
+    GOPROXY=direct."""
+    host = re.sub(r"^[a-z+]+://", "", url).split("/", 1)[0]
+    for key in ("GOPRIVATE", "GONOPROXY"):
+        for pattern in (env.get(key) or "").split(","):
+            if pattern and (
+                host == pattern or host.endswith("." + pattern) or pattern.startswith(host)
+            ):
+                return f"{key}={env[key]}"
+    return f"GOPROXY={env.get('GOPROXY', 'direct')}"
+
+
+def _http_retry(c: Connection, conns: list[Connection]) -> Connection | None:
+    """A later connection of the same process to the same host on port 80 that got an
+    answer, when ``c`` was a failed connect to port 443."""
+    if not c.remote or not c.remote.endswith(":443"):
+        return None
+    host = c.remote.rsplit(":", 1)[0]
+    for d in conns:
+        if d.id > c.id and d.tgid == c.tgid and d.remote == f"{host}:80" and d.bytes_recv > 0:
+            return d
+    return None
 
 
 def _root(ctx: Context) -> int | None:
@@ -764,6 +838,7 @@ SINGULAR = frozenset(
         "http-proxy-refused",
     }
 )
+#: what a stall of a plain request is called, by the role of the server
 
 
 def _fold(core: list[Finding], extra: list[Finding]) -> list[Finding]:

@@ -471,7 +471,40 @@ def findings(ctx: Context) -> list[Finding]:
                 },
             )
         )
+    if go:
+        out.extend(_child_stderr(ctx, procs))
     out.extend(_silence(ctx, end, procs, msgs, go=go))
+    return out
+
+
+def _child_stderr(ctx: Context, procs: set[int]) -> list[Finding]:
+    """What go's children (git, ssh...) wrote to their stderr: go reads it into a buffer it
+    prints only when the child fails, so a stalled or killed git says nothing on screen."""
+    kids = {
+        t
+        for t in set(ctx.groups.tgid.values()) - procs
+        # go's own telemetry sidecar is go, not a child it runs for the download
+        if (ctx.groups.argv.get(t) or [""])[0].rsplit("/", 1)[-1] != "go"
+    }
+    out = []
+    for m in messages(ctx, kids):
+        argv = ctx.groups.argv.get(m.tgid) or []
+        who = " ".join(argv[:2]) or f"pid {m.tgid}"
+        out.append(
+            Finding(
+                kind="child-stderr",
+                severity="info",
+                summary=f"{who} (pid {m.tgid}) wrote to its stderr, which go shows only if it fails: {m.first_line}",
+                start=m.ts,
+                end=m.ts,
+                pids=(m.tgid,),
+                objects=(who,),
+                evidence=(m.line,),
+                fix="this is the child's own explanation; go hides it until the child exits non-zero",
+                weight=0.05,
+                detail={"text": m.text},
+            )
+        )
     return out
 
 

@@ -619,6 +619,55 @@ def _setup_connect(lab: _Lab, mode: str) -> None:
     lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
 
 
+#: the git host of the direct-mode scenarios: dotted, so go treats it as a real host; in the
+#: namespace it resolves, through its own /etc/hosts, to 127.0.0.1 only
+GIT_HOST = "git.example.test"
+
+
+def _requires_git() -> str | None:
+    from gotrace.lab.gitserver import HTTP_BACKEND
+
+    if shutil.which("git") is None or not Path(HTTP_BACKEND).exists():
+        return "git and git-http-backend (Debian's git) are missing"
+    return _requires_netns()
+
+
+def _setup_git(lab: _Lab, mode: str, repo: str) -> None:
+    from gotrace.lab import gitserver
+
+    module = f"{GIT_HOST}/{repo}"
+    root = lab.workdir / "git"
+    gitserver.make_repo(root, module, "v1.0.0")
+    write_app(lab.app, [], go_sum=False, main_go=False)
+    (lab.app / "go.mod").write_text(
+        f"module example.com/app\n\ngo 1.21\n\nrequire {module} v1.0.0\n"
+    )
+    name = _netns(
+        lab,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        f"127.0.0.1 localhost {GIT_HOST}\n::1 localhost\n",
+    )
+    log = lab.workdir / "git-server.log"
+    log.touch()
+    server = [sys.executable, gitserver.__file__, str(root), GIT_HOST, "80", mode, str(log)]
+    lab.spawn("git-server", ["ip", "netns", "exec", name, *server], ready="ready")
+    lab.files["git-log"] = log
+    # nothing listens on :443, so go's https lookup is refused; GOINSECURE lets it retry
+    # over http, which is what the server speaks
+    lab.goproxy = "direct"
+    lab.extra_env.update(
+        {"GOPRIVATE": GIT_HOST, "GOINSECURE": GIT_HOST, "GIT_CONFIG_NOSYSTEM": "1"}
+    )
+
+
+def _setup_git_stall(lab: _Lab) -> None:
+    _setup_git(lab, "stall", "m")
+
+
+def _setup_git_ok(lab: _Lab) -> None:
+    _setup_git(lab, "serve", "tools")
+
+
 def _setup_connect_stall(lab: _Lab) -> None:
     _setup_connect(lab, "stall")
 
@@ -981,6 +1030,36 @@ _ALL += [
         r"Proxy Authentication Required",
         _setup_connect_407,
         _requires_netns,
+        _SIGTERM,
+    ),
+]
+
+_ALL += [
+    Scenario(
+        "git-stall",
+        f"GOPROXY=direct: {GIT_HOST}/m's go-import tag is found, then git's "
+        "info/refs request is never answered.",
+        "git-stall",
+        "go runs git ls-remote, whose git-remote-http sends its request and polls forever; "
+        "go prints nothing (it holds git's stderr until git fails).",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_git_stall,
+        _requires_git,
+        _SIGTERM,
+    ),
+    Scenario(
+        "git-ok",
+        f"GOPROXY=direct: {GIT_HOST}/tools served by git http-backend.",
+        "none",
+        "go looks up the go-import tag (https refused, then http: GOINSECURE), runs git and "
+        "succeeds.",
+        60.0,
+        0,
+        _SILENT,
+        _setup_git_ok,
+        _requires_git,
         _SIGTERM,
     ),
 ]
