@@ -204,7 +204,9 @@ def unexpected(
     what the lab's timeout sends this scenario, gotrace run's --timeout)."""
     status = meta.get("exit_status")
     if expect_exit is None:
-        if meta.get("signal") != stop_signal:
+        # SIGKILL too: what outlives the SIGTERM (go waiting for a git that ignores it) is
+        # killed after the grace period
+        if meta.get("signal") not in (stop_signal, "SIGKILL"):
             return f"expected go to be killed by the lab's timeout, got exit {status}"
     elif status != expect_exit:
         return f"expected exit {expect_exit}, got {status} (signal {meta.get('signal')})"
@@ -477,6 +479,26 @@ EVIDENCE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
                 "# get dep1 zip",
                 r'write\(2<.*"# get https://localhost:\d+/example\.com/dep1/@v/v1\.0\.0\.zip\\n"',
             ),
+        ),
+    ),
+    "git-stall": (
+        "In a network namespace whose /etc/hosts maps git.example.test to 127.0.0.1: go's "
+        "https lookup is refused, the http retry (GOINSECURE) gets the go-import tag, then "
+        "`git ls-remote` starts git-remote-http, which writes `GET /m.git/info/refs?"
+        "service=git-upload-pack` and then only polls; go waits for git.",
+        (
+            ("refused :443", r"\[ECONNREFUSED\]"),
+            ("go-import lookup", r'write\(.*"GET /m\?go-get=1 HTTP/1\.1'),
+            ("git-remote-http", r'execve\("/usr/lib/git-core/git-remote-http"'),
+            ("info/refs", r'"GET /m\.git/info/refs\?service=git-upload-pack HTTP/1\.1'),
+        ),
+    ),
+    "git-ok": (
+        "As git-stall, but git http-backend answers: ls-remote, fetch, the zip is built from "
+        "the repository; exit 0.",
+        (
+            ("info/refs", r'"GET /tools\.git/info/refs\?service=git-upload-pack HTTP/1\.1'),
+            ("exit 0", r"^{root} .*\+\+\+ exited with 0"),
         ),
     ),
     "cold-ok-x": (

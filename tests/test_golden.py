@@ -267,3 +267,20 @@ def test_fallback_statuses_are_in_the_report():
     first, second = proxy_ports("fallback-404")
     line = f"example.com/dep1/@v/v1.0.0.zip: 404 from http://127.0.0.1:{first}, then 200 from http://127.0.0.1:{second} after the comma"
     assert line in a.exchanges
+
+
+def test_git_stall_names_the_git_server_and_the_setting():
+    verdict, t = _verdict_of("git-stall")
+    assert t.analysis.findings[0].kind == "git-stall"
+    assert "`GET /m.git/info/refs?service=git-upload-pack`" in verdict
+    assert "the git server http://git.example.test/m.git" in verdict
+    assert "GOPRIVATE=git.example.test" in verdict
+    # the https probe go recovered from over http is shown, but never as the cause
+    probe = [f for f in t.analysis.findings if f.kind == "https-probe-refused"]
+    assert probe and probe[0].severity == "info"
+
+
+def test_git_ok_is_a_success():
+    verdict, t = _verdict_of("git-ok")
+    assert verdict.startswith("exited 0")
+    assert not [f for f in t.analysis.findings if f.severity == "error"]
