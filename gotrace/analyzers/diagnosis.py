@@ -697,8 +697,27 @@ def _root(ctx: Context) -> int | None:
     return int(first["tgid"][0]) if first.height else roots[0]
 
 
+def _killer(ctx: Context, root: int, sig: str) -> str:
+    """Who sent the killing signal, for the sentence: its first real delivery's sender."""
+    from gotrace.analyzers.signals import in_tree, real_delivery
+
+    first = real_delivery(ctx, root, sig)
+    if first is not None and first.sender is not None:
+        if in_tree(ctx, first.sender):
+            argv = " ".join(ctx.groups.argv.get(first.sender, [])[:3])
+            return f"by pid {first.sender}{f' ({argv})' if argv else ''} (line {first.line})"
+        return (
+            f"by pid {first.sender}, a process outside the trace ({first.code}, line {first.line})"
+        )
+    if ctx.meta.get("timed_out"):
+        return "by the --timeout of gotrace run (or the lab's outer timeout)"
+    if ctx.meta.get("interrupted"):
+        return "by Ctrl-C"
+    return "from outside the trace (e.g. a timeout or the OOM killer)"
+
+
 def _process_findings(ctx: Context) -> list[Finding]:
-    from gotrace.analyzers.signals import gotrace_stop, in_tree, real_delivery
+    from gotrace.analyzers.signals import gotrace_stop
 
     out: list[Finding] = []
     root = _root(ctx)
@@ -709,55 +728,34 @@ def _process_findings(ctx: Context) -> list[Finding]:
         ev = ctx.frame.filter((pl.col("kind") == "kill") & (pl.col("pid") == root))
         t = ev["ts"][0] if ev.height else None
         stop = gotrace_stop(ctx, root, sig)
+        kind, severity, evidence = "killed", "error", tuple(ev["line"].to_list()[:1])
+        objects: tuple[str, ...] = (sig,)
+        detail: dict[str, Any] = {}
         if stop is not None:
-            out.append(
-                Finding(
-                    kind="stopped",
-                    severity="info",
-                    summary=f"pid {root} was {stop.phrase} ({stop.signal}); not a cause: see what it was doing then",
-                    start=t,
-                    end=t,
-                    pids=(root,),
-                    objects=(stop.signal, stop.why),
-                    evidence=tuple(dict.fromkeys(stop.evidence + tuple(ev["line"].to_list()[:1]))),
-                    fix=None,
-                    weight=0.1,
-                    detail={
-                        "why": stop.why,
-                        "after": stop.after,
-                        "sender": stop.sender,
-                        "phrase": stop.phrase,
-                    },
-                )
-            )
-            return out
-        first = real_delivery(ctx, root, sig)
-        if first is not None and first.sender is not None:
-            inside = in_tree(ctx, first.sender)
-            argv = " ".join(ctx.groups.argv.get(first.sender, [])[:3])
-            who = (
-                f"by pid {first.sender}{f' ({argv})' if argv else ''} (line {first.line})"
-                if inside
-                else f"by pid {first.sender}, a process outside the trace ({first.code}, line {first.line})"
-            )
-        elif ctx.meta.get("timed_out"):
-            who = "by the --timeout of gotrace run (or the lab's outer timeout)"
-        elif ctx.meta.get("interrupted"):
-            who = "by Ctrl-C"
+            kind, severity, objects = "stopped", "info", (stop.signal, stop.why)
+            summary = f"pid {root} was {stop.phrase} ({stop.signal}); not a cause: see what it was doing then"
+            evidence = tuple(dict.fromkeys(stop.evidence + evidence))
+            detail = {
+                "why": stop.why,
+                "after": stop.after,
+                "sender": stop.sender,
+                "phrase": stop.phrase,
+            }
         else:
-            who = "from outside the trace (e.g. a timeout or the OOM killer)"
+            summary = f"pid {root} was killed by {sig} {_killer(ctx, root, sig)}"
         out.append(
             Finding(
-                kind="killed",
-                severity="error",
-                summary=f"pid {root} was killed by {sig} {who}",
+                kind=kind,
+                severity="info" if severity == "info" else "error",
+                summary=summary,
                 start=t,
                 end=t,
                 pids=(root,),
-                objects=(sig,),
-                evidence=tuple(ev["line"].to_list()[:1]),
+                objects=objects,
+                evidence=evidence,
                 fix=None,
                 weight=0.1,
+                detail=detail,
             )
         )
         return out
