@@ -28,32 +28,20 @@ TLS_CONTENT_TYPES = {
 }
 
 
-def tls_record_type(data: bytes) -> str | None:
-    """The content type of the TLS record ``data`` starts with, or None when it does not
-    start with a record header (type byte, version 3.x)."""
-    if len(data) < 3 or data[1] != 0x03 or data[0] not in TLS_CONTENT_TYPES:
-        return None
-    return TLS_CONTENT_TYPES[data[0]]
+#: how strace prints the first bytes of a record of each type in a write's buffer (octal
+#: escapes by default, hex with -x): enough to follow a TLS client that writes whole records
+TLS_STRACE_HEADS = {
+    name: (f'"\\{code:o}\\3', f'"\\x{code:02x}\\x03') for code, name in TLS_CONTENT_TYPES.items()
+}
 
 
-def tls_records(data: bytes, total: int) -> list[tuple[str, int]]:
-    """The records (type, bytes including the header) in a buffer that starts at a record
-    boundary: ``data`` is what strace showed, ``total`` how many bytes the call moved. Record
-    headers past what was shown are unknown: the rest is counted with the last one seen."""
-    out: list[tuple[str, int]] = []
-    pos = 0
-    while pos < total:
-        kind = tls_record_type(data[pos : pos + 5])
-        if kind is None or pos + 5 > len(data):
-            if out:
-                last_kind, n = out[-1]
-                out[-1] = (last_kind, n + total - pos)
-            break
-        length = struct.unpack(">H", data[pos + 3 : pos + 5])[0]
-        size = min(5 + length, total - pos)
-        out.append((kind, size))
-        pos += size
-    return out
+def tls_record_kind(buffer: str) -> str | None:
+    """The content type of the TLS record a write's buffer (as strace printed it) starts
+    with, or None."""
+    for name, heads in TLS_STRACE_HEADS.items():
+        if buffer.startswith(heads):
+            return name
+    return None
 
 
 def tls_client_hello(data: bytes) -> dict[str, Any] | None:
@@ -87,6 +75,8 @@ def tls_client_hello(data: bytes) -> dict[str, Any] | None:
                 i = 2
                 while i < len(body):
                     n = body[i]
+                    if i + 1 + n > len(body):
+                        break  # cut by strace's -s: a partial name is no name
                     out["alpn"].append(body[i + 1 : i + 1 + n].decode("ascii", "replace"))
                     i += 1 + n
         except (IndexError, struct.error):

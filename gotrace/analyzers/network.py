@@ -27,6 +27,7 @@ from gotrace.protocols import (
     STATUS,
     parse_dns,
     tls_client_hello,
+    tls_record_kind,
 )
 
 _SOCK_CALLS = (
@@ -335,13 +336,6 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         conn.close_line = r["line"]
 
 
-#: how strace prints the first bytes of a TLS record of each type (octal, or -x hex)
-_TLS_HEADS = {
-    kind: (f'"\\{code:o}\\3', f'"\\x{code:02x}\\x03')
-    for kind, code in (("handshake", 0x16), ("application_data", 0x17), ("ccs", 0x14))
-}
-
-
 def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
     """Follow a TLS client's records from the first bytes of each write (go writes whole
     records): the ClientHello starts TLS; the write with the ChangeCipherSpec (or the first
@@ -350,18 +344,16 @@ def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
     buf = args[args.find(", ") + 2 :] if ", " in args else ""
     if buf.startswith("[{iov_base="):
         buf = buf[len("[{iov_base=") :]
-    head = buf[:16]
+    kind = tls_record_kind(buf[:16])
     if not conn.tls:
-        if head.startswith(_TLS_HEADS["handshake"]) and conn.bytes_sent == n:
+        if kind == "handshake" and conn.bytes_sent == n:
             conn.tls = True
         return
     if conn.tls_established_ts is None:
-        if conn.tls_server_ts is not None and (
-            head.startswith(_TLS_HEADS["ccs"]) or head.startswith(_TLS_HEADS["application_data"])
-        ):
+        if conn.tls_server_ts is not None and kind in ("change_cipher_spec", "application_data"):
             conn.tls_established_ts = when
         return
-    if head.startswith(_TLS_HEADS["application_data"]):
+    if kind == "application_data":
         conn.tls_app_sent += n
 
 
