@@ -652,15 +652,21 @@ def _git_remote(ctx: Context, pids: tuple[int, ...]) -> tuple[str, str] | None:
     """(remote URL, helper name) when one of ``pids`` is git's remote helper
     (``git-remote-http origin URL``, ``git remote-https URL``)."""
     for pid in pids:
-        argv = ctx.groups.argv.get(ctx.groups.tgid.get(pid, pid)) or []
-        names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
-        if names and (
-            names[0].startswith("git-remote-")
-            or names[1:2] == ["remote-http"]
-            or names[1:2] == ["remote-https"]
-        ):
-            helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
-            return argv[-1], helper
+        proc: int | None = ctx.groups.tgid.get(pid, pid)
+        # the process itself, else its parents (``git remote-http`` execs git-remote-http;
+        # an exec the trace missed leaves the parent's argv to go by)
+        for _ in range(3):
+            if proc is None:
+                break
+            argv = ctx.groups.argv.get(proc) or []
+            names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
+            if names and (
+                names[0].startswith("git-remote-")
+                or names[1:2] in (["remote-http"], ["remote-https"])
+            ):
+                helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
+                return argv[-1], helper
+            proc = ctx.groups.parent.get(proc)
     return None
 
 
