@@ -207,6 +207,18 @@ def _likely_request(ctx: Context, url: str | None) -> tuple[str | None, str]:
                 hit = _LEFT_ZIP.search(left)
                 if hit:
                     return f"GET /{hit.group('path')}", "guess"
+        # go fetches a version's .mod before its zip: one module still waiting for both
+        waiting = m.filter(
+            (pl.col("result") == "in-progress")
+            & (pl.col("renamed").list.len() == 0)
+            & (pl.col("tmp_files").list.len() == 0)
+        )
+        if waiting.height == 1:
+            from gotrace.modpath import escape
+
+            mod, ver = waiting.row(0, named=True)["module"], waiting.row(0, named=True)["version"]
+            if ver:
+                return f"GET /{escape(mod)}/@v/{escape(ver)}.mod", "guess"
     return None, "unknown"
 
 
@@ -463,14 +475,24 @@ def _quiet_findings(
         elif q.kind == "body-stall":
             remote = q.objects[0] if q.objects else None
             got, expected = q.detail.get("received"), q.detail.get("expected")
+            summary = (
+                f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
+                f"{got} of {expected} body bytes, then nothing — the server stopped sending"
+            )
+            if q.detail.get("tls"):
+                role, url, sep = _role(remote, env, q.detail.get("sni"))
+                setting = _setting(role, sep)
+                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                summary = (
+                    f"stalled {dur:.1f} s mid-download from {where} ({f'{setting}; ' if setting else ''}"
+                    f"TLS established, on {remote}): most likely `{q.detail.get('request')}`, "
+                    f"{_size(int(got or 0))} of it written, then nothing — the server stopped sending"
+                )
             out.append(
                 Finding(
                     kind="body-stall",
                     severity="error",
-                    summary=(
-                        f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
-                        f"{got} of {expected} body bytes, then nothing — the server stopped sending"
-                    ),
+                    summary=summary,
                     objects=q.objects,
                     fix="the proxy (or a middlebox) stops mid-response; go has no read timeout: fix the proxy or its upstream",
                     **common,
@@ -545,7 +567,8 @@ def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Findi
     req = q.detail.get("request")
     path = req.split(" ", 2)[1].lstrip("/") if req and " " in req else None
     if q.kind == "body-stall":
-        what = f"in the middle of {path}" if path else "in the middle of a response"
+        likely = " (most likely: the response was encrypted)" if q.detail.get("guessed") else ""
+        what = f"in the middle of {path}{likely}" if path else "in the middle of a response"
     else:
         what = f"waiting for the answer to {path}" if path else "waiting for an answer"
     return Finding(

@@ -14,6 +14,7 @@ a connect, a child process, a read on a pipe or terminal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -234,6 +235,38 @@ def blame(
                 },
                 **q,  # type: ignore[arg-type]
             )
+    encrypted = [
+        c
+        for c in live
+        if c.tls_state(start) == "TLS established"
+        and any(r[0] <= start + EPS for r in c.recvs)
+        and not any(start + EPS < r[0] < end - EPS for r in c.recvs)
+    ]
+    download = download_in_progress(ctx, start, end) if encrypted else None
+    if encrypted and download is not None:
+        # an encrypted response cut mid-body: the cache file it was being written to says which
+        c = max(encrypted, key=lambda c: max(r[0] for r in c.recvs if r[0] <= start + EPS))
+        req, written = download
+        return QuietPeriod(
+            kind="body-stall",
+            blame=(
+                f"blocked in read on {c.endpoint} in the middle of an encrypted response, most "
+                f"likely to `{req}` ({written} B of it written to the cache), then nothing"
+            ),
+            objects=tuple(x for x in (c.remote, req) if x),
+            pids=tuple(sorted(c.pids)),
+            evidence=tuple(r[2] for r in c.recvs if r[0] <= start + EPS)[-1:],
+            detail={
+                "connection": c.id,
+                "request": req,
+                "received": written,
+                "expected": None,
+                "tls": c.tls_state(start),
+                "sni": c.sni,
+                "guessed": True,
+            },
+            **q,  # type: ignore[arg-type]
+        )
     connecting = [
         c for c in live if c.connect_result == "EINPROGRESS" and (c.connect_ts or 0) <= start + EPS
     ]
@@ -362,6 +395,35 @@ def unanswered(
 def _open_across(c: Connection, start: float) -> bool:
     opened = c.open_ts if c.open_ts is not None else c.connect_ts
     return (opened is None or opened <= start + EPS) and (c.close_ts is None or c.close_ts >= start)
+
+
+_CACHE_TMP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.(?:zip|mod|info))\d+\.tmp$")
+
+
+def download_in_progress(ctx: Context, start: float, end: float) -> tuple[str, int] | None:
+    """The module file go was downloading across [start, end]: a cache ``.tmp`` file written
+    before ``start`` and written to, closed or renamed again only at ``end`` or later (or
+    never). Returns (``GET /<module>/@v/<file>``, bytes written to it by ``start``)."""
+    f = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("syscall").is_in(["write", "pwrite64", "close"])
+        & pl.col("target").fill_null("").str.contains(r"/cache/download/.+\.tmp$")
+    ).select("ts", "syscall", "target", "retval")
+    best: tuple[str, int] | None = None
+    for target, rows in f.group_by("target"):
+        ts = rows["ts"].to_list()
+        before = rows.filter(pl.col("ts") <= start + EPS)
+        after = rows.filter(pl.col("ts") >= end - EPS)
+        inside = [t for t in ts if t is not None and start + EPS < t < end - EPS]
+        if not before.height or inside:
+            continue
+        if not after.height and "close" in before["syscall"].to_list():
+            continue
+        m = _CACHE_TMP.search(str(target[0]))
+        if m:
+            written = int(before.filter(pl.col("syscall") != "close")["retval"].fill_null(0).sum())
+            best = (f"GET /{m.group('path')}", written)
+    return best
 
 
 def _response_in_progress(c: Connection, start: float, end: float) -> dict[str, Any] | None:
