@@ -159,3 +159,21 @@ def test_live_counter_does_not_reset_on_timer_wakeups():
         71.0,
     )
     assert s.last_progress == 71.0
+
+
+def test_live_line_names_the_tls_server_when_the_request_is_encrypted():
+    s = LiveState()
+    hello = (
+        "\\26\\3\\1\\0\\200\\1\\0\\0|\\3\\3"
+        + "\\0" * 32
+        + "\\0\\0\\2\\23\\1\\1\\0\\0\\16\\0\\0\\0\\n\\0\\10\\0\\0\\5proxy"
+    )
+    conn = "5<TCP:[127.0.0.1:5000->127.0.0.1:4443]>"
+    for ts, raw in [
+        (1.0, f'100 1.0 write({conn}, "{hello}", 133) = 133'),
+        (1.1, f'100 1.1 read({conn}, "\\26\\3\\3\\0z", 4096) = 127'),
+        (1.2, f'100 1.2 write({conn}, "\\27\\3\\3\\0\\241M", 166) = 166'),
+    ]:
+        s.feed(parse_line(stamped(raw)), ts)
+    line = s.blame()
+    assert "TCP 127.0.0.1:4443" in line and "TLS to proxy; the request is encrypted" in line

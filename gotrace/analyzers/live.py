@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
+from gotrace.protocols import REQUEST, tls_sni
 
 #: readiness waits: they return when data may be there (the read that follows moves it) or
 #: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
@@ -43,7 +44,6 @@ def is_progress(name: str, errno: str | None, target: str | None) -> bool:
     return not (target and target.startswith(WAKEUP_FDS))
 
 
-_REQUEST = re.compile(r"^(GET|HEAD|POST|PUT) (\S+) HTTP/1\.[01]")
 _MODULE_ZIP = re.compile(r"cache/download/(?P<mod>.+)/@v/(?P<ver>[^/]+)\.zip$")
 
 
@@ -55,6 +55,8 @@ class Conn:
     waiting: bool = False  # sent something that nothing has answered yet
     waiting_since: float = 0.0
     received: int = 0
+    #: the server name of a TLS ClientHello sent on it (the request itself is encrypted)
+    sni: str | None = None
 
 
 @dataclass
@@ -127,10 +129,12 @@ class LiveState:
                 and len(parts) > 1
             ):
                 s = decode_string(parts[1])
-                m = _REQUEST.match(s.text()) if s else None
+                m = REQUEST.match(s.value) if s else None
                 if m:
-                    conn.request = f"{m.group(1)} {m.group(2)}"
+                    conn.request = f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}"
                     conn.received = 0  # bytes count per request on a reused connection
+                elif s and conn.sni is None and s.value[:1] == b"\x16":
+                    conn.sni = tls_sni(s.value)
                 if not conn.waiting:
                     conn.waiting = True
                     conn.waiting_since = float(self.lines)
@@ -143,10 +147,10 @@ class LiveState:
                 self.conns.pop(target, None)
         if name in ("renameat", "renameat2", "rename") and ret == "0":
             for p in parts:
-                s = decode_string(p)
-                m = _MODULE_ZIP.search(s.text()) if s else None
-                if m:
-                    self.modules_done.add(f"{m.group('mod')}@{m.group('ver')}")
+                path = decode_string(p)
+                done = _MODULE_ZIP.search(path.text()) if path else None
+                if done:
+                    self.modules_done.add(f"{done.group('mod')}@{done.group('ver')}")
 
     def progress(self) -> str:
         return (
@@ -185,6 +189,8 @@ class LiveState:
             if hp and hp[1] == 53:
                 return f"waiting for a DNS answer from {what}"
             after = f" after sending `{c.request}`" if c.request else ""
+            if c.sni and not c.request:
+                after = f" (TLS to {c.sni}; the request is encrypted)"
             got = "no response" if not c.received else f"{c.received} bytes so far"
             return f"blocked reading {what}{after} ({got})"
         for pid, rec in open_calls.items():
