@@ -82,6 +82,8 @@ class Connection:
     tls_server_ts: float | None = None
     tls_established_ts: float | None = None
     tls_app_sent: int = 0
+    #: bytes of the server's post-handshake session tickets, when seen
+    tls_tickets: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -293,10 +295,12 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         if retval is not None and retval > 0:
             conn.bytes_sent += retval
             conn.last_send_ts = when
-            if when is not None:
-                conn.sends.append((when, retval, r["line"]))
+            finishing = conn.tls and conn.tls_established_ts is None
             if conn.tls or not conn.bytes_recv:
                 _tls_sent(conn, args, retval, when)
+            if when is not None and not (finishing and conn.tls_established_ts is not None):
+                # the client's ChangeCipherSpec/Finished is handshake, not a request
+                conn.sends.append((when, retval, r["line"]))
             payload = _payload(args) if _worth_decoding(conn, args, sent=True) else None
             if payload is not None:
                 data, cut = payload
@@ -310,6 +314,11 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name in _READS:
         if retval is not None and retval > 0:
             conn.bytes_recv += retval
+            if _session_tickets(conn, retval, when):
+                # TLS 1.3 servers send session tickets once the client has finished: they
+                # answer no request (nothing waiting changes)
+                conn.tls_tickets = retval
+                return
             if when is not None:
                 conn.recvs.append((when, retval, r["line"]))
             if conn.tls and conn.tls_server_ts is None:
@@ -334,6 +343,26 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name == "close":
         conn.close_ts = r["ts"]
         conn.close_line = r["line"]
+
+
+#: what a server's post-handshake flight (NewSessionTicket records) can be: one read this
+#: small, this soon after the client's Finished (OpenSSL sends two tickets, 542 B in all)
+TICKETS_MAX_BYTES = 2048
+TICKETS_WITHIN_S = 1.0
+
+
+def _session_tickets(conn: Connection, n: int, when: float | None) -> bool:
+    """Whether this read is the server's session tickets: the first data after the client's
+    Finished, small and soon after it."""
+    return (
+        conn.tls
+        and conn.tls_tickets is None
+        and conn.tls_established_ts is not None
+        and when is not None
+        and not any(t >= conn.tls_established_ts for t, _, _ in conn.recvs)
+        and n <= TICKETS_MAX_BYTES
+        and when - conn.tls_established_ts <= TICKETS_WITHIN_S
+    )
 
 
 def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:

@@ -716,7 +716,7 @@ def _setup_get_tls_stall(lab: _Lab) -> None:
 
 
 SCALE_MODULES = 200
-SCALE_STALLED = 61
+SCALE_STALLED = 23
 
 
 def _setup_scale_stall(lab: _Lab) -> None:
