@@ -70,10 +70,20 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         if f.kind == "lock-held" and f.objects
     }
     findings: list[Finding] = []
-    findings += _quiet_findings(ctx, quiet, env, holders)
-    # a request left unanswered while the rest kept going (hundreds of modules, one stalls)
+    # a request left unanswered while the rest kept going (hundreds of modules, one stalls):
+    # its whole wait, not only the quiet end of it
+    waits = {u.detail["connection"]: u for u in unanswered(ctx, conns, min_wait=min_quiet)}
+    told = [
+        waits[q.detail["connection"]]
+        if q.kind == "socket-wait"
+        and q.detail.get("connection") in waits
+        and waits[q.detail["connection"]].start < q.start - 1.0
+        else q
+        for q in quiet
+    ]
+    findings += _quiet_findings(ctx, told, env, holders)
     if not any(q.kind in ("socket-wait", "body-stall", "lock", "dns") for q in quiet):
-        findings += _quiet_findings(ctx, unanswered(ctx, conns, min_wait=min_quiet), env, holders)
+        findings += _quiet_findings(ctx, list(waits.values()), env, holders)
     findings += _connection_findings(conns, env)
     findings += _process_findings(ctx)
     findings += _slow_findings(ctx, conns, quiet)
