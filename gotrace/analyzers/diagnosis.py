@@ -191,7 +191,9 @@ def _size(n: int) -> str:
 _LEFT_ZIP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.zip)\d*\.tmp$")
 
 
-def _likely_request(ctx: Context, url: str | None) -> tuple[str | None, str]:
+def _likely_request(
+    ctx: Context, url: str | None, since: float | None = None
+) -> tuple[str | None, str]:
     """The URL (or request) an encrypted stall most likely was, and how that is known: go
     -x's last ``# get`` line with no answer, else the zip download left half-done."""
     from gotrace.analyzers.output import go_x
@@ -206,6 +208,12 @@ def _likely_request(ctx: Context, url: str | None) -> tuple[str | None, str]:
         ]
         if open_:
             return open_[-1], "go -x"
+    if since is not None:
+        from gotrace.analyzers.quiet import download_awaited
+
+        awaited = download_awaited(ctx, since)
+        if awaited is not None:
+            return awaited, "guess"
     from gotrace.analyzers.modcache import modules
 
     m = modules(ctx)
@@ -432,7 +440,7 @@ def _quiet_findings(
             tls = q.detail.get("tls")
             if tls and not req:
                 # encrypted: name the URL as written, the TLS state and the setting
-                likely, how = _likely_request(ctx, url)
+                likely, how = _likely_request(ctx, url, q.detail.get("since"))
                 where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
                 setting = _setting(role, sep)
                 said = f"{setting}; " if setting else ""

@@ -426,6 +426,43 @@ def download_in_progress(ctx: Context, start: float, end: float) -> tuple[str, i
     return best
 
 
+def download_awaited(ctx: Context, since: float) -> str | None:
+    """The module file an unanswered request was most likely for: the cache ``.tmp`` file
+    created last before the request went out (``since``) that never got a byte and was
+    never renamed into place (``GET /<module>/@v/<file>``)."""
+    f = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("target").fill_null("").str.contains(r"/cache/download/.+\.tmp$")
+    ).select("ts", "syscall", "target", "retval", "args")
+    created = (
+        ctx.frame.filter(
+            (pl.col("kind") == "syscall")
+            & (pl.col("syscall") == "openat")
+            & pl.col("args").str.contains("O_CREAT", literal=True)
+            & pl.col("ret_target").fill_null("").str.contains(r"/cache/download/.+\.tmp$")
+            & (pl.col("ts") <= since + 0.05)
+        )
+        .select("ts", pl.col("ret_target").alias("target"))
+        .sort("ts")
+    )
+    wrote = set(
+        f.filter(pl.col("syscall").is_in(["write", "pwrite64"]) & (pl.col("retval") > 0))[
+            "target"
+        ].to_list()
+    )
+    renames = "\n".join(
+        ctx.frame.filter(pl.col("syscall").is_in(["rename", "renameat", "renameat2"]))["args"]
+        .drop_nulls()
+        .to_list()
+    )
+    best = None
+    for target in created["target"].to_list():
+        m = _CACHE_TMP.search(str(target))
+        if m and target not in wrote and f'"{target}"' not in renames:
+            best = f"GET /{m.group('path')}"
+    return best
+
+
 def _response_in_progress(c: Connection, start: float, end: float) -> dict[str, Any] | None:
     """The response whose body was short of its Content-Length at ``start``, when nothing
     came in on the connection across [start, end] (``body_at_start`` added)."""
