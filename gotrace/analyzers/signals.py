@@ -26,8 +26,6 @@ from gotrace.analyzers.context import Context
 
 _SI_CODE = re.compile(r"si_code=(?P<code>\w+)")
 _SI_PID = re.compile(r"si_pid=(?P<pid>\d+)")
-#: signals that stop a process (the ones gotrace sends, and the usual outside ones)
-STOPPING = frozenset({"SIGTERM", "SIGINT", "SIGKILL", "SIGHUP", "SIGQUIT"})
 
 
 @dataclass(frozen=True, slots=True)
