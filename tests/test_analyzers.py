@@ -10,9 +10,10 @@ import pytest
 
 from gotrace.analyzers.context import build
 from gotrace.analyzers.diagnosis import diagnose, proxy_list
-from gotrace.analyzers.network import connections, parse_dns, tls_sni
+from gotrace.analyzers.network import connections
 from gotrace.analyzers.quiet import quiet_periods
 from gotrace.parsers.strace import parse_frame
+from gotrace.protocols import parse_dns, tls_sni
 from gotrace.trace import Trace
 
 

@@ -15,7 +15,7 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
-from gotrace.analyzers.quiet import QuietPeriod, quiet_periods
+from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -28,6 +28,8 @@ class Analysis:
     connections: list[Connection]
     context: Context
     settings: list[str] = field(default_factory=list)
+    #: HTTP answers per path and how go fell back: ``404 from A, then 200 from B after the comma``
+    exchanges: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class Analysis:
             ],
             "connections": [c.to_row() for c in self.connections],
             "settings": self.settings,
+            "exchanges": self.exchanges,
             "limitations": self.context.limitations(),
         }
 
@@ -67,7 +70,20 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         if f.kind == "lock-held" and f.objects
     }
     findings: list[Finding] = []
-    findings += _quiet_findings(ctx, quiet, env, holders)
+    # a request left unanswered while the rest kept going (hundreds of modules, one stalls):
+    # its whole wait, not only the quiet end of it
+    waits = {u.detail["connection"]: u for u in unanswered(ctx, conns, min_wait=min_quiet)}
+    told = [
+        waits[q.detail["connection"]]
+        if q.kind == "socket-wait"
+        and q.detail.get("connection") in waits
+        and waits[q.detail["connection"]].start < q.start - 1.0
+        else q
+        for q in quiet
+    ]
+    findings += _quiet_findings(ctx, told, env, holders)
+    if not any(q.kind in ("socket-wait", "body-stall", "lock", "dns") for q in quiet):
+        findings += _quiet_findings(ctx, list(waits.values()), env, holders)
     findings += _connection_findings(conns, env)
     findings += _process_findings(ctx)
     findings += _slow_findings(ctx, conns, quiet)
@@ -77,7 +93,15 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         findings += from_samples
     findings = order(_dedupe(findings))
     verdict = _verdict(ctx, findings, quiet)
-    return Analysis(verdict, findings, quiet, conns, ctx, settings=explain_settings(env))
+    return Analysis(
+        verdict,
+        findings,
+        quiet,
+        conns,
+        ctx,
+        settings=explain_settings(env),
+        exchanges=explain_exchanges(conns, env),
+    )
 
 
 def _env(ctx: Context) -> dict[str, str]:
@@ -111,18 +135,109 @@ def _host_port_of_url(url: str) -> str | None:
     return f"{m.group('host')}:{port}"
 
 
-def _role(remote: str | None, env: dict[str, str]) -> tuple[str, str | None, str | None]:
-    """(role, url, separator after it) of a remote endpoint: proxy, sumdb or other."""
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def _same_endpoint(url_hp: str | None, remote: str, sni: str | None) -> bool:
+    """Whether a URL's host:port is the connection's remote end: the same address, or the
+    same port and the name go sent as SNI (or ``localhost`` for a loopback address)."""
+    if url_hp is None:
+        return False
+    if url_hp == remote:
+        return True
+    host, _, port = url_hp.rpartition(":")
+    rhost, _, rport = remote.rpartition(":")
+    if port != rport:
+        return False
+    if sni is not None and host == sni:
+        return True
+    return host in _LOOPBACK_NAMES and rhost in _LOOPBACK_NAMES
+
+
+def _role(
+    remote: str | None, env: dict[str, str], sni: str | None = None
+) -> tuple[str, str | None, str | None]:
+    """(role, url, separator after it) of a remote endpoint: proxy, sumdb, http-proxy
+    (separator: the variable that set it) or other."""
     if not remote:
         return ("other", None, None)
     for entry, sep in proxy_list(env.get("GOPROXY", "")):
-        if _host_port_of_url(entry) == remote:
+        if _same_endpoint(_host_port_of_url(entry), remote, sni):
             return ("proxy", entry, sep)
     sumdb = env.get("GOSUMDB", "")
     parts = sumdb.split()
-    if len(parts) == 2 and _host_port_of_url(parts[1]) == remote:
+    if len(parts) == 2 and _same_endpoint(_host_port_of_url(parts[1]), remote, sni):
         return ("sumdb", parts[1], None)
+    for var in _PROXY_VARS:
+        value = env.get(var)
+        if value:
+            url = value if "://" in value else f"http://{value}"
+            if _same_endpoint(_host_port_of_url(url), remote, sni):
+                return ("http-proxy", url, var)
     return ("other", None, None)
+
+
+def _setting(role: str, sep: str | None) -> str | None:
+    return {"proxy": "GOPROXY", "sumdb": "GOSUMDB"}.get(role) or (
+        sep if role == "http-proxy" else None
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB"
+
+
+_LEFT_ZIP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.zip)\d*\.tmp$")
+
+
+def _likely_request(
+    ctx: Context, url: str | None, since: float | None = None
+) -> tuple[str | None, str]:
+    """The URL (or request) an encrypted stall most likely was, and how that is known: go
+    -x's last ``# get`` line with no answer, else the zip download left half-done."""
+    from gotrace.analyzers.output import go_x
+
+    x = go_x(ctx)
+    if x.height:
+        answered = set(x.filter(pl.col("kind").is_in(["get-status", "get-error"]))["url"].to_list())
+        open_ = [
+            u
+            for u in x.filter(pl.col("kind") == "get")["url"].to_list()
+            if u not in answered and (url is None or u.startswith(url.rstrip("/")))
+        ]
+        if open_:
+            return open_[-1], "go -x"
+    if since is not None:
+        from gotrace.analyzers.quiet import download_awaited
+
+        awaited = download_awaited(ctx, since)
+        if awaited is not None:
+            return awaited, "guess"
+    from gotrace.analyzers.modcache import modules
+
+    m = modules(ctx)
+    if m.height:
+        for row in m.filter(pl.col("result").is_in(["incomplete", "in-progress"])).iter_rows(
+            named=True
+        ):
+            for left in row["leftovers"] or []:
+                hit = _LEFT_ZIP.search(left)
+                if hit:
+                    return f"GET /{hit.group('path')}", "guess"
+        # go fetches a version's .mod before its zip: one module still waiting for both
+        waiting = m.filter(
+            (pl.col("result") == "in-progress")
+            & (pl.col("renamed").list.len() == 0)
+            & (pl.col("tmp_files").list.len() == 0)
+        )
+        if waiting.height == 1:
+            from gotrace.modpath import escape
+
+            mod, ver = waiting.row(0, named=True)["module"], waiting.row(0, named=True)["version"]
+            if ver:
+                return f"GET /{escape(mod)}/@v/{escape(ver)}.mod", "guess"
+    return None, "unknown"
 
 
 def explain_settings(env: dict[str, str]) -> list[str]:
@@ -172,6 +287,48 @@ def explain_settings(env: dict[str, str]) -> list[str]:
     return out
 
 
+def _base_of(remote: str | None, env: dict[str, str], sni: str | None) -> str:
+    _role_name, url, _ = _role(remote, env, sni)
+    return url or (f"http://{remote}" if remote else "?")
+
+
+def explain_exchanges(conns: list[Connection], env: dict[str, str]) -> list[str]:
+    """One line per request path that did not simply succeed at the first try: each answer
+    (or silence) in order, with where it came from and how go moved on (``,`` after a
+    404/410, ``|`` after an error). Plain HTTP only: a TLS request is not visible."""
+    by_path: dict[str, list[tuple[float, str, str]]] = {}
+    for c in conns:
+        base = _base_of(c.remote, env, c.sni)
+        for i, req in enumerate(c.requests):
+            parts = str(req["request"]).split(" ")
+            if len(parts) < 2 or parts[0] == "CONNECT":
+                continue
+            resp = c.responses[i] if i < len(c.responses) else None
+            status = str(resp["status"]).split(" ")[0] if resp else (c.error or "no answer")
+            path = parts[1]
+            prefix = base.split("/", 3)[3] if base.count("/") >= 3 else ""
+            if prefix and path.lstrip("/").startswith(prefix.strip("/") + "/"):
+                path = "/" + path.lstrip("/")[len(prefix.strip("/")) + 1 :]
+            by_path.setdefault(path, []).append((req["ts"] or 0.0, status, base))
+    seps = {e: sep for e, sep in proxy_list(env.get("GOPROXY", ""))}
+    out = []
+    for path, tries in by_path.items():
+        tries.sort()
+        if all(t[1].startswith("2") for t in tries):
+            continue
+        words = []
+        for i, (_t, status, base) in enumerate(tries):
+            piece = f"{status} from {base}"
+            if i:
+                prev = tries[i - 1]
+                sep = seps.get(prev[2])
+                how = {",": " after the comma", "|": " after the pipe"}.get(sep or "", "")
+                piece = f"then {piece}{how if prev[2] != base else ' (again)'}"
+            words.append(piece)
+        out.append(f"{path.lstrip('/')}: " + ", ".join(words))
+    return out
+
+
 # -- findings ------------------------------------------------------------------------------
 def _rel(ctx: Context, path: str) -> str:
     if ctx.gomodcache and path.startswith(ctx.gomodcache.rstrip("/") + "/"):
@@ -217,6 +374,8 @@ def _quiet_findings(
                 weight=total,
             )
         )
+    root = _root(ctx)
+    ok = root is not None and ctx.groups.exit_status.get(root) == 0
     for q in quiet:
         if q.kind == "dns":
             continue
@@ -224,10 +383,13 @@ def _quiet_findings(
         common: dict[str, Any] = dict(
             start=q.start, end=q.end, pids=q.pids, evidence=q.evidence, weight=dur
         )
+        if ok and not q.trailing and q.kind in ("socket-wait", "body-stall"):
+            out.append(_pause(q, env, common))
+            continue
         if q.kind == "socket-wait":
             remote = q.objects[0] if q.objects else None
             req = q.detail.get("request")
-            role, url, sep = _role(remote, env)
+            role, url, sep = _role(remote, env, q.detail.get("sni"))
             if role == "proxy":
                 why = "the module proxy accepted the request and never answered"
                 fix = (
@@ -236,6 +398,8 @@ def _quiet_findings(
                 )
                 if sep == ",":
                     fix += "; GOPROXY uses `,` after it, so a timeout never falls back: use `|` to fall back on errors"
+                elif sep == "|":
+                    fix += "; GOPROXY uses `|` after it, but a stall is no error: go never falls back to the next entry"
                 kind = "proxy-stall"
             elif role == "sumdb":
                 why = "the checksum database accepted the request and never answered"
@@ -244,17 +408,84 @@ def _quiet_findings(
                     "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
                 )
                 kind = "sumdb-stall"
+            elif role == "other" and _git_remote(ctx, q.pids) is not None:
+                url, helper = _git_remote(ctx, q.pids) or ("?", "git")
+                direct = _direct_setting(env, url)
+                why = (
+                    f"the git server {url} accepted the request and never answered ({helper}, "
+                    f"run by go in direct mode: {direct})"
+                )
+                fix = (
+                    f"go waits for git without a deadline and git waits for {url} forever: fix "
+                    "that server; go holds git's stderr until git fails, so nothing is printed"
+                )
+                kind = "git-stall"
+            elif role == "http-proxy":
+                target = req.split(" ", 2)[1] if req and req.startswith("CONNECT ") else None
+                why = (
+                    f"the HTTP proxy {url} (set by {sep}) accepted "
+                    + (f"the tunnel request to {target}" if target else "the request")
+                    + " and never answered"
+                )
+                fix = (
+                    f"the proxy in {sep} does not answer: fix it, or list the host in NO_PROXY "
+                    "if it should be reached directly"
+                )
+                kind = "http-proxy-stall"
             else:
                 why = "the server accepted the request and never answered"
                 fix = "find out why the server does not answer; go has no timeout for this wait"
                 kind = "socket-stall"
             after = f" after sending `{req}`" if req else ""
+            tls = q.detail.get("tls")
+            if tls and not req:
+                # encrypted: name the URL as written, the TLS state and the setting
+                likely, how = _likely_request(ctx, url, q.detail.get("since"))
+                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                setting = _setting(role, sep)
+                said = f"{setting}; " if setting else ""
+                sent = _size(int(q.detail.get("unanswered_bytes") or 0))
+                state = (
+                    f"{tls}, {sent} of encrypted request sent, nothing back"
+                    if tls == "TLS established"
+                    else f"{tls}"
+                )
+                if likely and how == "go -x":
+                    which = f": `GET {likely}`"
+                elif likely:
+                    which = f"; most likely `{likely}` (go -x shows the URL)"
+                else:
+                    which = "; go -x shows which URL"
+                summary = (
+                    f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{state} on "
+                    f"{remote}){which} — {why}"
+                )
+                if tls != "TLS established":
+                    kind = "tls-handshake-stall"
+                    answered = (
+                        "answered part of the handshake, then stopped"
+                        if tls.endswith("progress")
+                        else "never answered the ClientHello"
+                    )
+                    summary = (
+                        f"blocked {dur:.1f} s in the TLS handshake with {where} ({said}{state} "
+                        f"on {remote}) — the server accepted the connection and {answered}"
+                    )
+                    fix = (
+                        f"something at {remote} accepts TCP but does not speak TLS back (a wedged "
+                        "proxy, or a middlebox); go gives up only after its 10 s handshake timeout"
+                    )
+                    likely = None
+                objects = tuple(x for x in (remote, where, likely, url) if x)
+            else:
+                summary = f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}"
+                objects = tuple(x for x in (remote, req, url) if x)
             out.append(
                 Finding(
                     kind=kind,
                     severity="error",
-                    summary=f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}",
-                    objects=tuple(x for x in (remote, req, url) if x),
+                    summary=summary,
+                    objects=tuple(dict.fromkeys(objects)),
                     fix=fix,
                     **common,
                 )
@@ -262,14 +493,24 @@ def _quiet_findings(
         elif q.kind == "body-stall":
             remote = q.objects[0] if q.objects else None
             got, expected = q.detail.get("received"), q.detail.get("expected")
+            summary = (
+                f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
+                f"{got} of {expected} body bytes, then nothing — the server stopped sending"
+            )
+            if q.detail.get("tls"):
+                role, url, sep = _role(remote, env, q.detail.get("sni"))
+                setting = _setting(role, sep)
+                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                summary = (
+                    f"stalled {dur:.1f} s mid-download from {where} ({f'{setting}; ' if setting else ''}"
+                    f"TLS established, on {remote}): most likely `{q.detail.get('request')}`, "
+                    f"{_size(int(got or 0))} of it written, then nothing — the server stopped sending"
+                )
             out.append(
                 Finding(
                     kind="body-stall",
                     severity="error",
-                    summary=(
-                        f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
-                        f"{got} of {expected} body bytes, then nothing — the server stopped sending"
-                    ),
+                    summary=summary,
                     objects=q.objects,
                     fix="the proxy (or a middlebox) stops mid-response; go has no read timeout: fix the proxy or its upstream",
                     **common,
@@ -336,10 +577,89 @@ def _quiet_findings(
     return out
 
 
+def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Finding:
+    """A stall the command recovered from (it went on and exited 0): a pause, not a cause."""
+    remote = q.objects[0] if q.objects else None
+    role, url, _sep = _role(remote, env, q.detail.get("sni"))
+    source = url or (f"http://{remote}" if remote else "the server")
+    req = q.detail.get("request")
+    path = req.split(" ", 2)[1].lstrip("/") if req and " " in req else None
+    if q.kind == "body-stall":
+        likely = " (most likely: the response was encrypted)" if q.detail.get("guessed") else ""
+        what = f"in the middle of {path}{likely}" if path else "in the middle of a response"
+    else:
+        what = f"waiting for the answer to {path}" if path else "waiting for an answer"
+    return Finding(
+        kind="pause",
+        severity="warning",
+        summary=f"paused {q.duration:.1f} s {what} from {source}",
+        objects=tuple(x for x in (remote, req, url) if x),
+        fix="the server stalled and recovered; if it recurs, look at the server (or what is in between)",
+        detail={"role": role},
+        **common,
+    )
+
+
 def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[Finding]:
     out: list[Finding] = []
     for c in conns:
+        for i, req in enumerate(c.requests):
+            # a CONNECT the HTTP proxy turned down: 407 (credentials), 403, 502 (upstream)...
+            if not str(req["request"]).startswith("CONNECT ") or i >= len(c.responses):
+                continue
+            status = str(c.responses[i]["status"])
+            if status.startswith("2"):
+                continue
+            role, url, var = _role(c.remote, env)
+            target = str(req["request"]).split(" ")[1]
+            by = (
+                f"the HTTP proxy {url} (set by {var})"
+                if role == "http-proxy"
+                else (f"the HTTP proxy at {c.remote}")
+            )
+            fix = (
+                f"the proxy wants credentials: put them in {var} (https://user:token@host:port; "
+                "go refuses to send them to an http:// proxy), or list the host in NO_PROXY"
+                if status.startswith("407")
+                else f"the proxy could not or would not reach {target}: check its logs and "
+                "allow-list, or list the host in NO_PROXY"
+            )
+            out.append(
+                Finding(
+                    kind="http-proxy-refused",
+                    severity="error",
+                    summary=f"{by} answered `CONNECT {target}` with {status}",
+                    start=req["ts"],
+                    end=c.responses[i]["ts"],
+                    pids=tuple(sorted(c.pids)),
+                    objects=tuple(x for x in (c.remote, url, var, target, status) if x),
+                    evidence=(req["line"], c.responses[i]["line"]),
+                    fix=fix,
+                    weight=1.0,
+                )
+            )
         if c.connect_result in ("ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"):
+            retry = _http_retry(c, conns)
+            if retry is not None:
+                # go's https probe of a GOINSECURE (or direct-mode) host, then plain http
+                # that worked: that refusal is not the cause of anything
+                out.append(
+                    Finding(
+                        kind="https-probe-refused",
+                        severity="info",
+                        summary=(
+                            f"connect to {c.remote} (https) failed: {c.connect_result}; go "
+                            f"retried over http at {retry.remote}, which answered: not a cause"
+                        ),
+                        start=c.connect_ts,
+                        end=c.close_ts,
+                        pids=tuple(sorted(c.pids)),
+                        objects=tuple(x for x in (c.remote, retry.remote) if x),
+                        evidence=tuple(c.lines[:2]),
+                        weight=0.05,
+                    )
+                )
+                continue
             role, url, _sep = _role(c.remote, env)
             what = (
                 f" (the GOPROXY entry {url})"
@@ -369,6 +689,53 @@ def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[F
     return out
 
 
+def _git_remote(ctx: Context, pids: tuple[int, ...]) -> tuple[str, str] | None:
+    """(remote URL, helper name) when one of ``pids`` is git's remote helper
+    (``git-remote-http origin URL``, ``git remote-https URL``)."""
+    for pid in pids:
+        proc: int | None = ctx.groups.tgid.get(pid, pid)
+        # the process itself, else its parents (``git remote-http`` execs git-remote-http;
+        # an exec the trace missed leaves the parent's argv to go by)
+        for _ in range(3):
+            if proc is None:
+                break
+            argv = ctx.groups.argv.get(proc) or []
+            names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
+            if names and (
+                names[0].startswith("git-remote-")
+                or names[1:2] in (["remote-http"], ["remote-https"])
+            ):
+                helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
+                return argv[-1], helper
+            proc = ctx.groups.parent.get(proc)
+    return None
+
+
+def _direct_setting(env: dict[str, str], url: str) -> str:
+    """Which setting sent go to the VCS for ``url``'s host: GOPRIVATE/GONOPROXY or
+    GOPROXY=direct."""
+    host = re.sub(r"^[a-z+]+://", "", url).split("/", 1)[0]
+    for key in ("GOPRIVATE", "GONOPROXY"):
+        for pattern in (env.get(key) or "").split(","):
+            if pattern and (
+                host == pattern or host.endswith("." + pattern) or pattern.startswith(host)
+            ):
+                return f"{key}={env[key]}"
+    return f"GOPROXY={env.get('GOPROXY', 'direct')}"
+
+
+def _http_retry(c: Connection, conns: list[Connection]) -> Connection | None:
+    """A later connection of the same process to the same host on port 80 that got an
+    answer, when ``c`` was a failed connect to port 443."""
+    if not c.remote or not c.remote.endswith(":443"):
+        return None
+    host = c.remote.rsplit(":", 1)[0]
+    for d in conns:
+        if d.id > c.id and d.tgid == c.tgid and d.remote == f"{host}:80" and d.bytes_recv > 0:
+            return d
+    return None
+
+
 def _root(ctx: Context) -> int | None:
     roots = [g for g in set(ctx.groups.tgid.values()) if ctx.groups.parent.get(g) is None]
     if not roots:
@@ -377,40 +744,65 @@ def _root(ctx: Context) -> int | None:
     return int(first["tgid"][0]) if first.height else roots[0]
 
 
+def _killer(ctx: Context, root: int, sig: str) -> str:
+    """Who sent the killing signal, for the sentence: its first real delivery's sender."""
+    from gotrace.analyzers.signals import in_tree, real_delivery
+
+    first = real_delivery(ctx, root, sig)
+    if first is not None and first.sender is not None:
+        if in_tree(ctx, first.sender):
+            argv = " ".join(ctx.groups.argv.get(first.sender, [])[:3])
+            return f"by pid {first.sender}{f' ({argv})' if argv else ''} (line {first.line})"
+        return (
+            f"by pid {first.sender}, a process outside the trace ({first.code}, line {first.line})"
+        )
+    if ctx.meta.get("timed_out"):
+        return "by the --timeout of gotrace run (or the lab's outer timeout)"
+    if ctx.meta.get("interrupted"):
+        return "by Ctrl-C"
+    return "from outside the trace (e.g. a timeout or the OOM killer)"
+
+
 def _process_findings(ctx: Context) -> list[Finding]:
+    from gotrace.analyzers.signals import gotrace_stop
+
     out: list[Finding] = []
     root = _root(ctx)
     if root is None:
         return out
     sig = ctx.groups.killed.get(root)
     if sig:
-        kills = ctx.frame.filter(
-            pl.col("syscall").is_in(["kill", "tgkill", "tkill"])
-            & pl.col("args").str.starts_with(f"{root},")
-        )
-        killers = [r for r in kills.iter_rows(named=True) if sig in (r["args"] or "")]
-        if killers:
-            who = f"by pid {killers[0]['tgid']} (line {killers[0]['line']})"
-        elif ctx.meta.get("timed_out"):
-            who = "by the --timeout of gotrace run (or the lab's outer timeout)"
-        elif ctx.meta.get("interrupted"):
-            who = "by Ctrl-C"
-        else:
-            who = "from outside the trace (e.g. a timeout or the OOM killer)"
         ev = ctx.frame.filter((pl.col("kind") == "kill") & (pl.col("pid") == root))
         t = ev["ts"][0] if ev.height else None
+        stop = gotrace_stop(ctx, root, sig)
+        kind, severity, evidence = "killed", "error", tuple(ev["line"].to_list()[:1])
+        objects: tuple[str, ...] = (sig,)
+        detail: dict[str, Any] = {}
+        if stop is not None:
+            kind, severity, objects = "stopped", "info", (stop.signal, stop.why)
+            summary = f"pid {root} was {stop.phrase} ({stop.signal}); not a cause: see what it was doing then"
+            evidence = tuple(dict.fromkeys(stop.evidence + evidence))
+            detail = {
+                "why": stop.why,
+                "after": stop.after,
+                "sender": stop.sender,
+                "phrase": stop.phrase,
+            }
+        else:
+            summary = f"pid {root} was killed by {sig} {_killer(ctx, root, sig)}"
         out.append(
             Finding(
-                kind="killed",
-                severity="error",
-                summary=f"pid {root} was killed by {sig} {who}",
+                kind=kind,
+                severity="info" if severity == "info" else "error",
+                summary=summary,
                 start=t,
                 end=t,
                 pids=(root,),
-                objects=(sig,),
-                evidence=tuple(ev["line"].to_list()[:1]),
+                objects=objects,
+                evidence=evidence,
                 fix=None,
                 weight=0.1,
+                detail=detail,
             )
         )
         return out
@@ -488,8 +880,10 @@ SINGULAR = frozenset(
         "checksum-mismatch",
         "goproxy-off",
         "proxy-refused",
+        "http-proxy-refused",
     }
 )
+#: what a stall of a plain request is called, by the role of the server
 
 
 def _fold(core: list[Finding], extra: list[Finding]) -> list[Finding]:
@@ -535,7 +929,20 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) -> str:
-    serious = [f for f in findings if f.severity in ("error", "warning")]
+    serious = [f for f in findings if f.severity in ("error", "warning") and f.kind != "pause"]
+    stopped = next((f for f in findings if f.kind == "stopped"), None)
+    if stopped is not None:
+        # gotrace's own signal is never the cause: say what the command was doing then
+        phrase = str(stopped.detail.get("phrase") or "stopped by gotrace")
+        if serious:
+            core = serious[0].summary
+        elif quiet:
+            q = quiet[-1]
+            core = f"quiet {q.duration:.1f} s: {q.blame}"
+        else:
+            return f"{phrase}; it was still making progress (no quiet period, no error)"
+        joiner = " while " if core.split(" ", 1)[0] in ("blocked", "stalled", "waiting") else ": "
+        return f"{phrase}{joiner}{core}"
     if serious:
         return serious[0].summary
     ts = ctx.frame["ts"].drop_nulls()
@@ -545,7 +952,18 @@ def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) ->
     root = _root(ctx)
     status = ctx.groups.exit_status.get(root) if root is not None else None
     net = ctx.frame.filter(pl.col("syscall") == "connect").height
+    from gotrace.analyzers.output import is_go
+
+    if status == 0 and not is_go(ctx):
+        # not go: nothing about modules or caches; say how long it was quiet, if it was
+        if quiet:
+            q = max(quiet, key=lambda p: p.duration)
+            return f"exited 0{took}; quiet {q.duration:.1f} s: {q.blame}"
+        return f"exited 0{took}; nothing went quiet"
     if status == 0:
+        pauses = [f for f in findings if f.kind == "pause"]
+        if pauses:
+            return f"exited 0{took}; {pauses[0].summary}"
         if net == 0:
             return f"exited 0{took} without touching the network: nothing to download (everything was already in the module cache)"
         return f"exited 0{took}; nothing went quiet"

@@ -13,16 +13,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
+from gotrace.protocols import REQUEST, tls_sni
 
-#: Go's runtime idles noisily; these calls are not progress.
-NOISE = frozenset(
+#: readiness waits: they return when data may be there (the read that follows moves it) or
+#: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
+POLLS = frozenset(
+    {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
+)
+#: Go's runtime idles noisily; these calls are not progress (progress is bytes moved, files
+#: opened or written, processes started or ended)
+_RUNTIME = frozenset(
     {
-        "futex", "nanosleep", "clock_nanosleep", "epoll_pwait", "epoll_wait", "epoll_pwait2",
-        "sched_yield", "tgkill", "getpid", "gettid", "rt_sigreturn", "restart_syscall",
-        "sigaltstack", "rt_sigprocmask", "madvise", "mmap", "munmap", "getrandom",
+        "futex", "nanosleep", "clock_nanosleep", "sched_yield", "tgkill", "getpid",
+        "gettid", "rt_sigreturn", "restart_syscall", "sigaltstack", "rt_sigprocmask",
+        "madvise", "mmap", "munmap", "getrandom", "clock_gettime", "gettimeofday",
+        "timerfd_settime", "timerfd_gettime", "setitimer", "getitimer",
     }
 )  # fmt: skip
-_REQUEST = re.compile(r"^(GET|HEAD|POST|PUT) (\S+) HTTP/1\.[01]")
+NOISE = _RUNTIME | POLLS
+#: fds whose reads and writes are wake-ups, not data: go's netpoller breaks its epoll wait
+#: by writing to an eventfd when a timer (such as its 60 s ones) fires
+WAKEUP_FDS = ("anon_inode:[eventfd]", "anon_inode:[timerfd]", "anon_inode:[signalfd]")
+
+
+def is_progress(name: str, errno: str | None, target: str | None) -> bool:
+    """Whether one finished call is progress: not runtime noise, not a poll for data that
+    is not there (EAGAIN), not a wake-up through an eventfd/timerfd."""
+    if name in NOISE or errno == "EAGAIN":
+        return False
+    return not (target and target.startswith(WAKEUP_FDS))
+
+
 _MODULE_ZIP = re.compile(r"cache/download/(?P<mod>.+)/@v/(?P<ver>[^/]+)\.zip$")
 
 
@@ -34,6 +55,8 @@ class Conn:
     waiting: bool = False  # sent something that nothing has answered yet
     waiting_since: float = 0.0
     received: int = 0
+    #: the server name of a TLS ClientHello sent on it (the request itself is encrypted)
+    sni: str | None = None
 
 
 @dataclass
@@ -66,7 +89,7 @@ class LiveState:
             if rk == "resumed" and opened is not None:
                 args = (opened.get("args") or "") + args
             self._observe(pid, name, args, rec.get("ret"), rec.get("errno"))
-            if name not in NOISE and ts is not None and rec.get("errno") != "EAGAIN":
+            if ts is not None and is_progress(name, rec.get("errno"), _fd_target(args)):
                 self.last_progress = ts
             return
         if rk in ("exit", "kill"):
@@ -106,10 +129,12 @@ class LiveState:
                 and len(parts) > 1
             ):
                 s = decode_string(parts[1])
-                m = _REQUEST.match(s.text()) if s else None
+                m = REQUEST.match(s.value) if s else None
                 if m:
-                    conn.request = f"{m.group(1)} {m.group(2)}"
+                    conn.request = f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}"
                     conn.received = 0  # bytes count per request on a reused connection
+                elif s and conn.sni is None and s.value[:1] == b"\x16":
+                    conn.sni = tls_sni(s.value)
                 if not conn.waiting:
                     conn.waiting = True
                     conn.waiting_since = float(self.lines)
@@ -122,10 +147,10 @@ class LiveState:
                 self.conns.pop(target, None)
         if name in ("renameat", "renameat2", "rename") and ret == "0":
             for p in parts:
-                s = decode_string(p)
-                m = _MODULE_ZIP.search(s.text()) if s else None
-                if m:
-                    self.modules_done.add(f"{m.group('mod')}@{m.group('ver')}")
+                path = decode_string(p)
+                done = _MODULE_ZIP.search(path.text()) if path else None
+                if done:
+                    self.modules_done.add(f"{done.group('mod')}@{done.group('ver')}")
 
     def progress(self) -> str:
         return (
@@ -164,6 +189,8 @@ class LiveState:
             if hp and hp[1] == 53:
                 return f"waiting for a DNS answer from {what}"
             after = f" after sending `{c.request}`" if c.request else ""
+            if c.sni and not c.request:
+                after = f" (TLS to {c.sni}; the request is encrypted)"
             got = "no response" if not c.received else f"{c.received} bytes so far"
             return f"blocked reading {what}{after} ({got})"
         for pid, rec in open_calls.items():
@@ -179,6 +206,14 @@ class LiveState:
         return "no call in flight"
 
 
+def _fd_target(args: str) -> str | None:
+    """The -yy target of a call's first argument (``7<anon_inode:[eventfd]>`` -> the
+    target), read from its head only."""
+    m = _FD_HEAD.match(args)
+    return m.group(1) if m else None
+
+
+_FD_HEAD = re.compile(r"^\d+<([^>]*)>")
 _WATCHED = frozenset(
     {
         "write", "sendto", "sendmsg", "writev", "read", "recvfrom", "recvmsg", "readv",

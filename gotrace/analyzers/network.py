@@ -12,7 +12,6 @@ and answers.
 from __future__ import annotations
 
 import re
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,15 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.fdtable import inet_peer
 from gotrace.parsers.args import decode_string, host_port, parse_socket, split_args
+from gotrace.protocols import (
+    CONTENT_LENGTH,
+    HOST,
+    REQUEST,
+    STATUS,
+    parse_dns,
+    tls_client_hello,
+    tls_record_kind,
+)
 
 _SOCK_CALLS = (
     "socket", "connect", "getsockopt", "read", "write", "readv", "writev", "recvfrom", "sendto",
@@ -29,10 +37,6 @@ _SOCK_CALLS = (
 )  # fmt: skip
 _WRITES = frozenset({"write", "writev", "sendto", "sendmsg", "sendmmsg"})
 _READS = frozenset({"read", "readv", "recvfrom", "recvmsg", "recvmmsg"})
-_REQUEST = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS) (\S+) HTTP/1\.[01]\r?\n")
-_HOST = re.compile(rb"\r\nHost: ([^\r\n]+)", re.IGNORECASE)
-_STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
-_CONTENT_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
 _SO_ERROR = re.compile(r"SO_ERROR, \[(?P<v>[^\]]*)\]")
 
 
@@ -67,6 +71,19 @@ class Connection:
     #: sent something (a request, a DNS query) and nothing came back since
     waiting_since: float | None = None
     waiting_line: int | None = None
+    #: every send and receive that moved bytes: (time, bytes, line), in trace order
+    sends: list[tuple[float, int, int]] = field(default_factory=list)
+    recvs: list[tuple[float, int, int]] = field(default_factory=list)
+    #: TLS: the connection began with a ClientHello; ALPN offered; when the server first
+    #: answered, when the client finished its side (its ChangeCipherSpec/Finished write);
+    #: application-data bytes sent after that
+    tls: bool = False
+    alpn: list[str] = field(default_factory=list)
+    tls_server_ts: float | None = None
+    tls_established_ts: float | None = None
+    tls_app_sent: int = 0
+    #: bytes of the server's post-handshake session tickets, when seen
+    tls_tickets: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -79,6 +96,32 @@ class Connection:
 
     def last_request(self) -> str | None:
         return self.requests[-1]["request"] if self.requests else None
+
+    def waiting_at(self, start: float, end: float) -> tuple[float, int, int] | None:
+        """When nothing came back across [start, end] for something sent at or before
+        ``start``: (time of the first unanswered send, its line, bytes sent unanswered)."""
+        if not self.sends:
+            return None
+        before = [r for r in self.recvs if r[0] <= start + 1e-6]
+        after_last = before[-1][0] if before else float("-inf")
+        if any(start + 1e-6 < r[0] < end - 1e-6 for r in self.recvs):
+            return None
+        unanswered = [s for s in self.sends if after_last < s[0] <= start + 1e-6]
+        if not unanswered:
+            return None
+        return unanswered[0][0], unanswered[0][2], sum(s[1] for s in unanswered)
+
+    def tls_state(self, at: float | None = None) -> str | None:
+        """``ClientHello sent, no answer`` / ``handshake in progress`` / ``TLS established``
+        at time ``at`` (default: the end), or None when this is not TLS."""
+        if not self.tls:
+            return None
+        t = float("inf") if at is None else at + 1e-6
+        if self.tls_established_ts is not None and self.tls_established_ts <= t:
+            return "TLS established"
+        if self.tls_server_ts is not None and self.tls_server_ts <= t:
+            return "TLS handshake in progress"
+        return "ClientHello sent, no answer"
 
     def incomplete_response(self) -> dict[str, Any] | None:
         """The last response, when it answered the last request and its body is short of its
@@ -129,6 +172,9 @@ class Connection:
             else (self.lines[0] if self.lines else None),
             "last_line": self.lines[-1] if self.lines else None,
             "truncated_payloads": self.truncated_payloads,
+            "tls": self.tls_state(),
+            "alpn": list(self.alpn),
+            "tls_app_sent": self.tls_app_sent,
         }
 
 
@@ -251,6 +297,12 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         if retval is not None and retval > 0:
             conn.bytes_sent += retval
             conn.last_send_ts = when
+            finishing = conn.tls and conn.tls_established_ts is None
+            if conn.tls or not conn.bytes_recv:
+                _tls_sent(conn, args, retval, when)
+            if when is not None and not (finishing and conn.tls_established_ts is not None):
+                # the client's ChangeCipherSpec/Finished is handshake, not a request
+                conn.sends.append((when, retval, r["line"]))
             payload = _dumped(r) or (
                 _payload(args) if _worth_decoding(conn, args, sent=True) else None
             )
@@ -266,6 +318,15 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name in _READS:
         if retval is not None and retval > 0:
             conn.bytes_recv += retval
+            if _session_tickets(conn, retval, when):
+                # TLS 1.3 servers send session tickets once the client has finished: they
+                # answer no request (nothing waiting changes)
+                conn.tls_tickets = retval
+                return
+            if when is not None:
+                conn.recvs.append((when, retval, r["line"]))
+            if conn.tls and conn.tls_server_ts is None:
+                conn.tls_server_ts = when
             if conn.first_byte_ts is None:
                 conn.first_byte_ts = when
             conn.last_byte_ts = when
@@ -288,6 +349,47 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name == "close":
         conn.close_ts = r["ts"]
         conn.close_line = r["line"]
+
+
+#: what a server's post-handshake flight (NewSessionTicket records) can be: one read this
+#: small, this soon after the client's Finished (OpenSSL sends two tickets, 542 B in all)
+TICKETS_MAX_BYTES = 2048
+TICKETS_WITHIN_S = 1.0
+
+
+def _session_tickets(conn: Connection, n: int, when: float | None) -> bool:
+    """Whether this read is the server's session tickets: the first data after the client's
+    Finished, small and soon after it."""
+    return (
+        conn.tls
+        and conn.tls_tickets is None
+        and conn.tls_established_ts is not None
+        and when is not None
+        and not any(t >= conn.tls_established_ts for t, _, _ in conn.recvs)
+        and n <= TICKETS_MAX_BYTES
+        and when - conn.tls_established_ts <= TICKETS_WITHIN_S
+    )
+
+
+def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
+    """Follow a TLS client's records from the first bytes of each write (go writes whole
+    records): the ClientHello starts TLS; the write with the ChangeCipherSpec (or the first
+    application data after the server answered) ends the client's handshake; application
+    data after that is the encrypted request."""
+    buf = args[args.find(", ") + 2 :] if ", " in args else ""
+    if buf.startswith("[{iov_base="):
+        buf = buf[len("[{iov_base=") :]
+    kind = tls_record_kind(buf[:16])
+    if not conn.tls:
+        if kind == "handshake" and conn.bytes_sent == n:
+            conn.tls = True
+        return
+    if conn.tls_established_ts is None:
+        if conn.tls_server_ts is not None and kind in ("change_cipher_spec", "application_data"):
+            conn.tls_established_ts = when
+        return
+    if kind == "application_data":
+        conn.tls_app_sent += n
 
 
 _HEADS = (
@@ -341,9 +443,9 @@ def _payload(args: str) -> tuple[bytes, bool] | None:
 
 
 def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float | None) -> None:
-    m = _REQUEST.match(data)
+    m = REQUEST.match(data)
     if m:
-        host = _HOST.search(data)
+        host = HOST.search(data)
         conn.requests.append(
             {
                 "request": f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}",
@@ -359,16 +461,19 @@ def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float |
             conn.dns.append({**q, "ts": when, "line": r["line"]})
             return
     if data[:1] == b"\x16" and conn.sni is None:
-        conn.sni = tls_sni(data)
+        hello = tls_client_hello(data)
+        if hello is not None:
+            conn.sni = hello["sni"]
+            conn.alpn = list(hello["alpn"])
 
 
 def _decode_received(
     conn: Connection, data: bytes, r: dict[str, Any], when: float | None, n: int
 ) -> bool:
     """Record an HTTP status line or a DNS answer; True when ``data`` started one."""
-    m = _STATUS.match(data)
+    m = STATUS.match(data)
     if m:
-        length = _CONTENT_LENGTH.search(data)
+        length = CONTENT_LENGTH.search(data)
         end = data.find(b"\r\n\r\n")
         conn.responses.append(
             {
@@ -378,6 +483,7 @@ def _decode_received(
                 "content_length": int(length.group(1)) if length else None,
                 # body bytes in this read: all it returned past the header (when -s showed the end)
                 "body_bytes": n - (end + 4) if end >= 0 else 0,
+                "first_body_bytes": n - (end + 4) if end >= 0 else 0,
             }
         )
         return True
@@ -387,106 +493,6 @@ def _decode_received(
             conn.dns.append({**a, "ts": when, "line": r["line"]})
             return True
     return False
-
-
-_QTYPES = {
-    1: "A",
-    28: "AAAA",
-    5: "CNAME",
-    15: "MX",
-    16: "TXT",
-    33: "SRV",
-    12: "PTR",
-    2: "NS",
-    6: "SOA",
-    65: "HTTPS",
-}
-_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
-
-
-def parse_dns(data: bytes) -> dict[str, Any] | None:
-    """A DNS message's question (and, for answers, rcode and addresses). None if not DNS."""
-    if len(data) < 12:
-        return None
-    ident, flags, qd, an, _ns, _ar = struct.unpack(">HHHHHH", data[:12])
-    if qd != 1 or (flags >> 11) & 0xF != 0:
-        return None
-    pos = 12
-    labels = []
-    while pos < len(data):
-        n = data[pos]
-        if n == 0:
-            pos += 1
-            break
-        if n & 0xC0 or pos + 1 + n > len(data):
-            return None
-        labels.append(data[pos + 1 : pos + 1 + n].decode("ascii", "replace"))
-        pos += 1 + n
-    else:
-        return None
-    if pos + 4 > len(data):
-        return None
-    qtype = struct.unpack(">H", data[pos : pos + 2])[0]
-    pos += 4
-    answer = bool(flags & 0x8000)
-    out: dict[str, Any] = {
-        "id": ident,
-        "name": ".".join(labels),
-        "qtype": _QTYPES.get(qtype, str(qtype)),
-        "answer": answer,
-        "rcode": _RCODES.get(flags & 0xF, str(flags & 0xF)) if answer else None,
-        "addresses": [],
-    }
-    if answer:
-        for _ in range(an):
-            if pos + 12 > len(data):
-                break
-            if data[pos] & 0xC0:
-                pos += 2
-            else:
-                while pos < len(data) and data[pos]:
-                    pos += 1 + data[pos]
-                pos += 1
-            if pos + 10 > len(data):
-                break
-            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos : pos + 10])
-            pos += 10
-            rdata = data[pos : pos + rdlen]
-            pos += rdlen
-            if rtype == 1 and rdlen == 4:
-                out["addresses"].append(".".join(str(b) for b in rdata))
-            elif rtype == 28 and rdlen == 16:
-                out["addresses"].append(
-                    ":".join(f"{rdata[i] << 8 | rdata[i + 1]:x}" for i in range(0, 16, 2))
-                )
-    return out
-
-
-def tls_sni(data: bytes) -> str | None:
-    """The server_name of a TLS ClientHello, or None (not a ClientHello, or cut by -s)."""
-    try:
-        if data[0] != 0x16 or data[5] != 0x01:
-            return None
-        pos = 5 + 4 + 2 + 32  # handshake header, version, random
-        sid = data[pos]
-        pos += 1 + sid
-        cs = struct.unpack(">H", data[pos : pos + 2])[0]
-        pos += 2 + cs
-        comp = data[pos]
-        pos += 1 + comp
-        ext_total = struct.unpack(">H", data[pos : pos + 2])[0]
-        pos += 2
-        end = pos + ext_total
-        while pos + 4 <= min(end, len(data)):
-            etype, elen = struct.unpack(">HH", data[pos : pos + 4])
-            pos += 4
-            if etype == 0:
-                name_len = struct.unpack(">H", data[pos + 3 : pos + 5])[0]
-                return data[pos + 5 : pos + 5 + name_len].decode("ascii", "replace")
-            pos += elen
-    except (IndexError, struct.error):
-        return None
-    return None
 
 
 def connection_frame(conns: list[Connection]) -> pl.DataFrame:

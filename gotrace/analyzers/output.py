@@ -355,18 +355,32 @@ def classify_message(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def messages(ctx: Context, procs: set[int] | None = None) -> list[Message]:
-    """go's messages on stderr: every write to fd 2 by a go process, minus -x and progress
-    lines, in trace order."""
+    """The command's messages on stderr: every write to fd 2 by a go process (by every
+    process of the tree, when the command is not go), minus -x and progress lines, in
+    trace order. A message written in pieces (``ls: `` then ``cannot access...`` then
+    ``\n``, as stdio does) is put back together: a process's writes are joined until one
+    ends a line."""
     if procs is None:
-        procs = go_processes(ctx, outcome(ctx).root)
+        root = outcome(ctx).root
+        procs = go_processes(ctx, root) if is_go(ctx) else set(ctx.groups.tgid.values())
     w = writes(ctx).filter(
         (pl.col("fd") == 2) & pl.col("text").is_not_null() & pl.col("tgid").is_in(list(procs))
     )
-    out = []
+    pending: dict[int, tuple[dict[str, Any], list[str]]] = {}
+    chunks: list[tuple[dict[str, Any], str]] = []
     for r in w.iter_rows(named=True):
+        first, parts = pending.setdefault(int(r["tgid"]), (r, []))
+        parts.append(str(r["text"]))
+        if parts[-1].endswith("\n"):
+            chunks.append((first, "".join(parts)))
+            del pending[int(r["tgid"])]
+    chunks += [(first, "".join(parts)) for first, parts in pending.values()]
+    chunks.sort(key=lambda c: int(c[0]["line"]))
+    out = []
+    for r, whole in chunks:
         kept = [
             ln
-            for ln in str(r["text"]).splitlines()
+            for ln in whole.splitlines()
             if ln.strip() and not is_x_line(ln) and not _PROGRESS.match(ln)
         ]
         if not kept:
@@ -389,13 +403,23 @@ def messages(ctx: Context, procs: set[int] | None = None) -> list[Message]:
     return out
 
 
+def is_go(ctx: Context) -> bool:
+    """Whether the traced command is (or runs) go: a process of the tree ran a ``go``
+    binary, or meta's argv names one."""
+    argv = ctx.meta.get("argv") or []
+    if argv and str(argv[0]).rsplit("/", 1)[-1] == "go":
+        return True
+    return bool(go_processes(ctx))
+
+
 # -- findings -----------------------------------------------------------------------------
 def findings(ctx: Context) -> list[Finding]:
     """``error-to-devnull``, the message kinds (``checksum-mismatch``, ``goproxy-off``,
     ``not-found``, ``proxy-refused``, ``dns-timeout``, ``cache-permission``, else
     ``error-output``), ``silent-success`` and ``silent-failure``."""
     end = outcome(ctx)
-    procs = go_processes(ctx, end.root)
+    go = is_go(ctx)
+    procs = go_processes(ctx, end.root) if go else set(ctx.groups.tgid.values())
     msgs = messages(ctx, procs)
     out: list[Finding] = []
     hidden = [m for m in msgs if m.hidden]
@@ -438,7 +462,7 @@ def findings(ctx: Context) -> list[Finding]:
                 pids=tuple(sorted({m.tgid for m in group})),
                 objects=objects,
                 evidence=tuple(m.line for m in group),
-                fix=FIXES[kind],
+                fix=FIXES[kind] if go else "read the command's message",
                 weight=_SMALL_WEIGHT,
                 detail={
                     "messages": [m.text for m in group],
@@ -447,11 +471,46 @@ def findings(ctx: Context) -> list[Finding]:
                 },
             )
         )
-    out.extend(_silence(ctx, end, procs, msgs))
+    if go:
+        out.extend(_child_stderr(ctx, procs))
+    out.extend(_silence(ctx, end, procs, msgs, go=go))
     return out
 
 
-def _silence(ctx: Context, end: Outcome, procs: set[int], msgs: list[Message]) -> list[Finding]:
+def _child_stderr(ctx: Context, procs: set[int]) -> list[Finding]:
+    """What go's children (git, ssh...) wrote to their stderr: go reads it into a buffer it
+    prints only when the child fails, so a stalled or killed git says nothing on screen."""
+    kids = {
+        t
+        for t in set(ctx.groups.tgid.values()) - procs
+        # go's own telemetry sidecar is go, not a child it runs for the download
+        if (ctx.groups.argv.get(t) or [""])[0].rsplit("/", 1)[-1] != "go"
+    }
+    out = []
+    for m in messages(ctx, kids):
+        argv = ctx.groups.argv.get(m.tgid) or []
+        who = " ".join(argv[:2]) or f"pid {m.tgid}"
+        out.append(
+            Finding(
+                kind="child-stderr",
+                severity="info",
+                summary=f"{who} (pid {m.tgid}) wrote to its stderr, which go shows only if it fails: {m.first_line}",
+                start=m.ts,
+                end=m.ts,
+                pids=(m.tgid,),
+                objects=(who,),
+                evidence=(m.line,),
+                fix="this is the child's own explanation; go hides it until the child exits non-zero",
+                weight=0.05,
+                detail={"text": m.text},
+            )
+        )
+    return out
+
+
+def _silence(
+    ctx: Context, end: Outcome, procs: set[int], msgs: list[Message], *, go: bool = True
+) -> list[Finding]:
     w = writes(ctx).filter(pl.col("tgid").is_in(list(procs)))
     printed = w.filter(pl.col("text").str.len_bytes() > 0)
     evidence = (end.line,) if end.line is not None else ()
@@ -464,6 +523,8 @@ def _silence(ctx: Context, end: Outcome, procs: set[int], msgs: list[Message]) -
             "prints `go: downloading` only for other commands)"
             if mod_download
             else "go exited 0 and printed nothing: it succeeded without anything to report"
+            if go
+            else "the command exited 0 and printed nothing"
         )
         return [
             Finding(
@@ -479,6 +540,22 @@ def _silence(ctx: Context, end: Outcome, procs: set[int], msgs: list[Message]) -
         ]
     visible = [m for m in msgs if not m.hidden]
     if end.failed and not visible and not any(m.hidden for m in msgs):
+        from gotrace.analyzers.signals import gotrace_stop
+
+        stop = gotrace_stop(ctx, end.root, end.signal) if end.signal else None
+        if stop is not None:
+            return [
+                Finding(
+                    kind="silent-stop",
+                    severity="info",
+                    summary=f"the command was {stop.phrase} ({stop.signal}) before it printed anything",
+                    pids=tuple(p for p in (end.root,) if p is not None),
+                    evidence=evidence,
+                    fix="nothing printed is lost: what it was blocked on when stopped is the cause",
+                    weight=0.1,
+                    detail={"exit_status": end.status, "signal": end.signal, "why": stop.why},
+                )
+            ]
         x_only = printed.filter(~pl.col("target_kind").is_in(list(HIDDEN))).height > 0
         how = f"was killed by {end.signal}" if end.signal else f"exited with status {end.status}"
         tail = " (only -x trace lines)" if x_only else ""
@@ -486,7 +563,7 @@ def _silence(ctx: Context, end: Outcome, procs: set[int], msgs: list[Message]) -
             Finding(
                 kind="silent-failure",
                 severity="warning" if end.signal else "error",
-                summary=f"go {how} and wrote no message to a visible stderr{tail}",
+                summary=f"{'go' if go else 'the command'} {how} and wrote no message to a visible stderr{tail}",
                 pids=tuple(p for p in (end.root,) if p is not None),
                 evidence=evidence,
                 fix=(

@@ -2,9 +2,11 @@
 
 Go's runtime is never silent at the syscall level: threads park in ``futex``, the
 netpoller waits in ``epoll_pwait`` with timeouts, ``nanosleep``/``sched_yield`` spin,
-SIGURG preempts goroutines, reads return EAGAIN. None of that is progress. Progress is
-any other call (opening a file, writing a request, reading data, creating a process),
-and the start and end of each. A gap between progress points longer than
+SIGURG preempts goroutines, reads return EAGAIN, timers fire and break the netpoller through
+an eventfd; curl (inside git-remote-http) wakes up in ``poll``/``pselect6`` on short timeouts.
+None of that is progress (:func:`gotrace.analyzers.live.is_progress`). Progress is any other
+call (opening a file, writing a request, reading data, creating a process), and the start and
+end of each. A gap between progress points longer than
 ``min_quiet`` is a quiet period; its blame is the most specific thing in flight across
 it: a lock, a socket with an unanswered request, a response cut mid-body, a DNS query,
 a connect, a child process, a read on a pipe or terminal.
@@ -12,6 +14,7 @@ a connect, a child process, a read on a pipe or terminal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from gotrace.analyzers.context import Context
-from gotrace.analyzers.live import NOISE
+from gotrace.analyzers.live import NOISE, WAKEUP_FDS
 from gotrace.analyzers.network import Connection
 from gotrace.parsers.args import host_port
 
@@ -57,6 +60,9 @@ def progress_points(ctx: Context) -> pl.DataFrame:
             (pl.col("kind") == "syscall")
             & ~pl.col("syscall").is_in(list(NOISE))
             & (pl.col("errno").fill_null("") != "EAGAIN")
+            & ~pl.any_horizontal(
+                [pl.col("target").fill_null("").str.starts_with(w) for w in WAKEUP_FDS]
+            )
         )
         | (pl.col("kind").is_in(["exit", "kill", "exec"]))
         | ((pl.col("kind") == "signal") & ~pl.col("signal").is_in(list(NOISE_SIGNALS)))
@@ -165,17 +171,12 @@ def blame(
         )
 
     live = [c for c in conns if _open_across(c, start)]
+    # what was unanswered across this gap, not at the end: a pause that recovered is blamed too
     waiting = sorted(
-        (
-            c
-            for c in live
-            if c.waiting_since is not None
-            and c.waiting_since <= start + EPS
-            and not _got_data(c, start, end)
-        ),
-        key=lambda c: c.waiting_since or 0.0,
+        ((w, c) for c in live if (w := c.waiting_at(start, end)) is not None),
+        key=lambda x: x[0][0],
     )
-    for c in waiting:
+    for _w, c in waiting:
         if c.is_dns:
             names = [d["name"] for d in c.dns if not d.get("answer")]
             what = names[-1] if names else "a name"
@@ -184,35 +185,39 @@ def blame(
                 blame=f"waited for a DNS answer for {what} from {c.remote}",
                 objects=(what, c.remote or "?"),
                 pids=tuple(sorted(c.pids)),
-                evidence=tuple(x for x in (c.waiting_line,) if x is not None),
+                evidence=tuple(x for x in (c.waiting_line or _w[1],) if x is not None),
                 detail={"connection": c.id},
                 **q,  # type: ignore[arg-type]
             )
-    for c in waiting:
-        req = c.last_request()
+    for (since, line, unanswered), c in waiting:
+        reqs = [r for r in c.requests if (r["ts"] or 0.0) <= start + EPS]
+        req = reqs[-1]["request"] if reqs else None
         after = f" after sending `{req}`" if req else ""
+        tls = c.tls_state(start)
+        how = f" ({tls}, {unanswered} B of encrypted request sent)" if tls and not req else ""
         return QuietPeriod(
             kind="socket-wait",
-            blame=f"blocked in read on {c.endpoint}{after}: no response",
+            blame=f"blocked in read on {c.endpoint}{after}{how}: no response",
             objects=tuple(x for x in (c.remote, req) if x),
             pids=tuple(sorted(c.pids)),
-            evidence=tuple(
-                x
-                for x in (c.requests[-1]["line"] if c.requests else c.waiting_line,)
-                if x is not None
-            ),
+            evidence=tuple(x for x in (reqs[-1]["line"] if reqs else line,) if x is not None),
             detail={
                 "connection": c.id,
                 "request": req,
-                "host": c.requests[-1].get("host") if c.requests else None,
+                "host": reqs[-1].get("host") if reqs else None,
+                "since": since,
+                "unanswered_bytes": unanswered,
+                "tls": tls,
+                "sni": c.sni,
             },
             **q,  # type: ignore[arg-type]
         )
     for c in live:
-        resp = c.incomplete_response()
-        if resp is not None and (c.last_byte_ts or 0.0) <= start + EPS:
-            req = c.last_request()
-            got = resp["body_bytes"]
+        resp = _response_in_progress(c, start, end)
+        if resp is not None:
+            reqs = [r for r in c.requests if r["line"] < resp["line"]]
+            req = reqs[-1]["request"] if reqs else None
+            got = resp["body_at_start"]
             return QuietPeriod(
                 kind="body-stall",
                 blame=(
@@ -230,6 +235,38 @@ def blame(
                 },
                 **q,  # type: ignore[arg-type]
             )
+    encrypted = [
+        c
+        for c in live
+        if c.tls_state(start) == "TLS established"
+        and any(r[0] <= start + EPS for r in c.recvs)
+        and not any(start + EPS < r[0] < end - EPS for r in c.recvs)
+    ]
+    download = download_in_progress(ctx, start, end) if encrypted else None
+    if encrypted and download is not None:
+        # an encrypted response cut mid-body: the cache file it was being written to says which
+        c = max(encrypted, key=lambda c: max(r[0] for r in c.recvs if r[0] <= start + EPS))
+        req, written = download
+        return QuietPeriod(
+            kind="body-stall",
+            blame=(
+                f"blocked in read on {c.endpoint} in the middle of an encrypted response, most "
+                f"likely to `{req}` ({written} B of it written to the cache), then nothing"
+            ),
+            objects=tuple(x for x in (c.remote, req) if x),
+            pids=tuple(sorted(c.pids)),
+            evidence=tuple(r[2] for r in c.recvs if r[0] <= start + EPS)[-1:],
+            detail={
+                "connection": c.id,
+                "request": req,
+                "received": written,
+                "expected": None,
+                "tls": c.tls_state(start),
+                "sni": c.sni,
+                "guessed": True,
+            },
+            **q,  # type: ignore[arg-type]
+        )
     connecting = [
         c for c in live if c.connect_result == "EINPROGRESS" and (c.connect_ts or 0) <= start + EPS
     ]
@@ -271,9 +308,17 @@ def blame(
             evidence=(r["line"],),
             **q,  # type: ignore[arg-type]
         )
-    sleeps = span.filter(
-        pl.col("syscall").is_in(["nanosleep", "clock_nanosleep"])
-        & (pl.col("duration").fill_null(0) >= 0)
+    # a sleep that covers most of the gap (it began just after the last progress point)
+    sleeps = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("syscall").is_in(["nanosleep", "clock_nanosleep"])
+        & (pl.col("ts") < end)
+        & (pl.col("in_flight") | (pl.col("end_ts") > start))
+        & (
+            pl.min_horizontal(pl.col("end_ts").fill_null(end), pl.lit(end))
+            - pl.max_horizontal(pl.col("ts"), pl.lit(start))
+            >= 0.5 * (end - start)
+        )
     )
     calls = sorted(set(span["syscall"].drop_nulls().to_list()))
     if sleeps.height and calls != ["futex"]:
@@ -297,13 +342,148 @@ def blame(
     )
 
 
+def unanswered(
+    ctx: Context, conns: list[Connection], *, min_wait: float = 1.0
+) -> list[QuietPeriod]:
+    """Requests still unanswered when the trace ended, each as a ``socket-wait`` spell from
+    its send to the end, even while other connections kept the command busy: one stalled
+    request among hundreds that succeed never makes the whole tree quiet."""
+    end = trace_end(ctx)
+    if end is None:
+        return []
+    out = []
+    for c in conns:
+        if c.is_dns or c.waiting_since is None or c.close_ts is not None:
+            continue
+        if end - c.waiting_since < min_wait:
+            continue
+        req = c.last_request()
+        tls = c.tls_state()
+        if req is None and tls is None:
+            continue
+        unanswered_bytes = sum(n for t, n, _ in c.sends if t >= c.waiting_since)
+        out.append(
+            QuietPeriod(
+                start=c.waiting_since,
+                end=end,
+                kind="socket-wait",
+                blame=f"blocked in read on {c.endpoint}"
+                + (f" after sending `{req}`" if req else "")
+                + ": no response",
+                objects=tuple(x for x in (c.remote, req) if x),
+                pids=tuple(sorted(c.pids)),
+                evidence=tuple(
+                    x
+                    for x in (c.requests[-1]["line"] if c.requests else c.waiting_line,)
+                    if x is not None
+                ),
+                trailing=True,
+                detail={
+                    "connection": c.id,
+                    "request": req,
+                    "host": c.requests[-1].get("host") if c.requests else None,
+                    "since": c.waiting_since,
+                    "unanswered_bytes": unanswered_bytes,
+                    "tls": tls,
+                    "sni": c.sni,
+                },
+            )
+        )
+    return out
+
+
 def _open_across(c: Connection, start: float) -> bool:
     opened = c.open_ts if c.open_ts is not None else c.connect_ts
     return (opened is None or opened <= start + EPS) and (c.close_ts is None or c.close_ts >= start)
 
 
-def _got_data(c: Connection, start: float, end: float) -> bool:
-    return c.last_byte_ts is not None and start < c.last_byte_ts < end
+_CACHE_TMP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.(?:zip|mod|info))\d+\.tmp$")
+
+
+def download_in_progress(ctx: Context, start: float, end: float) -> tuple[str, int] | None:
+    """The module file go was downloading across [start, end]: a cache ``.tmp`` file written
+    before ``start`` and written to, closed or renamed again only at ``end`` or later (or
+    never). Returns (``GET /<module>/@v/<file>``, bytes written to it by ``start``)."""
+    f = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("syscall").is_in(["write", "pwrite64", "close"])
+        & pl.col("target").fill_null("").str.contains(r"/cache/download/.+\.tmp$")
+    ).select("ts", "syscall", "target", "retval")
+    best: tuple[str, int] | None = None
+    for target, rows in f.group_by("target"):
+        ts = rows["ts"].to_list()
+        before = rows.filter(pl.col("ts") <= start + EPS)
+        after = rows.filter(pl.col("ts") >= end - EPS)
+        inside = [t for t in ts if t is not None and start + EPS < t < end - EPS]
+        if not before.height or inside:
+            continue
+        if not after.height and "close" in before["syscall"].to_list():
+            continue
+        m = _CACHE_TMP.search(str(target[0]))
+        if m:
+            written = int(before.filter(pl.col("syscall") != "close")["retval"].fill_null(0).sum())
+            best = (f"GET /{m.group('path')}", written)
+    return best
+
+
+def download_awaited(ctx: Context, since: float) -> str | None:
+    """The module file an unanswered request was most likely for: the cache ``.tmp`` file
+    created last before the request went out (``since``) that never got a byte and was
+    never renamed into place (``GET /<module>/@v/<file>``)."""
+    f = ctx.frame.filter(
+        (pl.col("kind") == "syscall")
+        & pl.col("target").fill_null("").str.contains(r"/cache/download/.+\.tmp$")
+    ).select("ts", "syscall", "target", "retval", "args")
+    created = (
+        ctx.frame.filter(
+            (pl.col("kind") == "syscall")
+            & (pl.col("syscall") == "openat")
+            & pl.col("args").str.contains("O_CREAT", literal=True)
+            & pl.col("ret_target").fill_null("").str.contains(r"/cache/download/.+\.tmp$")
+            & (pl.col("ts") <= since + 0.05)
+        )
+        .select("ts", pl.col("ret_target").alias("target"))
+        .sort("ts")
+    )
+    wrote = set(
+        f.filter(pl.col("syscall").is_in(["write", "pwrite64"]) & (pl.col("retval") > 0))[
+            "target"
+        ].to_list()
+    )
+    renames = "\n".join(
+        ctx.frame.filter(pl.col("syscall").is_in(["rename", "renameat", "renameat2"]))["args"]
+        .drop_nulls()
+        .to_list()
+    )
+    best = None
+    for target in created["target"].to_list():
+        m = _CACHE_TMP.search(str(target))
+        if m and target not in wrote and f'"{target}"' not in renames:
+            best = f"GET /{m.group('path')}"
+    return best
+
+
+def _response_in_progress(c: Connection, start: float, end: float) -> dict[str, Any] | None:
+    """The response whose body was short of its Content-Length at ``start``, when nothing
+    came in on the connection across [start, end] (``body_at_start`` added)."""
+    if any(start + EPS < r[0] < end - EPS for r in c.recvs):
+        return None
+    began = [r for r in c.responses if (r["ts"] or 0.0) <= start + EPS]
+    if not began or began[-1]["content_length"] is None:
+        return None
+    resp = began[-1]
+    if (
+        c.requests
+        and c.requests[-1]["line"] > resp["line"]
+        and (c.requests[-1]["ts"] or 0.0) <= start
+    ):
+        return None  # a newer request was sent: that response had ended
+    body = resp["first_body_bytes"] + sum(
+        n for t, n, line in c.recvs if line > resp["line"] and t <= start + EPS
+    )
+    if body >= resp["content_length"]:
+        return None
+    return {**resp, "body_at_start": body}
 
 
 def lock_holder(ctx: Context, path: str, waiter: int, at: float) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -70,7 +69,7 @@ def run_scenario(
             env=prep.env,
             cwd=prep.cwd,
             timeout=prep.timeout,
-            stop_signal=signal.SIGKILL,
+            stop_signal=sc.stop_signal,
             quiet_after=quiet_after,
             stderr_devnull=prep.stderr_devnull,
             json_file="-" if json_out else None,

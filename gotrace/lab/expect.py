@@ -25,8 +25,14 @@ TOP_FINDING: dict[str, str] = {
     "stderr-lost": "error-to-devnull",
     "checksum-mismatch": "checksum-mismatch",
     "sumdb-stall": "sumdb-stall",
-    "killed": "killed",
+    # the lab's own timeout is gotrace's --timeout, never the cause: what go was doing is
+    "killed": "slow-transfer",
     "dns-timeout": "dns-timeout",
+    "tls-handshake-stall": "tls-handshake-stall",
+    "proxy-pause": "pause",
+    "http-proxy-stall": "http-proxy-stall",
+    "http-proxy-refused": "http-proxy-refused",
+    "git-stall": "git-stall",
 }
 
 

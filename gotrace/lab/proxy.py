@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import ipaddress
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -27,7 +28,17 @@ from typing import Literal, get_args
 from gotrace.lab.modules import corrupt_bytes
 
 FaultKind = Literal[
-    "normal", "stall", "body_stall", "slow", "reset", "404", "410", "500", "corrupt"
+    "normal",
+    "stall",
+    "body_stall",
+    "slow",
+    "reset",
+    "404",
+    "410",
+    "500",
+    "corrupt",
+    "pause",
+    "handshake_stall",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -40,13 +51,16 @@ class Fault:
     """Misbehave on request paths matching ``pattern``.
 
     ``rate`` is the bytes per second of ``slow``; ``partial`` is how many body bytes
-    ``body_stall`` sends before it stops sending.
+    ``body_stall`` and ``pause`` send before they stop sending; ``pause`` then waits
+    ``seconds`` and sends the rest. ``handshake_stall`` (a TLS proxy only) accepts the
+    connection and never answers the ClientHello; its pattern is ignored.
     """
 
     kind: FaultKind
     pattern: str = "*"
     rate: int = 2048
     partial: int = 1024
+    seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -80,13 +94,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
+        proxy = self.server.proxy
+        proxy._track(self.request, add=True)
+        if proxy.tls is not None:
+            if any(f.kind == "handshake_stall" for f in proxy.faults):
+                # read the ClientHello, never answer it: a TLS middlebox that hangs
+                with contextlib.suppress(OSError):
+                    self.request.recv(4096)
+                proxy.stopping.wait()
+                raise ConnectionAbortedError("handshake stalled on purpose")
+            self.request = proxy.tls.wrap_socket(self.request, server_side=True)
+            proxy._track(self.request, add=True)
         super().setup()
-        self.server.proxy._track(self.connection, add=True)
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):
+            super().handle()
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
             super().finish()
-        self.server.proxy._track(self.connection, add=False)
+        self.server.proxy._track(self.request, add=False)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -137,11 +165,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        if fault.kind == "body_stall":
-            self.wfile.write(data[: min(fault.partial, max(0, len(data) - 1))])
+        if fault.kind in ("body_stall", "pause"):
+            cut = min(fault.partial, max(0, len(data) - 1))
+            self.wfile.write(data[:cut])
             self.wfile.flush()
-            stopping.wait()
-            self.close_connection = True
+            if stopping.wait(None if fault.kind == "body_stall" else fault.seconds):
+                self.close_connection = True
+                return
+            self.wfile.write(data[cut:])
         elif fault.kind == "slow":
             chunk = max(1, fault.rate // 10)
             for start in range(0, len(data), chunk):
@@ -176,12 +207,17 @@ class ModuleProxy:
         faults: Sequence[Fault] = (),
         *,
         host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+        name: str | None = None,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the lab proxy only listens on loopback, not {host}")
         self.root = root.resolve() if root is not None else None
         self.faults = tuple(faults)
         self.host = host
+        #: a server-side TLS context: the proxy speaks https, as ``https://{name}:{port}``
+        self.tls = tls
+        self.name = name or host
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
@@ -197,7 +233,8 @@ class ModuleProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.name}:{self.port}"
 
     @property
     def requests(self) -> list[RequestRecord]:

@@ -42,6 +42,7 @@ from gotrace.lab.modules import (
     write_proxy_tree,
 )
 from gotrace.lab.proxy import Fault, ModuleProxy, gosumdb_value, refused_port
+from gotrace.lab.tls import requires_openssl
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HELPER_START_TIMEOUT = 10.0
@@ -148,6 +149,9 @@ class Scenario:
     expect_stderr: str
     setup: Callable[[_Lab], None]
     requires: Callable[[], str | None] = lambda: None
+    #: how gotrace's --timeout stops it: the lab's first scenarios use SIGKILL, the later ones
+    #: SIGTERM as a user's ``gotrace run --timeout`` does (go re-raises it on itself)
+    stop_signal: int = signal.SIGKILL
 
     def unavailable(self) -> str | None:
         """Why this machine cannot run the scenario, or None if it (probably) can."""
@@ -167,7 +171,7 @@ class Scenario:
         with ExitStack() as stack:
             lab = _Lab(self, stack, telemetry=telemetry)
             self.setup(lab)
-            argv = [*lab.argv_prefix, str(lab.go.binary), "mod", "download"]
+            argv = [*lab.argv_prefix, str(lab.go.binary), *lab.command]
             if x:
                 argv.append("-x")
             yield Prepared(
@@ -217,6 +221,10 @@ class _Lab:
         self.goproxy = "off"
         self.gosumdb = "off"
         self.argv_prefix: list[str] = []
+        #: the go subcommand and its arguments
+        self.command: list[str] = ["mod", "download"]
+        #: variables beyond the common ones (SSL_CERT_FILE, HTTPS_PROXY, GOPRIVATE...)
+        self.extra_env: dict[str, str] = {}
         self.stderr_devnull = False
         self.proxies: dict[str, ModuleProxy] = {}
         self.pids: dict[str, int] = {}
@@ -224,15 +232,34 @@ class _Lab:
         self.netns: str | None = None
         self.release: Callable[[], None] | None = None
 
-    def build(self, count: int = 3, *, size: int = 4096, go_sum: bool = True) -> None:
+    def build(
+        self,
+        count: int = 3,
+        *,
+        size: int = 4096,
+        go_sum: bool = True,
+        prefix: str = "example.com/dep",
+    ) -> None:
         """Write ``count`` modules to the proxy tree and an app that requires them all."""
-        self.modules = [build_module(spec) for spec in make_specs(count, size=size)]
+        self.modules = [build_module(spec) for spec in make_specs(count, size=size, prefix=prefix)]
         write_proxy_tree(self.proxy_root, self.modules)
         write_app(self.app, self.modules, go_sum=go_sum)
 
     def proxy(self, role: str, faults: Sequence[Fault] = (), *, serve: bool = True) -> str:
         """Start a proxy (serving the module tree unless ``serve`` is False); return its URL."""
         proxy = ModuleProxy(self.proxy_root if serve else None, faults)
+        self.stack.enter_context(proxy)
+        self.proxies[role] = proxy
+        return proxy.url
+
+    def tls_proxy(self, role: str, faults: Sequence[Fault] = ()) -> str:
+        """A proxy speaking https as ``https://localhost:PORT``, with a certificate made now
+        and trusted by go through SSL_CERT_FILE."""
+        from gotrace.lab.tls import make_cert
+
+        cert = make_cert(self.workdir / "tls")
+        self.extra_env["SSL_CERT_FILE"] = str(cert.cert)
+        proxy = ModuleProxy(self.proxy_root, faults, tls=cert.server_context(), name="localhost")
         self.stack.enter_context(proxy)
         self.proxies[role] = proxy
         return proxy.url
@@ -253,6 +280,7 @@ class _Lab:
         }
         if self.go.goroot is not None:
             env["GOROOT"] = str(self.go.goroot)
+        env.update(self.extra_env)
         return env
 
     def run_go(self, *args: str, goproxy: str | None = None) -> None:
@@ -500,8 +528,10 @@ def _run_ip(*args: str) -> None:
         raise ScenarioUnavailable(f"dns-timeout: ip {' '.join(args)}: {proc.stderr.strip()}")
 
 
-def _setup_dns_timeout(lab: _Lab) -> None:
-    lab.build()
+def _netns(lab: _Lab, resolv: str, hosts: str | None = None) -> str:
+    """A network namespace with only ``lo`` (up), its own resolv.conf and, if given, its own
+    /etc/hosts (``ip netns exec`` bind-mounts /etc/netns/NAME/* over /etc); removed with
+    the lab. Every command of the scenario runs in it through ``lab.argv_prefix``."""
     name = f"gotrace-lab-{os.getpid()}-{secrets.token_hex(3)}"
     _run_ip("netns", "add", name)
     lab.stack.callback(subprocess.run, ["ip", "netns", "delete", name], capture_output=True)
@@ -513,10 +543,19 @@ def _setup_dns_timeout(lab: _Lab) -> None:
     etc = netns_etc / name
     etc.mkdir()
     lab.stack.callback(shutil.rmtree, etc, True)
-    # ip netns exec bind-mounts this over /etc/resolv.conf. Short timeouts keep the quiet
-    # period to a couple of seconds (Go's defaults are timeout:5 attempts:2).
-    (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    (etc / "resolv.conf").write_text(resolv)
+    if hosts is not None:
+        (etc / "hosts").write_text(hosts)
     _run_ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+    lab.argv_prefix = ["ip", "netns", "exec", name]
+    return name
+
+
+def _setup_dns_timeout(lab: _Lab) -> None:
+    lab.build()
+    # Short timeouts keep the quiet period to a couple of seconds (Go's defaults are
+    # timeout:5 attempts:2).
+    name = _netns(lab, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     log = lab.workdir / "dns-queries.log"
     log.touch()
     resolver = [sys.executable, "-c", _BLACKHOLE_RESOLVER, str(log)]
@@ -525,7 +564,164 @@ def _setup_dns_timeout(lab: _Lab) -> None:
     # .test is reserved (RFC 2606) and the namespace has nothing but lo: the query can only
     # reach the black hole on the namespace's own 127.0.0.1.
     lab.goproxy = "http://goproxy.test:8080"
-    lab.argv_prefix = ["ip", "netns", "exec", name]
+
+
+# An HTTP proxy for CONNECT tunnels that misbehaves: ``stall`` reads the CONNECT and never
+# answers; ``407`` asks for credentials go does not have. It logs each request head.
+_CONNECT_PROXY = """\
+import socket, sys, threading
+mode, port, log = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(64)
+print("ready", flush=True)
+hold = []
+def serve(conn):
+    head = b""
+    while b"\\r\\n\\r\\n" not in head:
+        data = conn.recv(4096)
+        if not data:
+            return
+        head += data
+    log.write(head.split(b"\\r\\n", 1)[0].decode("latin-1") + "\\n")
+    if mode == "407":
+        conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\\r\\n"
+                     b"Proxy-Authenticate: Basic realm=\\"gotrace lab\\"\\r\\n"
+                     b"Content-Length: 0\\r\\n\\r\\n")
+        conn.close()
+    else:
+        hold.append(conn)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+#: what go asks the CONNECT proxy for: a real name, so that go uses the proxy at all (it
+#: never proxies localhost); in the namespace it resolves only to 127.0.0.1, and go asks
+#: the proxy, not DNS, anyway
+CONNECT_TARGET = "proxy.golang.org"
+
+
+def _setup_connect(lab: _Lab, mode: str) -> None:
+    lab.build()
+    name = _netns(
+        lab,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        f"127.0.0.1 localhost {CONNECT_TARGET}\n::1 localhost\n",
+    )
+    port = 20000 + secrets.randbelow(20000)
+    log = lab.workdir / "connect-proxy.log"
+    log.touch()
+    helper = [sys.executable, "-c", _CONNECT_PROXY, mode, str(port), str(log)]
+    lab.spawn("connect-proxy", ["ip", "netns", "exec", name, *helper], ready="ready")
+    lab.files["proxy-log"] = log
+    lab.goproxy = f"https://{CONNECT_TARGET}"
+    lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
+
+
+#: the git host of the direct-mode scenarios: dotted, so go treats it as a real host; in the
+#: namespace it resolves, through its own /etc/hosts, to 127.0.0.1 only
+GIT_HOST = "git.example.test"
+
+
+def _requires_git() -> str | None:
+    from gotrace.lab.gitserver import HTTP_BACKEND
+
+    if shutil.which("git") is None or not Path(HTTP_BACKEND).exists():
+        return "git and git-http-backend (Debian's git) are missing"
+    return _requires_netns()
+
+
+def _setup_git(lab: _Lab, mode: str, repo: str) -> None:
+    from gotrace.lab import gitserver
+
+    module = f"{GIT_HOST}/{repo}"
+    root = lab.workdir / "git"
+    gitserver.make_repo(root, module, "v1.0.0")
+    write_app(lab.app, [], go_sum=False, main_go=False)
+    (lab.app / "go.mod").write_text(
+        f"module example.com/app\n\ngo 1.21\n\nrequire {module} v1.0.0\n"
+    )
+    name = _netns(
+        lab,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        f"127.0.0.1 localhost {GIT_HOST}\n::1 localhost\n",
+    )
+    log = lab.workdir / "git-server.log"
+    log.touch()
+    server = [sys.executable, gitserver.__file__, str(root), GIT_HOST, "80", mode, str(log)]
+    lab.spawn("git-server", ["ip", "netns", "exec", name, *server], ready="ready")
+    lab.files["git-log"] = log
+    # nothing listens on :443, so go's https lookup is refused; GOINSECURE lets it retry
+    # over http, which is what the server speaks
+    lab.goproxy = "direct"
+    lab.extra_env.update(
+        {"GOPRIVATE": GIT_HOST, "GOINSECURE": GIT_HOST, "GIT_CONFIG_NOSYSTEM": "1"}
+    )
+
+
+def _setup_git_stall(lab: _Lab) -> None:
+    _setup_git(lab, "stall", "m")
+
+
+def _setup_git_ok(lab: _Lab) -> None:
+    _setup_git(lab, "serve", "tools")
+
+
+def _setup_connect_stall(lab: _Lab) -> None:
+    _setup_connect(lab, "stall")
+
+
+def _setup_connect_407(lab: _Lab) -> None:
+    _setup_connect(lab, "407")
+
+
+def _setup_tls_proxy_stall(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.tls_proxy("proxy", [Fault("stall", _zip_of(1))])
+
+
+def _setup_tls_handshake_stall(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.tls_proxy("proxy", [Fault("handshake_stall")])
+
+
+def _setup_tls_ok(lab: _Lab) -> None:
+    lab.build()
+    lab.goproxy = lab.tls_proxy("proxy")
+
+
+def _setup_pause_recover(lab: _Lab) -> None:
+    lab.build(size=16384)
+    lab.goproxy = lab.proxy("proxy", [Fault("pause", _zip_of(2), partial=4096, seconds=3.0)])
+
+
+def _setup_pipe_stall(lab: _Lab) -> None:
+    lab.build()
+    first = lab.proxy("first", [Fault("stall", _zip_of(0))])
+    second = lab.proxy("second")
+    lab.goproxy = f"{first}|{second}"
+
+
+def _setup_build_stall(lab: _Lab) -> None:
+    lab.build(prefix="example.com/lib")
+    lab.goproxy = lab.proxy("proxy", [Fault("stall", "/example.com/lib2/@v/*.zip")])
+    lab.command = ["build", "./..."]
+
+
+def _setup_get_tls_stall(lab: _Lab) -> None:
+    lab.build(prefix="example.org/pkg")
+    lab.goproxy = lab.tls_proxy("proxy", [Fault("stall", "/example.org/pkg0/@v/*.zip")])
+    lab.command = ["get", "example.org/pkg0@v1.0.0"]
+
+
+SCALE_MODULES = 200
+SCALE_STALLED = 23
+
+
+def _setup_scale_stall(lab: _Lab) -> None:
+    lab.build(SCALE_MODULES, size=1024, prefix="example.com/m")
+    lab.goproxy = lab.proxy("proxy", [Fault("stall", f"/example.com/m{SCALE_STALLED}/@v/*.zip")])
 
 
 def _rmdir_if_empty(path: Path) -> None:
@@ -711,6 +907,160 @@ _ALL = [
         r"lookup goproxy\.test.*i/o timeout",
         _setup_dns_timeout,
         _requires_netns,
+    ),
+]
+
+_SIGTERM = signal.SIGTERM
+_ALL += [
+    Scenario(
+        "tls-proxy-stall",
+        "GOPROXY=https://localhost:P: the TLS handshake completes, the zip request is never answered.",
+        "proxy-stall",
+        "The TLS proxy read the (encrypted) request and never answered; go waits forever.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_tls_proxy_stall,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "tls-handshake-stall",
+        "GOPROXY=https://localhost:P: the proxy accepts and never answers the ClientHello.",
+        "tls-handshake-stall",
+        "The proxy accepted the connection and never answered the ClientHello; go's 10 s "
+        "handshake timeout then fails the request, and go retries.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_tls_handshake_stall,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "tls-ok",
+        "A healthy TLS proxy (https://localhost:P, a certificate made at run time).",
+        "none",
+        "go downloads every module over TLS and prints nothing.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_tls_ok,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "pause-recover",
+        "The proxy stops 3 s in the middle of a zip, then finishes it.",
+        "proxy-pause",
+        "The proxy paused mid-body and recovered; go succeeded, 3 s late.",
+        30.0,
+        0,
+        _SILENT,
+        _setup_pause_recover,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "pipe-stall",
+        "GOPROXY=A|B where A accepts a zip request and never answers.",
+        "proxy-stall-no-fallback",
+        "`|` falls back on errors, but a stall is no error: go never tries B.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_pipe_stall,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "build-stall",
+        "go build ./... with a proxy that never answers one zip request.",
+        "proxy-stall",
+        "go build downloads what it needs (printing `go: downloading`) and stalls on one zip.",
+        STALL_TIMEOUT,
+        None,
+        r"go: downloading",
+        _setup_build_stall,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "get-tls-stall",
+        "go get example.org/pkg0@v1.0.0 from a TLS proxy that never answers its zip request.",
+        "proxy-stall",
+        "go get stalls on the zip over TLS.",
+        STALL_TIMEOUT,
+        None,
+        r"go: downloading|\A\Z",
+        _setup_get_tls_stall,
+        requires_openssl,
+        _SIGTERM,
+    ),
+    Scenario(
+        "scale-stall",
+        f"{SCALE_MODULES} modules; the proxy never answers one zip request (m{SCALE_STALLED}).",
+        "proxy-stall",
+        "Hundreds of requests succeed and one never gets an answer: that one is the cause.",
+        10.0,
+        None,
+        _SILENT,
+        _setup_scale_stall,
+        stop_signal=_SIGTERM,
+    ),
+]
+
+_ALL += [
+    Scenario(
+        "connect-stall",
+        "HTTPS_PROXY=http://127.0.0.1:P accepts `CONNECT proxy.golang.org:443` and never answers.",
+        "http-proxy-stall",
+        "go asks the HTTP proxy for a tunnel to the module proxy; the proxy never answers.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_connect_stall,
+        _requires_netns,
+        _SIGTERM,
+    ),
+    Scenario(
+        "connect-407",
+        "HTTPS_PROXY=http://127.0.0.1:P answers CONNECT with 407 Proxy Authentication Required.",
+        "http-proxy-refused",
+        "The HTTP proxy wants credentials go was not given; go fails at once.",
+        30.0,
+        1,
+        r"Proxy Authentication Required",
+        _setup_connect_407,
+        _requires_netns,
+        _SIGTERM,
+    ),
+]
+
+_ALL += [
+    Scenario(
+        "git-stall",
+        f"GOPROXY=direct: {GIT_HOST}/m's go-import tag is found, then git's "
+        "info/refs request is never answered.",
+        "git-stall",
+        "go runs git ls-remote, whose git-remote-http sends its request and polls forever; "
+        "go prints nothing (it holds git's stderr until git fails).",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_git_stall,
+        _requires_git,
+        _SIGTERM,
+    ),
+    Scenario(
+        "git-ok",
+        f"GOPROXY=direct: {GIT_HOST}/tools served by git http-backend.",
+        "none",
+        "go looks up the go-import tag (https refused, then http: GOINSECURE), runs git and "
+        "succeeds.",
+        60.0,
+        0,
+        _SILENT,
+        _setup_git_ok,
+        _requires_git,
+        _SIGTERM,
     ),
 ]
 

@@ -15,6 +15,14 @@ def _short(text: str | None, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _counted(items: list[str]) -> list[str]:
+    """``["200 OK", "200 OK", "404 Not Found"]`` -> ``["200 OK x2", "404 Not Found"]``."""
+    seen: dict[str, int] = {}
+    for x in items:
+        seen[x] = seen.get(x, 0) + 1
+    return [f"{k} x{n}" if n > 1 else k for k, n in seen.items()]
+
+
 def render_summary(s: dict[str, Any], *, width: int = 100) -> str:
     out: list[str] = []
     span = f", {s['span_s']:.3f} s" if s.get("span_s") is not None else ""
@@ -148,10 +156,21 @@ def render_report(s: dict[str, Any], a: dict[str, Any], *, width: int = 100) -> 
             last = f", last `{c['requests'][-1]}`" if c["requests"] else ""
             dns = f", DNS {', '.join(c['dns'][:2])}" if c["dns"] else ""
             err = f", {c['error']}" if c["error"] else ""
+            statuses = c.get("statuses") or []
+            answers = f", answers {', '.join(_counted(statuses))}" if statuses else ""
+            tls = ""
+            if c.get("tls"):
+                alpn = f", ALPN {'/'.join(c['alpn'])}" if c.get("alpn") else ""
+                tls = f", {c['tls']} (SNI {c.get('sni') or 'none'}{alpn})"
             out.append(
                 f"  #{c['id']} pid {c['tgid']} {c['proto']} {c['local'] or '?'} -> {c['remote'] or '?'}: "
-                f"{c['state']}, sent {c['bytes_sent']} B, received {c['bytes_recv']} B{reqs}{last}{dns}{err}"
+                f"{c['state']}, sent {c['bytes_sent']} B, received {c['bytes_recv']} B{reqs}{last}"
+                f"{answers}{tls}{dns}{err}"
             )
+        out.append("")
+    if a.get("exchanges"):
+        out.append("HTTP answers and fallbacks")
+        out.extend(f"  {x}" for x in a["exchanges"])
         out.append("")
     if a.get("modules"):
         out.append("Modules")

@@ -1,0 +1,163 @@
+"""What the bytes on a connection say: HTTP/1.x request and status lines, DNS messages, and
+TLS record framing (in the clear even when the content is not), from the buffers strace
+printed. One home for wire formats; the analyzers ask it, they do not parse bytes.
+
+TLS (RFC 8446 5.1): each record starts with a 5-byte header, content type (0x16 handshake,
+0x17 application data, 0x15 alert, 0x14 change_cipher_spec), version, length. The first
+handshake record a client sends is the ClientHello, which carries the server name (SNI; go
+sends none for an IP literal) and the ALPN protocols it offers (``h2``, ``http/1.1``).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Any
+
+REQUEST = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS) (\S+) HTTP/1\.[01]\r?\n")
+HOST = re.compile(rb"\r\nHost: ([^\r\n]+)", re.IGNORECASE)
+STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
+CONTENT_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
+
+TLS_HANDSHAKE, TLS_APPLICATION_DATA, TLS_ALERT, TLS_CHANGE_CIPHER_SPEC = 0x16, 0x17, 0x15, 0x14
+TLS_CONTENT_TYPES = {
+    TLS_HANDSHAKE: "handshake",
+    TLS_APPLICATION_DATA: "application_data",
+    TLS_ALERT: "alert",
+    TLS_CHANGE_CIPHER_SPEC: "change_cipher_spec",
+}
+
+
+#: how strace prints the first bytes of a record of each type in a write's buffer (octal
+#: escapes by default, hex with -x): enough to follow a TLS client that writes whole records
+TLS_STRACE_HEADS = {
+    name: (f'"\\{code:o}\\3', f'"\\x{code:02x}\\x03') for code, name in TLS_CONTENT_TYPES.items()
+}
+
+
+def tls_record_kind(buffer: str) -> str | None:
+    """The content type of the TLS record a write's buffer (as strace printed it) starts
+    with, or None."""
+    for name, heads in TLS_STRACE_HEADS.items():
+        if buffer.startswith(heads):
+            return name
+    return None
+
+
+def tls_client_hello(data: bytes) -> dict[str, Any] | None:
+    """``{"sni": name or None, "alpn": [protocols]}`` of a TLS ClientHello, or None (not a
+    ClientHello, or cut by -s before its extensions)."""
+    try:
+        if data[0] != TLS_HANDSHAKE or data[5] != 0x01:
+            return None
+        pos = 5 + 4 + 2 + 32  # handshake header, version, random
+        sid = data[pos]
+        pos += 1 + sid
+        cs = struct.unpack(">H", data[pos : pos + 2])[0]
+        pos += 2 + cs
+        comp = data[pos]
+        pos += 1 + comp
+        ext_total = struct.unpack(">H", data[pos : pos + 2])[0]
+        pos += 2
+    except (IndexError, struct.error):
+        return None
+    end = pos + ext_total
+    out: dict[str, Any] = {"sni": None, "alpn": []}
+    while pos + 4 <= min(end, len(data)):
+        etype, elen = struct.unpack(">HH", data[pos : pos + 4])
+        body = data[pos + 4 : pos + 4 + elen]
+        pos += 4 + elen
+        try:
+            if etype == 0:
+                name_len = struct.unpack(">H", body[3:5])[0]
+                out["sni"] = body[5 : 5 + name_len].decode("ascii", "replace")
+            elif etype == 16:
+                i = 2
+                while i < len(body):
+                    n = body[i]
+                    if i + 1 + n > len(body):
+                        break  # cut by strace's -s: a partial name is no name
+                    out["alpn"].append(body[i + 1 : i + 1 + n].decode("ascii", "replace"))
+                    i += 1 + n
+        except (IndexError, struct.error):
+            break
+    return out
+
+
+def tls_sni(data: bytes) -> str | None:
+    """The server_name of a TLS ClientHello, or None (not a ClientHello, or cut by -s)."""
+    hello = tls_client_hello(data)
+    return hello["sni"] if hello else None
+
+
+_QTYPES = {
+    1: "A",
+    28: "AAAA",
+    5: "CNAME",
+    15: "MX",
+    16: "TXT",
+    33: "SRV",
+    12: "PTR",
+    2: "NS",
+    6: "SOA",
+    65: "HTTPS",
+}
+_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+def parse_dns(data: bytes) -> dict[str, Any] | None:
+    """A DNS message's question (and, for answers, rcode and addresses). None if not DNS."""
+    if len(data) < 12:
+        return None
+    ident, flags, qd, an, _ns, _ar = struct.unpack(">HHHHHH", data[:12])
+    if qd != 1 or (flags >> 11) & 0xF != 0:
+        return None
+    pos = 12
+    labels = []
+    while pos < len(data):
+        n = data[pos]
+        if n == 0:
+            pos += 1
+            break
+        if n & 0xC0 or pos + 1 + n > len(data):
+            return None
+        labels.append(data[pos + 1 : pos + 1 + n].decode("ascii", "replace"))
+        pos += 1 + n
+    else:
+        return None
+    if pos + 4 > len(data):
+        return None
+    qtype = struct.unpack(">H", data[pos : pos + 2])[0]
+    pos += 4
+    answer = bool(flags & 0x8000)
+    out: dict[str, Any] = {
+        "id": ident,
+        "name": ".".join(labels),
+        "qtype": _QTYPES.get(qtype, str(qtype)),
+        "answer": answer,
+        "rcode": _RCODES.get(flags & 0xF, str(flags & 0xF)) if answer else None,
+        "addresses": [],
+    }
+    if answer:
+        for _ in range(an):
+            if pos + 12 > len(data):
+                break
+            if data[pos] & 0xC0:
+                pos += 2
+            else:
+                while pos < len(data) and data[pos]:
+                    pos += 1 + data[pos]
+                pos += 1
+            if pos + 10 > len(data):
+                break
+            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos : pos + 10])
+            pos += 10
+            rdata = data[pos : pos + rdlen]
+            pos += rdlen
+            if rtype == 1 and rdlen == 4:
+                out["addresses"].append(".".join(str(b) for b in rdata))
+            elif rtype == 28 and rdlen == 16:
+                out["addresses"].append(
+                    ":".join(f"{rdata[i] << 8 | rdata[i + 1]:x}" for i in range(0, 16, 2))
+                )
+    return out

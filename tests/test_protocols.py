@@ -1,0 +1,47 @@
+"""gotrace.protocols: TLS ClientHello (SNI, ALPN) and record framing, as a trace shows them
+(buffers cut by strace's -s included)."""
+
+from __future__ import annotations
+
+from gotrace.protocols import tls_client_hello, tls_record_kind
+
+
+def _ext(kind: int, body: bytes) -> bytes:
+    return kind.to_bytes(2, "big") + len(body).to_bytes(2, "big") + body
+
+
+def client_hello(sni: bytes | None, alpn: list[bytes]) -> bytes:
+    exts = b""
+    if sni is not None:
+        entry = b"\x00" + len(sni).to_bytes(2, "big") + sni
+        exts += _ext(0, len(entry).to_bytes(2, "big") + entry)
+    if alpn:
+        names = b"".join(len(n).to_bytes(1, "big") + n for n in alpn)
+        exts += _ext(16, len(names).to_bytes(2, "big") + names)
+    body = (
+        b"\x03\x03" + b"\x00" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+        + len(exts).to_bytes(2, "big") + exts
+    )  # fmt: skip
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+
+
+def test_client_hello_sni_and_alpn():
+    hello = client_hello(b"localhost", [b"h2", b"http/1.1"])
+    assert tls_client_hello(hello) == {"sni": "localhost", "alpn": ["h2", "http/1.1"]}
+
+
+def test_ip_literal_has_no_sni_and_a_cut_alpn_name_is_dropped():
+    hello = client_hello(None, [b"h2", b"http/1.1"])
+    assert tls_client_hello(hello) == {"sni": None, "alpn": ["h2", "http/1.1"]}
+    # strace -s cut the buffer in the middle of "http/1.1"
+    assert tls_client_hello(hello[:-3]) == {"sni": None, "alpn": ["h2"]}
+    assert tls_client_hello(b"GET / HTTP/1.1\r\n") is None
+
+
+def test_record_kind_from_strace_buffers():
+    # go's CCS + Finished write, an application-data write, a ClientHello, as strace prints them
+    assert tls_record_kind('"\\24\\3\\3\\0\\1\\1\\27\\3\\3\\0E') == "change_cipher_spec"
+    assert tls_record_kind('"\\27\\3\\3\\0\\241M') == "application_data"
+    assert tls_record_kind('"\\x16\\x03\\x01\\x05') == "handshake"
+    assert tls_record_kind('"GET / HTTP/1.1') is None
