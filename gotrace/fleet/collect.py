@@ -360,6 +360,8 @@ def check_version(dataset: Path) -> int:
     import pyarrow.dataset as ds
 
     runs = dataset / "runs"
+    if not dataset.exists():
+        raise GotraceError(f"{dataset}: no such directory")
     if not runs.is_dir():
         raise GotraceError(f"{dataset}: not a gotrace fleet dataset (no runs/ directory)")
     table = ds.dataset(runs, format="parquet", partitioning="hive").to_table(
