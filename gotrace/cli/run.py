@@ -6,12 +6,17 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import time
+import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from gotrace.api import Trace
 
 #: environment variables recorded in meta.json (values of secret-looking names are redacted)
 ENV_PREFIXES = ("GO", "GIT_", "CGO_")
@@ -62,6 +67,22 @@ def run(
         str | None,
         typer.Option("--html", help="Also write the HTML report (as gotrace report) to FILE."),
     ] = None,
+    summary: Annotated[
+        str | None,
+        typer.Option(
+            help="Append a Markdown summary to FILE (default: $GITHUB_STEP_SUMMARY when set)."
+        ),
+    ] = None,
+    keep_on_success: Annotated[
+        bool,
+        typer.Option(help="Keep the capture when the command succeeds (see --keep-on-failure)."),
+    ] = False,
+    keep_on_failure: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the capture only when the command fails (with neither flag: always)."
+        ),
+    ] = False,
 ) -> None:
     """Run COMMAND under a syscall tracer, save the raw trace, meta.json and events.parquet
     into the output directory, print the analysis, and exit with COMMAND's exit status."""
@@ -86,6 +107,11 @@ def run(
         html=html,
         backend=backend,
         sample_interval=sample_interval,
+        ci={
+            "summary": summary,
+            "keep_on_success": keep_on_success,
+            "keep_on_failure": keep_on_failure,
+        },
     )
     raise typer.Exit(status)
 
@@ -108,6 +134,7 @@ def execute(
     html: str | None = None,
     backend: str = "auto",
     sample_interval: float = 0.1,
+    ci: dict[str, Any] | None = None,
 ) -> int:
     """Trace ``cmd`` into ``out``, print the analysis, return the command's exit status.
 
@@ -146,6 +173,8 @@ def execute(
         },
         "watchdog": {"samples": samples_log.name, "interval": sample_interval},
         "start": time.time(),
+        "run_id": uuid.uuid4().hex,
+        "host": socket.gethostname(),
         "stderr": "/dev/null" if stderr_devnull else "inherited",
         **(extra_meta or {}),
     }
@@ -243,7 +272,11 @@ def execute(
     )
     _write_meta(outdir, meta)
     try:
-        _analyze(outdir, json_out=json_out, redact=redact, html=html)
+        trace = _analyze(outdir, json_out=json_out, redact=redact, html=html)
+        if ci is not None:
+            from gotrace.cli.ci import finish
+
+            finish(outdir, trace, status, redact=redact, **ci)
     except GotraceError as exc:
         print(f"gotrace: error: analysis failed: {exc}; the raw trace is in {log}", file=sys.stderr)
         return status if status else 1
@@ -282,7 +315,7 @@ def _write_meta(outdir: Path, meta: dict[str, Any]) -> None:
     (outdir / "meta.json").write_text(json.dumps(safe, indent=2, sort_keys=True) + "\n")
 
 
-def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = None) -> None:
+def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = None) -> Trace:
     """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints (and write
     the page ``gotrace report DIR`` writes, when ``html`` names a file)."""
     from gotrace.api import load
@@ -300,6 +333,7 @@ def _analyze(outdir: Path, *, json_out: bool, redact: bool, html: str | None = N
         write_text(page, None if html == "-" else Path(html))
         if html != "-":
             print(f"gotrace: wrote the report to {html}", file=sys.stderr)
+    return trace
 
 
 def selected_env(env: dict[str, str]) -> dict[str, str]:

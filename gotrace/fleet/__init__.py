@@ -66,7 +66,8 @@ class Fleet:
 
     def df(self, name: str) -> pd.DataFrame:
         """A whole table as a pandas DataFrame."""
-        return self.table(name).df()
+        frame: pd.DataFrame = self.table(name).df()
+        return frame
 
     def report(
         self,
@@ -82,7 +83,7 @@ class Fleet:
         return fleet_report(self.path, make_query(since, where, top), scheduler=scheduler)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        n = self.con.sql("SELECT count(*), count(DISTINCT host) FROM runs").fetchone() or (0, 0)
+        n = self.con.execute("SELECT count(*), count(DISTINCT host) FROM runs").fetchone() or (0, 0)
         text = f"Fleet({self.path}: {n[0]} runs on {n[1]} hosts)"
         return {"text/plain": text}
 

@@ -379,7 +379,7 @@ def build(
         details.setdefault((d["cause_kind"], d["cause_object"]), []).append(
             {"object": _text(d["cause_detail"]), "runs": _int(d["runs"])}
         )
-    causes = []
+    causes: list[dict[str, Any]] = []
     for c in _rows(frames["causes"]):
         objs = sorted(
             details.get((c["cause_kind"], c["cause_object"]), []),
@@ -398,7 +398,7 @@ def build(
             }
         )
     causes.sort(key=lambda c: (-c["runs"], -c["hosts"], c["kind"], c["object"] or ""))
-    modules = []
+    modules: list[dict[str, Any]] = []
     for m in _rows(frames["modules"]):
         timed = _int(m["timed"])
         modules.append(
@@ -417,7 +417,7 @@ def build(
     pcauses: dict[str, dict[str, int]] = {}
     for pc in _rows(frames["proxy_causes"]):
         pcauses.setdefault(str(pc["proxy"]), {})[str(pc["cause_kind"])] = _int(pc["runs"])
-    proxies = []
+    proxies: list[dict[str, Any]] = []
     for p in _rows(frames["proxies"]):
         runs, failed = _int(p["runs"]), _int(p["failed"])
         proxies.append(
