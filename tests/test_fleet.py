@@ -268,7 +268,7 @@ def test_cli_collect_and_report(tmp_path: Path, cluster: Any) -> None:
     text = gotrace_cli("fleet", "report", str(ds))
     assert text.returncode == 0, text.stderr
     assert (
-        "proxy-stall at 127.0.0.1:" in text.stdout and "lock-wait at cache/download" in text.stdout
+        "proxy-stall at 127.0.0.1:" in text.stdout and "lock-wait on cache/download" in text.stdout
     )
     a = gotrace_cli("fleet", "report", str(ds), "--json")
     b = gotrace_cli("fleet", "report", str(ds), "--json", "--scheduler", cluster.scheduler_address)

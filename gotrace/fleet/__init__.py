@@ -83,7 +83,8 @@ class Fleet:
         return fleet_report(self.path, make_query(since, where, top), scheduler=scheduler)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        n = self.con.execute("SELECT count(*), count(DISTINCT host) FROM runs").fetchone() or (0, 0)
+        rows = self.sql("SELECT count(*), count(DISTINCT host) FROM runs").fetchall()
+        n = rows[0] if rows else (0, 0)
         text = f"Fleet({self.path}: {n[0]} runs on {n[1]} hosts)"
         return {"text/plain": text}
 

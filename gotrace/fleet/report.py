@@ -466,46 +466,59 @@ def comparable(report: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in report.items() if k != "engine"}, sort_keys=True)
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _when(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else "?"
+
+
+_ENDPOINT = re.compile(r"^[\w.\-\[\]:]+:\d+$")
+
+
 def render_text(report: dict[str, Any]) -> str:
-    """The report for a terminal."""
+    """The report for a terminal, e.g. ``proxy-stall at goproxy.corp:443: 37 runs on 12 hosts
+    since 2026-11-24 08:10``."""
     out = []
-    span = ""
-    if report["first_seen"]:
-        span = f", {report['first_seen'][:16].replace('T', ' ')} – {report['last_seen'][:16].replace('T', ' ')} UTC"
-    out.append(
-        f"{report['runs']} runs on {report['hosts']} hosts, {report['failed_runs']} failed{span}"
+    span = (
+        f", {_when(report['first_seen'])} – {_when(report['last_seen'])} UTC"
+        if report["first_seen"]
+        else ""
     )
-    out.append("")
-    out.append("causes (most runs first):")
+    out.append(
+        f"{_n(report['runs'], 'run')} on {_n(report['hosts'], 'host')}, {report['failed_runs']} failed{span}"
+    )
+    out += ["", "causes (most runs first):"]
     if not report["causes"]:
         out.append("  none: no run had an error or warning")
     for c in report["causes"]:
-        where = f" at {c['object']}" if c["object"] else ""
-        since = c["first_seen"][:16].replace("T", " ") if c["first_seen"] else "?"
+        obj = c["object"]
+        where = (f" at {obj}" if _ENDPOINT.match(obj) else f" on {obj}") if obj else ""
         out.append(
-            f"  {c['kind']}{where}: {c['runs']} run{'s' if c['runs'] != 1 else ''} on "
-            f"{c['hosts']} host{'s' if c['hosts'] != 1 else ''} since {since} (last {(c['last_seen'] or '?')[:16].replace('T', ' ')})"
+            f"  {c['kind']}{where}: {_n(c['runs'], 'run')} on {_n(c['hosts'], 'host')} "
+            f"since {_when(c['first_seen'])} (last {_when(c['last_seen'])})"
         )
         for d in c["details"][:3]:
             out.append(f"      {d['object']}  ×{d['runs']}")
-    out.append("")
-    out.append("slowest modules (mean time per run):")
+    out += ["", "slowest modules (mean time per run):"]
     if not report["slowest_modules"]:
         out.append("  none")
     for m in report["slowest_modules"]:
         name = f"{m['module']}@{m['version']}" if m["version"] else m["module"]
         mean = f"{m['mean_s']:.3f} s" if m["mean_s"] is not None else "?"
         most = f"{m['max_s']:.3f} s" if m["max_s"] is not None else "?"
-        out.append(f"  {name}: mean {mean}, max {most}, {m['runs']} runs, {m['failed']} failed")
-    out.append("")
-    out.append("proxies (highest failure rate first):")
+        out.append(
+            f"  {name}: mean {mean}, max {most}, {_n(m['runs'], 'run')}, {m['failed']} failed"
+        )
+    out += ["", "proxies (highest failure rate first):"]
     if not report["proxies"]:
         out.append("  none")
     for p in report["proxies"]:
         rate = f"{100 * p['failure_rate']:.0f}%" if p["failure_rate"] is not None else "?"
         kinds = ", ".join(f"{k} ×{n}" for k, n in p["causes"].items())
         out.append(
-            f"  {p['proxy']}: {rate} of {p['runs']} runs failed on it ({p['failed']}), "
-            f"{p['hosts']} hosts" + (f" — {kinds}" if kinds else "")
+            f"  {p['proxy']}: failed {p['failed']} of {_n(p['runs'], 'run')} ({rate}) on "
+            f"{_n(p['hosts'], 'host')}" + (f" — {kinds}" if kinds else "")
         )
     return "\n".join(out) + "\n"
