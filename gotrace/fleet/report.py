@@ -137,17 +137,19 @@ def _has_files(dataset: str, table: str) -> bool:
     return any((Path(dataset) / table).rglob("*.parquet"))
 
 
-def duckdb_views(con: Any, dataset: str) -> None:
-    """Register every table of the dataset as a DuckDB view (an empty one when absent)."""
+def duckdb_views(con: Any, dataset: str, tables: tuple[str, ...] | None = None) -> None:
+    """Register the dataset's tables (all by default) as DuckDB views (empty when absent)."""
     if "://" in dataset:
         con.sql("INSTALL httpfs; LOAD httpfs;")
     for table, keys in PARTITIONS.items():
+        if tables is not None and table not in tables:
+            continue
         if _has_files(dataset, table):
             types = ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in keys)
             con.sql(
                 f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
                 f"{_sql_str(_glob(dataset, table))}, hive_partitioning = true, "
-                f"hive_types = {{{types}}}, union_by_name = true)"
+                f"hive_types = {{{types}}})"
             )
         else:
             con.register(f"_empty_{table}", empty(table))
@@ -170,7 +172,7 @@ def duckdb_frames(dataset: str, query: Query) -> dict[str, pd.DataFrame]:
 
     con = duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
-    duckdb_views(con, dataset)
+    duckdb_views(con, dataset, ("runs", "modules", "proxies"))
     conds = ["true"]
     day = None
     if query.since is not None:
@@ -264,59 +266,63 @@ def dask_frames(dataset: str, query: Query, scheduler: str) -> dict[str, pd.Data
         | {c.column for c in query.where if c.label is None}
         | set(label_cols)
     )
-    runs = read("runs", run_cols)
-    mask = _mask(runs, query)
-    r = runs if mask is None else runs[mask]
-    r = r.assign(
-        failed_n=r["failed"].astype("int64"),
-        cause_object=r["cause_object"].fillna(""),
-        cause_detail=r["cause_detail"].fillna(""),
-    )
-    rc = r[r["cause_kind"].notnull()]
-    ck = ["cause_kind", "cause_object"]
-    totals = (
-        r["run_id"].count(),
-        r["host"].nunique(),
-        r["failed_n"].sum(),
-        r["start"].min(),
-        r["start"].max(),
-    )
-    causes = (
-        rc.groupby(ck).agg({"run_id": "count", "failed_n": "sum", "start": ["min", "max"]}),
-        rc.groupby(ck)["host"].nunique(),
-        rc.groupby([*ck, "cause_detail"])["run_id"].count(),
-    )
-    ids = r["run_id"]
-
-    def picked(table: str, columns: list[str]) -> Any:
-        t = read(table, ["run_id", *columns])
-        return t.merge(ids.to_frame(), on="run_id", how="inner")
-
-    m = picked("modules", ["module", "version", "result", "duration_s", "lock_wait_s"])
-    m = m.assign(
-        version=m["version"].fillna(""),
-        failed_n=m["result"].isin(list(FAILED_RESULTS)).fillna(False).astype("int64"),
-    )
-    mods = m.groupby(["module", "version"]).agg(
-        {
-            "run_id": "count",
-            "failed_n": "sum",
-            "duration_s": ["count", "sum", "max"],
-            "lock_wait_s": "max",
-        }
-    )
-    p = picked("proxies", ["host", "proxy", "used", "failed", "cause_kind"])
-    p = p.assign(used_n=p["used"].astype("int64"), failed_n=p["failed"].astype("int64"))
-    prox = (
-        p.groupby("proxy").agg({"run_id": "count", "used_n": "sum", "failed_n": "sum"}),
-        p.groupby("proxy")["host"].nunique(),
-        p[p["failed"]].groupby(["proxy", "cause_kind"])["run_id"].count(),
-    )
     try:
         client = Client(scheduler, timeout=15, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise GotraceError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from exc
     try:
+        runs = read("runs", run_cols)
+        mask = _mask(runs, query)
+        r = runs if mask is None else runs[mask]
+        keep: list[str] | None = None
+        if mask is not None:
+            # the runs kept are few next to their rows elsewhere: filter those by id, no join
+            (ids,) = dask.compute(r["run_id"], scheduler=client.get)
+            keep = list(ids)
+
+        def picked(table: str, columns: list[str]) -> Any:
+            t = read(table, ["run_id", *columns])
+            return t if keep is None else t[t["run_id"].isin(keep)]
+
+        r = r.assign(
+            failed_n=r["failed"].astype("int64"),
+            cause_object=r["cause_object"].fillna(""),
+            cause_detail=r["cause_detail"].fillna(""),
+        )
+        rc = r[r["cause_kind"].notnull()]
+        ck = ["cause_kind", "cause_object"]
+        totals = (
+            r["run_id"].count(),
+            r["host"].nunique(),
+            r["failed_n"].sum(),
+            r["start"].min(),
+            r["start"].max(),
+        )
+        causes = (
+            rc.groupby(ck).agg({"run_id": "count", "failed_n": "sum", "start": ["min", "max"]}),
+            rc.groupby(ck)["host"].nunique(),
+            rc.groupby([*ck, "cause_detail"])["run_id"].count(),
+        )
+        m = picked("modules", ["module", "version", "result", "duration_s", "lock_wait_s"])
+        m = m.assign(
+            version=m["version"].fillna(""),
+            failed_n=m["result"].isin(list(FAILED_RESULTS)).fillna(False).astype("int64"),
+        )
+        mods = m.groupby(["module", "version"]).agg(
+            {
+                "run_id": "count",
+                "failed_n": "sum",
+                "duration_s": ["count", "sum", "max"],
+                "lock_wait_s": "max",
+            }
+        )
+        p = picked("proxies", ["host", "proxy", "used", "failed", "cause_kind"])
+        p = p.assign(used_n=p["used"].astype("int64"), failed_n=p["failed"].astype("int64"))
+        prox = (
+            p.groupby("proxy").agg({"run_id": "count", "used_n": "sum", "failed_n": "sum"}),
+            p.groupby("proxy")["host"].nunique(),
+            p[p["failed"]].groupby(["proxy", "cause_kind"])["run_id"].count(),
+        )
         (tot, cz, mo, px) = dask.compute(totals, causes, mods, prox, scheduler=client.get)
     finally:
         client.close()
