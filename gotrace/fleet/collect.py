@@ -369,14 +369,18 @@ def check_version(dataset: Path) -> int:
     )
     if not table.num_rows:
         return SCHEMA_VERSION
-    versions = set(pc.unique(table.column("schema_version")).to_pylist())
-    if versions != {SCHEMA_VERSION}:
+    require_version(str(dataset), set(pc.unique(table.column("schema_version")).to_pylist()))
+    return SCHEMA_VERSION
+
+
+def require_version(dataset: str, versions: set[int]) -> None:
+    """The schema versions found in ``runs``: one clear error unless they are this gotrace's."""
+    if versions and versions != {SCHEMA_VERSION}:
         found = ", ".join(str(v) for v in sorted(versions))
         raise GotraceError(
             f"{dataset}: fleet dataset of schema version {found}; this gotrace reads version "
             f"{SCHEMA_VERSION} (collect into a new dataset)"
         )
-    return SCHEMA_VERSION
 
 
 @contextlib.contextmanager

@@ -154,6 +154,12 @@ def duckdb_views(con: Any, dataset: str, tables: tuple[str, ...] | None = None) 
         else:
             con.register(f"_empty_{table}", empty(table))
             con.sql(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM _empty_{table}")
+    if "://" in dataset and (tables is None or "runs" in tables):
+        # object storage: the local check of collect.check_version cannot list it; ask DuckDB
+        from gotrace.fleet.collect import require_version
+
+        found = con.sql("SELECT DISTINCT schema_version FROM runs").fetchall()
+        require_version(dataset, {int(v) for (v,) in found})
 
 
 def _sql_condition(c: Condition) -> str:
