@@ -23,7 +23,7 @@ import polars as pl
 
 from gotrace.errors import GotraceError
 from gotrace.redact import redact_text
-from gotrace.reporters.figures import LONG_SHARE, category_expr, trace_span
+from gotrace.reporters.figures import LONG_SHARE, call_spans, trace_span
 from gotrace.reporters.jsonout import _clean
 
 if TYPE_CHECKING:
@@ -61,26 +61,7 @@ def render_perfetto(
     def words(text: str | None) -> str | None:
         return redact_text(text) if redact and text else text
 
-    sc = ctx.frame.filter((pl.col("kind") == "syscall") & pl.col("ts").is_not_null())
-    stop = pl.coalesce(
-        pl.col("end_ts"),
-        pl.col("ts") + pl.col("duration"),
-        pl.when(pl.col("in_flight")).then(pl.lit(span.end)),
-        pl.col("ts"),
-    )
-    sc = sc.select(
-        "line",
-        "pid",
-        "tgid",
-        "syscall",
-        "args",
-        "ret",
-        "errno",
-        "in_flight",
-        start=pl.col("ts"),
-        stop=stop,
-        category=category_expr(),
-    )
+    sc = call_spans(ctx, span)
     decimated = sc.height > max_slices
     if decimated:
         long_call = pl.col("in_flight") | (
@@ -128,7 +109,7 @@ def render_perfetto(
                 "cat": f"syscall,{r['category']}" + (",in_flight" if r["in_flight"] else ""),
                 "pid": int(r["tgid"]),
                 "tid": int(r["pid"]),
-                "ts": _us(r["start"] - t0),
+                "ts": _us(r["start"]),
                 "dur": _us(max(r["stop"] - r["start"], 0.0)),
                 "args": args,
             }
@@ -136,7 +117,7 @@ def render_perfetto(
     if rest.height:
         width = span.length / buckets
         counts = (
-            rest.with_columns(bucket=((pl.col("start") - t0) / width).floor().cast(pl.Int64))
+            rest.with_columns(bucket=(pl.col("start") / width).floor().cast(pl.Int64))
             .group_by("tgid", "bucket", "category")
             .len()
             .sort("tgid", "bucket", "category")
