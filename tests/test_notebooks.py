@@ -24,6 +24,7 @@ SAMPLES = ROOT / "sample_traces"
 EXPECTED = {
     "explore_trace.ipynb": ["proxy-stall"],
     "compare_runs.ipynb": ["up-to-date", "cold-ok"],
+    "fleet.ipynb": ["proxy-stall", "lock-held"],
 }
 
 

@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from gotrace.cli import analyze, cache, doctor, events, report, run
+from gotrace.cli import analyze, cache, doctor, events, export, report, run
+from gotrace.cli.fleet import fleet_app
 from gotrace.cli.lab import lab_app
 
 app = typer.Typer(
@@ -30,6 +31,8 @@ app.command("doctor")(doctor.doctor)
 app.command("cache")(cache.cache)
 app.command("run", context_settings={"ignore_unknown_options": True})(run.run)
 app.add_typer(lab_app, name="lab")
+app.command("export")(export.export)
+app.add_typer(fleet_app, name="fleet")
 
 
 def _click_exception() -> type[Exception]:

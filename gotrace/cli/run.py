@@ -6,8 +6,10 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -79,6 +81,22 @@ def run(
         str | None,
         typer.Option("--html", help="Also write the HTML report (as gotrace report) to FILE."),
     ] = None,
+    summary: Annotated[
+        str | None,
+        typer.Option(
+            help="Append a Markdown summary to FILE (default: $GITHUB_STEP_SUMMARY when set)."
+        ),
+    ] = None,
+    keep_on_success: Annotated[
+        bool,
+        typer.Option(help="Keep the capture when the command succeeds (see --keep-on-failure)."),
+    ] = False,
+    keep_on_failure: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the capture only when the command fails (with neither flag: always)."
+        ),
+    ] = False,
 ) -> None:
     """Run COMMAND under a syscall tracer, save the raw trace, meta.json and events.parquet
     into the output directory, print the analysis, and exit with COMMAND's exit status."""
@@ -111,6 +129,11 @@ def run(
         html=html,
         backend=backend,
         sample_interval=sample_interval,
+        ci={
+            "summary": summary,
+            "keep_on_success": keep_on_success,
+            "keep_on_failure": keep_on_failure,
+        },
     )
     raise typer.Exit(outcome.status)
 
@@ -222,6 +245,7 @@ def execute(
     backend: str = "auto",
     sample_interval: float = 0.1,
     label: str | None = None,
+    ci: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Trace ``cmd`` into ``out``, print the analysis, return the command's exit status.
 
@@ -264,6 +288,8 @@ def execute(
         },
         "watchdog": {"samples": samples_log.name, "interval": sample_interval},
         "start": time.time(),
+        "run_id": uuid.uuid4().hex,
+        "host": socket.gethostname(),
         "stderr": "/dev/null" if stderr_devnull else "inherited",
         **(extra_meta or {}),
     }
@@ -395,6 +421,10 @@ def execute(
     final = 128 + received if received is not None else status
     try:
         trace = _analyze(outdir, json_file=json_file, redact=redact, html=html, label=label)
+        if ci is not None:
+            from gotrace.cli.ci import finish
+
+            finish(outdir, trace, final, redact=redact, **ci)
     except GotraceError as exc:
         print(f"gotrace: error: analysis failed: {exc}; the raw trace is in {log}", file=sys.stderr)
         return RunOutcome(final if final else 1, outdir)

@@ -227,29 +227,9 @@ def timeline_spec(
     span = trace_span(ctx)
     if span is None:
         return _empty("Timeline", "this log has no timestamps: there is no time axis to draw")
-    sc = ctx.frame.filter((pl.col("kind") == "syscall") & pl.col("ts").is_not_null())
+    sc = call_spans(ctx, span)
     if not sc.height:
         return _empty("Timeline", "no system calls in this trace")
-    end_abs = pl.coalesce(
-        pl.col("end_ts"),
-        pl.col("ts") + pl.col("duration"),
-        pl.when(pl.col("in_flight")).then(pl.lit(span.end)),
-        pl.col("ts"),
-    )
-    sc = sc.select(
-        "line",
-        "pid",
-        "tgid",
-        "syscall",
-        "args",
-        "ret",
-        "errno",
-        "duration",
-        "in_flight",
-        start=(pl.col("ts") - span.t0),
-        stop=(end_abs - span.t0),
-        category=category_expr(),
-    )
     lanes, lane_of = _lanes(ctx, sc, max_lanes)
     sc = sc.with_columns(lane=pl.col("tgid").replace_strict(lane_of, default=len(lanes) - 1))
     aggregate = sc.height > max_bars
@@ -319,6 +299,33 @@ def timeline_spec(
         annotations=notes,
     )
     return {"data": data, "layout": layout}
+
+
+def call_spans(ctx: Context, span: Span) -> pl.DataFrame:
+    """Every timestamped syscall with ``start`` and ``stop`` in seconds since ``span.t0`` (a
+    call still in flight stops at the end of the trace) and its ``category``; the timeline and
+    the Perfetto export draw these."""
+    sc = ctx.frame.filter((pl.col("kind") == "syscall") & pl.col("ts").is_not_null())
+    end_abs = pl.coalesce(
+        pl.col("end_ts"),
+        pl.col("ts") + pl.col("duration"),
+        pl.when(pl.col("in_flight")).then(pl.lit(span.end)),
+        pl.col("ts"),
+    )
+    return sc.select(
+        "line",
+        "pid",
+        "tgid",
+        "syscall",
+        "args",
+        "ret",
+        "errno",
+        "duration",
+        "in_flight",
+        start=(pl.col("ts") - span.t0),
+        stop=(end_abs - span.t0),
+        category=category_expr(),
+    )
 
 
 def _lanes(ctx: Context, sc: pl.DataFrame, max_lanes: int) -> tuple[list[str], dict[int, int]]:

@@ -151,7 +151,7 @@ def render_html(
         _syscall_tables(summary),
         _calls_tables(summary),
         _environment(meta, an, ctx),
-        _footer(cdn=cdn),
+        _footer(cdn=cdn, source=str(trace.meta.get("source") or "CAPTURE")),
         "</main>\n",
         f'<script type="application/json" id="gotrace-data">{script_json(data)}</script>\n',
         f"<script>{_SCRIPT}</script>\n",
@@ -756,7 +756,8 @@ def _environment(meta: dict[str, Any], an: Analysis, ctx: Context) -> str:
     return "".join(out)
 
 
-def _footer(*, cdn: bool) -> str:
+def _footer(*, cdn: bool, source: str = "CAPTURE") -> str:
+    import shlex
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -764,4 +765,10 @@ def _footer(*, cdn: bool) -> str:
     except PackageNotFoundError:
         v = "dev"
     how = "plotly.js is linked from its CDN" if cdn else "this page loads nothing"
-    return f"<footer>Made by gotrace {e(v)} from the trace alone; {how}.</footer>\n"
+    export = f"gotrace export {shlex.quote(source)} --format perfetto -o trace.json"
+    return (
+        f"<footer>Made by gotrace {e(v)} from the trace alone; {how}. "
+        f'<span id="open-in-perfetto">Open in Perfetto: <code>{e(export)}</code> writes every '
+        "thread's syscalls, the quiet periods and findings as Chrome trace-event JSON; load "
+        "trace.json in ui.perfetto.dev or chrome://tracing.</span></footer>\n"
+    )
