@@ -136,7 +136,7 @@ class PtraceBackend:
             time.sleep(0.002)
         if self.root_pid is None and self.error is not None:
             self.wait(timeout=5)
-            raise GotraceError(f"the ptrace backend could not start the command: {self.error}")
+            raise GotraceError(f"the {self.name} backend could not start the command: {self.error}")
 
     # --- what the tracer says ----------------------------------------------------------------
 
