@@ -34,21 +34,30 @@ def top_finding(trace: gotrace.Trace) -> tuple[str, str]:
     return (f.kind, normalise(f.objects[0]) if f.objects else "")
 
 
+def _ebpf_refused() -> str | None:
+    from gotrace.tracer.ebpf import unavailable
+
+    return unavailable()
+
+
+@pytest.mark.parametrize("backend", ["ptrace", "ebpf"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_ptrace_backend_finds_what_strace_found(tmp_path: Path, name: str):
+def test_backend_finds_what_strace_found(tmp_path: Path, name: str, backend: str):
     sc = SCENARIOS[name]
     reason = sc.unavailable()
     if reason:
         pytest.skip(reason)
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed: the strace captures are the reference")
+    if backend == "ebpf" and (refused := _ebpf_refused()):
+        pytest.skip(f"this machine refuses the ebpf backend: {refused}")
     keep = tmp_path / "cap"
     r = subprocess.run(
-        [sys.executable, "-m", "gotrace", "lab", "run", name, "--backend", "ptrace", "--keep", str(keep)],
-        capture_output=True, text=True, timeout=180,
+        [sys.executable, "-m", "gotrace", "lab", "run", name, "--backend", backend, "--keep", str(keep)],
+        capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert (keep / "trace.strace").exists(), r.stderr
-    assert json.loads((keep / "meta.json").read_text())["backend"]["name"] == "ptrace"
+    assert json.loads((keep / "meta.json").read_text())["backend"]["name"] == backend
     got = top_finding(gotrace.load(keep))
     want = top_finding(gotrace.load(ROOT / "sample_traces" / name))
     assert got == want, r.stderr[-2000:]

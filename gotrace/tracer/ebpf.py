@@ -182,15 +182,15 @@ class EbpfBackend(PtraceBackend):
         errors = [ln for ln in lines if ln.startswith("ERROR") and "RLIMIT_MEMLOCK" not in ln]
         return (errors or lines or ["no message"])[-1].strip()
 
-    def _end_bpftrace(self, proc: subprocess.Popen[bytes] | None = None) -> None:
+    def _end_bpftrace(self, proc: subprocess.Popen[bytes] | None = None, *, block: bool = True) -> None:
+        """Stop bpftrace; the kernel detaches its probes when it is gone. ``block=False``:
+        do not wait for that (it takes seconds), it is reaped at exit."""
         proc = proc or getattr(self, "_bpf", None)
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            proc.kill()
+            if block:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
         with contextlib.suppress(OSError, AttributeError):
             os.unlink(self._script.name)
 
@@ -247,7 +247,7 @@ class EbpfBackend(PtraceBackend):
 
     def wait(self, timeout: float | None = None) -> int:
         rc = super().wait(timeout)
-        self._end_bpftrace()
+        self._end_bpftrace(block=False)
         return rc
 
     def kill_all(self) -> None:

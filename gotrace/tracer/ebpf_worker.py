@@ -165,7 +165,8 @@ class EbpfWriter:
     ) -> None:
         self.log = LogWriter(log_fd)
         self.fds = EventFds()
-        self.decoder = Decoder(Captured(strlen), string_size)
+        # bpftrace records at most strlen bytes: strace's -s is that, at most
+        self.decoder = Decoder(Captured(strlen), min(string_size, strlen))
         self.decoder.fds = self.fds  # type: ignore[assignment]
         self.strlen = strlen
         self.offset = epoch_offset
@@ -573,12 +574,13 @@ def _run(writer: EbpfWriter, reader: _Reader, root: int, bpf_pid: int, say: obje
             if status is not None and writer.live:
                 # a task whose exit record was lost must not keep the capture open
                 writer.live = {t for t in writer.live if os.path.exists(f"/proc/{t}")}
-            if status is not None and not writer.live and stopping_since is None:
-                stopping_since = time.monotonic()
-                # every task is gone; give the last records time to arrive, then stop bpftrace
-                time.sleep(HOLD_BACK)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(bpf_pid, signal.SIGINT)
+            if status is not None and not writer.live:
+                if stopping_since is None:
+                    stopping_since = time.monotonic()
+                elif time.monotonic() - stopping_since > 2 * HOLD_BACK:
+                    # every task is gone and its last records are in: bpftrace's own
+                    # teardown (seconds, to detach its probes) is not the capture's
+                    break
             if reader.done.is_set() and not reader.chunks:
                 break
             time.sleep(0.05)
@@ -586,10 +588,7 @@ def _run(writer: EbpfWriter, reader: _Reader, root: int, bpf_pid: int, say: obje
         for tid in list(writer.live):
             with contextlib.suppress(OSError):
                 os.kill(tid, signal.SIGKILL)
-        time.sleep(HOLD_BACK)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(bpf_pid, signal.SIGINT)
-        reader.done.wait(10)
+        time.sleep(2 * HOLD_BACK)
         if status is None:
             with contextlib.suppress(ChildProcessError):
                 _, status = os.waitpid(root, 0)
