@@ -141,12 +141,12 @@ class EbpfBackend(PtraceBackend):
 
         buf_max = min(self.string_size, STRLEN)
         text = program(pt.WATCHED_NRS, buf_max)
-        self._script = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as bpftrace)
+        with tempfile.NamedTemporaryFile(
             "w", prefix="gotrace-ebpf-", suffix=".bt", delete=False
-        )
-        self._script.write(text)
-        self._script.close()
-        self._errlog = tempfile.TemporaryFile(prefix="gotrace-ebpf-")
+        ) as script:
+            script.write(text)
+        self._script = script
+        self._errlog = tempfile.TemporaryFile(prefix="gotrace-ebpf-")  # noqa: SIM115 (bpftrace's stderr, read on failure)
         env = dict(os.environ)
         env.update(BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_PERF_RB_PAGES="1024")
         proc = subprocess.Popen(
@@ -155,7 +155,7 @@ class EbpfBackend(PtraceBackend):
             stdout=subprocess.PIPE,
             stderr=self._errlog,
             env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 (prctl only)
+            preexec_fn=_die_with_parent,
         )
         atexit.register(self._end_bpftrace)
         assert proc.stdout is not None
@@ -182,7 +182,9 @@ class EbpfBackend(PtraceBackend):
         errors = [ln for ln in lines if ln.startswith("ERROR") and "RLIMIT_MEMLOCK" not in ln]
         return (errors or lines or ["no message"])[-1].strip()
 
-    def _end_bpftrace(self, proc: subprocess.Popen[bytes] | None = None, *, block: bool = True) -> None:
+    def _end_bpftrace(
+        self, proc: subprocess.Popen[bytes] | None = None, *, block: bool = True
+    ) -> None:
         """Stop bpftrace; the kernel detaches its probes when it is gone. ``block=False``:
         do not wait for that (it takes seconds), it is reaped at exit."""
         proc = proc or getattr(self, "_bpf", None)

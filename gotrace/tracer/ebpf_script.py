@@ -159,8 +159,8 @@ def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
     if cap.kind == "S":
         return f'if ({a} != 0) {{ {head}S %s\\n", $t, tid, {a}, str(uptr({a}))); }}'
     if cap.kind == "B":
-        n = min(cap.size, buf_max)
-        return f'if ({a} != 0) {{ {head}B {n} %r\\n", $t, tid, {a}, buf(uptr({a}), {n})); }}'
+        size = min(cap.size, buf_max)
+        return f'if ({a} != 0) {{ {head}B {size} %r\\n", $t, tid, {a}, buf(uptr({a}), {size})); }}'
     if cap.kind in ("R", "W"):
         buf_max = min(buf_max, cap.limit) if cap.limit else buf_max
         unit = cap.size if cap.kind == "R" and cap.size else 1
@@ -171,11 +171,11 @@ def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
         )
     assert cap.kind == "V"
     size = min(8 * ARGV_MAX, buf_max)
-    count = size // 8
+    slots = size // 8
     return (
         f'if ({a} != 0) {{ {head}B {size} %r\\n", $t, tid, {a}, buf(uptr({a}), {size})); '
-        f"$i = (uint64)0; unroll({count}) {{ $p = *(uint64 *)uptr({a} + $i * 8); "
-        f'if ($p == 0) {{ $i = {count}; }} else {{ {head}S %s\\n", $t, tid, $p, str(uptr($p))); }} '
+        f"$i = (uint64)0; unroll({slots}) {{ $p = *(uint64 *)uptr({a} + $i * 8); "
+        f'if ($p == 0) {{ $i = {slots}; }} else {{ {head}S %s\\n", $t, tid, $p, str(uptr($p))); }} '
         "$i = $i + 1; } }"
     )
 
@@ -231,9 +231,7 @@ def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> s
         + (f" @x[{nr}] = 1;" if nr in special_exit else "")
         for nr in names
     )
-    generic_e = _E.format(
-        nr="args->id", **{f"a{i}": f"args->args[{i}]" for i in range(6)}
-    )
+    generic_e = _E.format(nr="args->id", **{f"a{i}": f"args->args[{i}]" for i in range(6)})
     probes = "\n".join([*special_entry.values(), *special_exit.values()])
     return f"""
 BEGIN {{ {init} printf("READY\\n"); }}

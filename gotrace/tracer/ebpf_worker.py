@@ -28,8 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from gotrace.analyzers.fdtable import FdReplay, Table, inet_peer
-from gotrace.parsers.args import decode_string
+from gotrace.analyzers.fdtable import Fd, FdReplay, Table, inet_peer
 from gotrace.tracer import ptrace_sys as pt
 from gotrace.tracer.ptrace_decode import Call, Decoder, siginfo_text
 from gotrace.tracer.ptrace_fds import FdNames, escape_target
@@ -55,11 +54,11 @@ def unescape(text: bytes) -> bytes:
     return _HEX.sub(lambda m: bytes((int(m.group(1), 16),)), text)
 
 
-class Captured:
+class Captured(pt.Memory):
     """The tracee memory one call needs, as bpftrace recorded it: :class:`ptrace_sys.Memory`'s
     interface, reading nothing else (an address never recorded reads as empty)."""
 
-    def __init__(self, strlen: int) -> None:
+    def __init__(self, strlen: int) -> None:  # no super().__init__: no tracee to read
         self.strlen = strlen
         self.blocks: dict[int, tuple[bytes, bool]] = {}  # addr -> (bytes, is a C string)
 
@@ -96,11 +95,12 @@ class Captured:
         return [int.from_bytes(data[i * 8 : i * 8 + 8], "little") for i in range(n)]
 
 
-class EventFds:
+class EventFds(FdNames):
     """fd names from the events alone: :class:`ptrace_fds.FdNames`'s interface over the
-    analyzers' :class:`FdReplay`, one table per thread group."""
+    analyzers' :class:`FdReplay`, one table per thread group (never /proc: by the time a
+    record is written the fd may be long gone)."""
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no super().__init__: nothing is looked up in /proc
         self.replay = FdReplay()
         self.cwd: dict[int, str] = {}
 
@@ -137,8 +137,6 @@ class EventFds:
             self.cwd[child] = self.cwd[parent_tgid]
 
     def seed(self, tgid: int, fds: dict[int, str], cwd: str) -> None:
-        from gotrace.analyzers.fdtable import Fd
-
         self.replay.table_of[tgid] = Table({n: Fd(t) for n, t in fds.items()})
         self.cwd[tgid] = cwd
 
@@ -167,7 +165,7 @@ class EbpfWriter:
         self.fds = EventFds()
         # bpftrace records at most strlen bytes: strace's -s is that, at most
         self.decoder = Decoder(Captured(strlen), min(string_size, strlen))
-        self.decoder.fds = self.fds  # type: ignore[assignment]
+        self.decoder.fds = self.fds
         self.strlen = strlen
         self.offset = epoch_offset
         self.root = root
@@ -211,14 +209,14 @@ class EbpfWriter:
             if line and line != b"READY":
                 self.bad += 1
             return
-        parts = line.decode("ascii", "replace").split()
+        words = line.decode("ascii", "replace").split()
         try:
-            ts, tid = int(parts[1]), int(parts[2])
+            ts, tid = int(words[1]), int(words[2])
         except (IndexError, ValueError):
             self.bad += 1
             return
         self.seq += 1
-        rec = Record(ts, self.seq, parts[0], tid, parts[3:])
+        rec = Record(ts, self.seq, words[0], tid, words[3:])
         self.latest = max(self.latest, ts)
         if rec.kind in ("E", "X"):
             rec.caps = self.pending_caps.pop(tid, [])
@@ -345,10 +343,7 @@ class EbpfWriter:
     def _absolute(self, tgid: int, dirfd: int, path: str) -> str:
         if path.startswith("/"):
             return os.path.normpath(path)
-        if dirfd == -100:
-            base = self.fds.cwd.get(tgid)
-        else:
-            base = self.fds.replay.lookup(tgid, dirfd)
+        base = self.fds.cwd.get(tgid) if dirfd == -100 else self.fds.replay.lookup(tgid, dirfd)
         if not base or not base.startswith("/"):
             return path
         return os.path.normpath(os.path.join(base, path))
