@@ -81,7 +81,7 @@ def test_records_become_strace_lines_with_fd_targets(tmp_path: Path):
     assert "close(" not in text.splitlines()[0]
     assert 'execve("/bin/go", ["go", "version"], 0x3000' in text
     assert 'openat(AT_FDCWD</srv>, "/etc/hostname", O_RDONLY|O_CLOEXEC) = 3</etc/hostname>' in text
-    assert 'read(3</etc/hostname>, "vm\\n", 1000) = 3' in text
+    assert 'read(3</etc/hostname>, "vm\\n", 4096) = 3' in text
     assert 'write(2<pipe:[77]>, "oops\\n", 5) = 5' in text
     # flock in flight when the process died: strace's "= ?", then the exit
     assert "flock(3</etc/hostname>, LOCK_EX) = ?" in text
@@ -114,10 +114,10 @@ def test_fork_copies_the_fd_table_and_connect_names_the_peer(tmp_path: Path):
         f"X 430 {ROOT} 51 0",
         # a child process (no CLONE_THREAD) gets a copy of the table
         f"N 500 {ROOT} {ROOT} 101 4111",
-        f"E 600 101 101 1 5 8000 3 0 0 0",
-        f"C 610 101 8000 B 3 GET",
-        f"X 610 101 1 3",
-        f"Q 700 101 101 0",
+        "E 600 101 101 1 5 8000 3 0 0 0",
+        "C 610 101 8000 B 3 GET",
+        "X 610 101 1 3",
+        "Q 700 101 101 0",
         f"Q 800 {ROOT} {ROOT} 9",
     )
     w.finish()
