@@ -123,15 +123,7 @@ class EbpfBackend(PtraceBackend):
         self.version = f"bpftrace {bpftrace_version(exe)}"
         self.string_size = string_size
         self.seccomp = False
-        self.worker_pid: int | None = None
-        self.root_pid: int | None = None
-        self.seccomp_active: bool | None = None
-        self.notes: list[str] = []
-        self.error: str | None = None
-        self._status_fd: int | None = None
-        self._pending = b""
-        self._returncode: int | None = None
-        self._worker_status: int | None = None
+        self._init_worker_state()
         self.marker = random.randint(1 << 29, (1 << 31) - 2)
         self._bpf = self._attach()
 

@@ -63,6 +63,10 @@ class PtraceBackend:
         self.string_size = string_size
         self.seccomp = seccomp
         self.trace_futex = trace_futex
+        self._init_worker_state()
+
+    def _init_worker_state(self) -> None:
+        """What the status pipe tells (shared with the ebpf backend, which has one too)."""
         self.worker_pid: int | None = None
         self.root_pid: int | None = None
         self.seccomp_active: bool | None = None
