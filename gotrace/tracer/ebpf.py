@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gotrace.errors import GotraceError
-from gotrace.tracer.ebpf_script import STRLEN, TRACEFS, program
+from gotrace.tracer.ebpf_script import NOT_RECORDED, STRLEN, TRACEFS, program
 from gotrace.tracer.ptrace import PtraceBackend, resolve_executable
 from gotrace.tracer.strace import DEFAULT_STRING_SIZE
 
@@ -132,7 +132,8 @@ class EbpfBackend(PtraceBackend):
         from gotrace.tracer import ptrace_sys as pt
 
         buf_max = min(self.string_size, STRLEN)
-        text = program(pt.WATCHED_NRS, buf_max)
+        watched = frozenset(nr for nr in pt.WATCHED_NRS if pt.syscall_name(nr) not in NOT_RECORDED)
+        text = program(watched, buf_max)
         with tempfile.NamedTemporaryFile(
             "w", prefix="gotrace-ebpf-", suffix=".bt", delete=False
         ) as script:
