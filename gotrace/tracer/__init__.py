@@ -8,7 +8,7 @@ from typing import Protocol
 
 from gotrace.errors import GotraceError, UsageError
 
-BACKENDS = ("auto", "strace", "ptrace", "sampler", "dtruss")
+BACKENDS = ("auto", "strace", "ptrace", "ebpf", "sampler", "dtruss")
 
 
 class Backend(Protocol):
@@ -69,6 +69,10 @@ def make_backend(
             ) from exc
         backend: Backend = ptrace.PtraceBackend(string_size=string_size)
         return backend
+    if name == "ebpf":
+        from gotrace.tracer.ebpf import EbpfBackend
+
+        return EbpfBackend(string_size=string_size)
     if name == "sampler":
         from gotrace.tracer.sampler import SamplerBackend
 

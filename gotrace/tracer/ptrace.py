@@ -65,6 +65,10 @@ class PtraceBackend:
         self.string_size = string_size
         self.seccomp = seccomp
         self.trace_futex = trace_futex
+        self._init_worker_state()
+
+    def _init_worker_state(self) -> None:
+        """What the status pipe tells (shared with the ebpf backend, which has one too)."""
         self.worker_pid: int | None = None
         self.root_pid: int | None = None
         self.relay: LogRelay | None = None
@@ -144,7 +148,7 @@ class PtraceBackend:
             time.sleep(0.002)
         if self.root_pid is None and self.error is not None:
             self.wait(timeout=5)
-            raise GotraceError(f"the ptrace backend could not start the command: {self.error}")
+            raise GotraceError(f"the {self.name} backend could not start the command: {self.error}")
 
     # --- what the tracer says ----------------------------------------------------------------
 

@@ -1,0 +1,250 @@
+"""Capture with eBPF: bpftrace records the calls in the kernel, without stopping the command.
+
+``EbpfBackend`` has :class:`gotrace.tracer.ptrace.PtraceBackend`'s interface and its status
+pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and attaches its
+program (:mod:`gotrace.tracer.ebpf_script`) when the backend is made, which takes seconds
+and is not the command's time; :meth:`start` then forks the writer
+(:mod:`gotrace.tracer.ebpf_worker`), which starts the command and writes the same
+``trace.strace`` the other backends write.
+
+Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF (``/sys/kernel/btf/vmlinux``),
+the syscall tracepoints, and tracefs, which it mounts on ``/sys/kernel/tracing`` when it is
+not mounted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gotrace.errors import GotraceError
+from gotrace.tracer.ebpf_script import NOT_RECORDED, STRLEN, TRACEFS, program
+from gotrace.tracer.ptrace import PtraceBackend, resolve_executable
+from gotrace.tracer.strace import DEFAULT_STRING_SIZE
+
+BTF = Path("/sys/kernel/btf/vmlinux")
+#: the tracepoints the program cannot do without
+REQUIRED = (
+    "raw_syscalls/sys_enter",
+    "raw_syscalls/sys_exit",
+    "syscalls/sys_enter_close",
+    "task/task_newtask",
+    "sched/sched_process_exit",
+    "signal/signal_generate",
+    "signal/signal_deliver",
+)
+_INSTEAD = "use --backend strace (or ptrace) instead"
+_ATTACH_LIMIT = 120.0
+
+
+def bpftrace_path() -> str | None:
+    return shutil.which("bpftrace")
+
+
+def bpftrace_version(exe: str) -> str:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    m = re.search(r"v?(\d+\.\d+\S*)", out)
+    return m.group(1) if m else "unknown"
+
+
+def mount_tracefs(tracefs: Path = TRACEFS) -> None:
+    """tracefs on ``tracefs``, mounted when it is not (bpftrace finds no tracepoint without)."""
+    if (tracefs / "events").is_dir():
+        return
+    r = subprocess.run(
+        ["mount", "-t", "tracefs", "nodev", str(tracefs)], capture_output=True, text=True
+    )
+    if r.returncode != 0 or not (tracefs / "events").is_dir():
+        why = (r.stderr.strip().splitlines() or ["mount failed"])[-1]
+        raise GotraceError(
+            f"the ebpf backend needs tracefs, which is not mounted and could not be ({why}): "
+            f"run 'mount -t tracefs nodev {tracefs}' as root, or {_INSTEAD}"
+        )
+
+
+def unavailable(tracefs: Path = TRACEFS) -> str | None:
+    """Why the ebpf backend cannot run here (one line, with the backend to use instead);
+    None when it can. Mounts tracefs when it is missing and root may."""
+    if sys.platform != "linux":
+        return f"the ebpf backend needs Linux: {_INSTEAD}"
+    if os.geteuid() != 0:
+        return f"the ebpf backend needs root (bpftrace loads BPF programs): {_INSTEAD}"
+    if bpftrace_path() is None:
+        return (
+            "bpftrace is not installed: apt-get install bpftrace (Debian package "
+            f"'bpftrace'), or {_INSTEAD}"
+        )
+    if not BTF.exists():
+        return f"the kernel has no BTF ({BTF} is missing), which bpftrace needs: {_INSTEAD}"
+    try:
+        mount_tracefs(tracefs)
+    except GotraceError as exc:
+        return str(exc)
+    missing = [tp for tp in REQUIRED if not (tracefs / "events" / tp).is_dir()]
+    if missing:
+        return f"the kernel lacks the tracepoint {missing[0].replace('/', ':')}: {_INSTEAD}"
+    return None
+
+
+def _die_with_parent() -> None:
+    """In bpftrace, before exec: end when gotrace ends, whatever way it ends."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class EbpfBackend(PtraceBackend):
+    """Runs a command under bpftrace, writing the raw log to ``log``."""
+
+    name = "ebpf"
+
+    def __init__(self, *, string_size: int = DEFAULT_STRING_SIZE) -> None:
+        reason = unavailable()
+        if reason is not None:
+            raise GotraceError(reason)
+        exe = bpftrace_path()
+        assert exe is not None
+        self.exe = exe
+        self.version = f"bpftrace {bpftrace_version(exe)}"
+        self.string_size = string_size
+        self.seccomp = False
+        self._init_worker_state()
+        self.marker = random.randint(1 << 29, (1 << 31) - 2)
+        self._bpf = self._attach()
+
+    def _attach(self) -> subprocess.Popen[bytes]:
+        """Start bpftrace and wait until its probes are attached."""
+        from gotrace.tracer import ptrace_sys as pt
+
+        buf_max = min(self.string_size, STRLEN)
+        watched = frozenset(nr for nr in pt.WATCHED_NRS if pt.syscall_name(nr) not in NOT_RECORDED)
+        text = program(watched, buf_max)
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="gotrace-ebpf-", suffix=".bt", delete=False
+        ) as script:
+            script.write(text)
+        self._script = script
+        self._errlog = tempfile.TemporaryFile(prefix="gotrace-ebpf-")  # noqa: SIM115 (bpftrace's stderr, read on failure)
+        env = dict(os.environ)
+        env.update(BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_PERF_RB_PAGES="1024")
+        proc = subprocess.Popen(
+            [self.exe, "-B", "line", self._script.name, str(self.marker)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._errlog,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        atexit.register(self._end_bpftrace)
+        assert proc.stdout is not None
+        deadline = time.monotonic() + _ATTACH_LIMIT
+        seen = b""
+        fd = proc.stdout.fileno()
+        while b"READY\n" not in seen:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                self._end_bpftrace(proc)
+                raise GotraceError(f"bpftrace could not attach its probes: {self._bpf_error()}")
+            with contextlib.suppress(BlockingIOError):
+                os.set_blocking(fd, False)
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    continue
+                seen += chunk
+            time.sleep(0.02)
+        os.set_blocking(fd, True)
+        return proc
+
+    def _bpf_error(self) -> str:
+        self._errlog.seek(0)
+        lines = self._errlog.read().decode("utf-8", "replace").splitlines()
+        errors = [ln for ln in lines if ln.startswith("ERROR") and "RLIMIT_MEMLOCK" not in ln]
+        return (errors or lines or ["no message"])[-1].strip()
+
+    def _end_bpftrace(
+        self, proc: subprocess.Popen[bytes] | None = None, *, block: bool = True
+    ) -> None:
+        """Stop bpftrace; the kernel detaches its probes when it is gone. ``block=False``:
+        do not wait for that (it takes seconds), it is reaped at exit."""
+        proc = proc or getattr(self, "_bpf", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            if block:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+        with contextlib.suppress(OSError, AttributeError):
+            os.unlink(self._script.name)
+
+    def start(
+        self,
+        command: Sequence[str],
+        log: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stderr_devnull: bool = False,
+    ) -> None:
+        from gotrace.tracer.ebpf_worker import worker_main
+
+        if cwd is not None and not os.path.isdir(cwd):
+            raise GotraceError(f"{cwd}: no such directory")
+        run_env = dict(os.environ) if env is None else dict(env)
+        path = resolve_executable(command[0], run_env)
+        try:
+            log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise GotraceError(f"{log}: cannot write the trace ({exc.strerror})") from exc
+        assert self._bpf.stdout is not None
+        bpf_fd = self._bpf.stdout.fileno()
+        status_r, status_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            os.close(status_r)
+            worker_main(
+                log_fd,
+                status_w,
+                bpf_fd,
+                self._bpf.pid,
+                self.marker,
+                path,
+                list(command),
+                run_env,
+                cwd,
+                stderr_devnull,
+                string_size=self.string_size,
+                strlen=STRLEN,
+            )
+        os.close(status_w)
+        os.close(log_fd)
+        self._bpf.stdout.close()  # the writer reads it
+        os.set_blocking(status_r, False)
+        self.worker_pid = pid
+        self._status_fd = status_r
+        self._await_start()
+
+    def wait(self, timeout: float | None = None) -> int:
+        rc = super().wait(timeout)
+        self._end_bpftrace(block=False)
+        return rc
+
+    def kill_all(self) -> None:
+        super().kill_all()
+        self._end_bpftrace()

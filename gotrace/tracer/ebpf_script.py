@@ -1,0 +1,281 @@
+"""The bpftrace program of the eBPF backend, and the records it prints.
+
+The kernel side follows the traced process tree itself: ``@pids`` holds every thread of it
+(the command marks itself by closing fd ``$1``, a number no process has open;
+``task_newtask`` adds children and threads, ``sched_process_exit`` drops them), so nothing outside the tree pays more than two map lookups per syscall. For
+the traced tree it records the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the
+set the strace and ptrace backends trace) as raw numbers, plus the user memory the log
+needs, read where it is sure to be there: strings and buffers the call reads at its exit
+(the kernel has just read them, so their pages are resident), buffers the call fills at
+its exit, argv and timeouts at the entry (an execve's argv is gone after it returns; a
+futex may never return). Records, one line each, every one with its time (``nsecs``,
+CLOCK_MONOTONIC) and thread id:
+
+- ``E ts tid tgid nr a0..a5`` (hex): a call's entry; ``X ts tid nr ret``: its exit;
+- ``C ts tid addr S text``: the NUL-terminated string at ``addr``;
+  ``C ts tid addr B len bytes``: ``len`` bytes at ``addr`` (bpftrace's ``%r``: ``\\xNN``
+  for bytes that are not printable); captures come just before their E or X line;
+- ``N ts tid tgid child flags``: a new task; ``Q ts tid tgid exit_code``: a task exits;
+- ``G ts sender target sig code uid``: a signal sent to the tree (sender's tgid and uid); ``D ts tid sig code``: one
+  delivered.
+
+bpftrace itself prints ``Lost N events`` when its perf buffers overflowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gotrace.tracer import ptrace_sys as pt
+
+#: bpftrace's longest string (``BPFTRACE_STRLEN`` may not exceed 200 in 0.17)
+STRLEN = 200
+#: the size of a struct sockaddr_in6: enough for the inet addresses the analyzers read
+SOCKADDR = 28
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """Memory to record for one argument of a call.
+
+    ``kind``: ``S`` a string; ``B`` ``size`` bytes; ``R`` as many bytes as the call
+    returned; ``W`` as many as argument ``size`` says; ``V`` an argv array (its pointers
+    and their strings). ``entry``: read at the call's entry rather than its exit.
+    ``always``: read even when the call failed."""
+
+    arg: int
+    kind: str
+    size: int = 0
+    entry: bool = False
+    always: bool = False
+    limit: int = 0  # at most this many bytes (else the program's buffer size)
+
+
+def _paths(*idx: int) -> tuple[Cap, ...]:
+    return tuple(Cap(i, "S", always=True) for i in idx)
+
+
+_TIMESPEC = 16
+_STAT = 56
+_SUN = 112  # struct sockaddr_un
+
+#: what to read for each call (by strace's name); calls not here are recorded as numbers
+CAPTURES: dict[str, tuple[Cap, ...]] = {
+    "open": _paths(0),
+    "creat": _paths(0),
+    "openat": _paths(1),
+    "openat2": _paths(1),
+    "stat": (*_paths(0), Cap(1, "B", _STAT)),
+    "lstat": (*_paths(0), Cap(1, "B", _STAT)),
+    "newfstatat": (*_paths(1), Cap(2, "B", _STAT)),
+    "fstat": (Cap(1, "B", _STAT),),
+    "statx": _paths(1),
+    "access": _paths(0),
+    "faccessat": _paths(1),
+    "faccessat2": _paths(1),
+    "mkdir": _paths(0),
+    "mkdirat": _paths(1),
+    "rmdir": _paths(0),
+    "unlink": _paths(0),
+    "unlinkat": _paths(1),
+    "rename": _paths(0, 1),
+    "renameat": _paths(1, 3),
+    "renameat2": _paths(1, 3),
+    "link": _paths(0, 1),
+    "linkat": _paths(1, 3),
+    "symlink": _paths(0, 1),
+    "symlinkat": _paths(0, 2),
+    "readlink": (*_paths(0), Cap(1, "R")),
+    "readlinkat": (*_paths(1), Cap(2, "R")),
+    "chdir": _paths(0),
+    "chmod": _paths(0),
+    "fchmodat": _paths(1),
+    "chown": _paths(0),
+    "lchown": _paths(0),
+    "fchownat": _paths(1),
+    "truncate": _paths(0),
+    "utimensat": _paths(1),
+    "getcwd": (Cap(0, "R"),),
+    "execve": (Cap(0, "S", entry=True), Cap(1, "V", entry=True)),
+    "execveat": (Cap(1, "S", entry=True), Cap(2, "V", entry=True)),
+    "read": (Cap(1, "R"),),
+    "pread64": (Cap(1, "R"),),
+    "recvfrom": (Cap(1, "R"), Cap(4, "B", SOCKADDR), Cap(5, "B", 4)),
+    "write": (Cap(1, "W", 2, always=True),),
+    "pwrite64": (Cap(1, "W", 2, always=True),),
+    "sendto": (Cap(1, "W", 2, always=True),),
+    "connect": (Cap(1, "W", 2, entry=True, limit=_SUN),),
+    "bind": (Cap(1, "W", 2, always=True, limit=_SUN),),
+    "accept": (Cap(1, "B", SOCKADDR), Cap(2, "B", 4)),
+    "accept4": (Cap(1, "B", SOCKADDR), Cap(2, "B", 4)),
+    "getsockname": (Cap(1, "B", SOCKADDR), Cap(2, "B", 4)),
+    "getpeername": (Cap(1, "B", SOCKADDR), Cap(2, "B", 4)),
+    "getsockopt": (Cap(3, "B", 4), Cap(4, "B", 4)),
+    "setsockopt": (Cap(3, "B", 4, always=True),),
+    "pipe": (Cap(0, "B", 8),),
+    "pipe2": (Cap(0, "B", 8),),
+    "socketpair": (Cap(3, "B", 8),),
+    "wait4": (Cap(1, "B", 4),),
+    "clone3": (Cap(0, "B", 88, entry=True),),
+    "nanosleep": (Cap(0, "B", _TIMESPEC, entry=True),),
+    "clock_nanosleep": (Cap(2, "B", _TIMESPEC, entry=True),),
+    "futex": (Cap(3, "B", _TIMESPEC, entry=True),),
+    "epoll_pwait": (Cap(1, "R", 12),),
+    "epoll_wait": (Cap(1, "R", 12),),
+}
+
+#: calls strace traces that no analyzer reads, and that a Go program makes by the thousand
+NOT_RECORDED = frozenset({"epoll_ctl", "mmap"})
+#: Go's runtime spins in nanosleep(20 us) and sets fds non-blocking with fcntl
+#: F_GETFL/F_SETFL (and F_GETFD): a quarter to a half of all its calls. These are left out
+#: in the kernel (bpftrace conditions on the call's arguments; ``q`` is argument 0's
+#: address for nanosleep). Sleeps of 1 ms and more, and the fcntl commands that change fd
+#: tables (F_DUPFD*, F_SETFD) or take locks, are recorded.
+SHORT_SLEEP = "*(uint64 *)uptr($q) == 0 && *(uint64 *)uptr($q + 8) < 1000000"
+_FCNTL_NOISE = "args->id == 72 && (args->args[1] == 1 || args->args[1] == 3 || args->args[1] == 4)"
+
+#: argv strings recorded per execve
+ARGV_MAX = 32
+
+
+#: the kernel's names of the syscall tracepoints that strace names differently
+KERNEL_NAMES = {"stat": "newstat", "lstat": "newlstat", "fstat": "newfstat"}
+TRACEFS = Path("/sys/kernel/tracing")
+
+
+def tracepoint_fields(event: str, tracefs: Path = TRACEFS) -> list[str] | None:
+    """The argument names of ``syscalls:<event>`` (``sys_enter_openat``), None when the
+    kernel has no such tracepoint."""
+    try:
+        text = (tracefs / "events" / "syscalls" / event / "format").read_text()
+    except OSError:
+        return None
+    names = re.findall(r"field:[^;]*?(\w+)(?:\[\d*\])?;", text)
+    # common_type, common_flags, common_preempt_count, common_pid, __syscall_nr, then the args
+    return [n for n in names if not n.startswith("common_") and n != "__syscall_nr"]
+
+
+def _capture(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
+    """bpftrace statements recording ``cap``; ``ref(i)`` names argument ``i`` in the probe."""
+    return f"$a{cap.arg} = {ref(cap.arg)}; {_capture_body(cap, ref, buf_max)}"
+
+
+def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
+    a = f"$a{cap.arg}"
+    head = 'printf("C %llu %d %lx '
+    if cap.kind == "S":
+        return f'if ({a} != 0) {{ {head}S %s\\n", $t, tid, {a}, str(uptr({a}))); }}'
+    if cap.kind == "B":
+        size = min(cap.size, buf_max)
+        return f'if ({a} != 0) {{ {head}B {size} %r\\n", $t, tid, {a}, buf(uptr({a}), {size})); }}'
+    if cap.kind in ("R", "W"):
+        buf_max = min(buf_max, cap.limit) if cap.limit else buf_max
+        unit = cap.size if cap.kind == "R" and cap.size else 1
+        count = "$r" if cap.kind == "R" else ref(cap.size)
+        return (
+            f"$n = (uint64){count} * {unit}; if ($n > {buf_max}) {{ $n = {buf_max}; }} "
+            f'if ({a} != 0 && $n > 0) {{ {head}B %d %r\\n", $t, tid, {a}, $n, buf(uptr({a}), $n)); }}'
+        )
+    assert cap.kind == "V"
+    size = min(8 * ARGV_MAX, buf_max)
+    slots = size // 8
+    return (
+        f'if ({a} != 0) {{ {head}B {size} %r\\n", $t, tid, {a}, buf(uptr({a}), {size})); '
+        f"$i = (uint64)0; unroll({slots}) {{ $p = *(uint64 *)uptr({a} + $i * 8); "
+        f'if ($p == 0) {{ $i = {slots}; }} else {{ {head}S %s\\n", $t, tid, $p, str(uptr($p))); }} '
+        "$i = $i + 1; } }"
+    )
+
+
+_E = (
+    'printf("E %llu %d %d %d %lx %lx %lx %lx %lx %lx\\n", $t, tid, pid, {nr}, {a0}, {a1}, {a2}, '
+    "{a3}, {a4}, {a5});"
+)
+
+
+def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> str:
+    """The bpftrace program; ``$1`` is the root's pid, ``buf_max`` the most bytes of a buffer.
+
+    Calls with memory to record get probes of their own (``syscalls:sys_enter_X`` /
+    ``sys_exit_X``): one BPF program each keeps each within the 512-byte stack, and only
+    that call pays for it. The others are printed by the ``raw_syscalls`` probes."""
+    names = {nr: pt.syscall_name(nr) for nr in sorted(watched)}
+    special_entry: dict[int, str] = {}
+    special_exit: dict[int, str] = {}
+    for nr, name in names.items():
+        caps = CAPTURES.get(name, ())
+        event = KERNEL_NAMES.get(name, name)
+        entry_caps = [c for c in caps if c.entry]
+        if entry_caps:
+            fields = tracepoint_fields(f"sys_enter_{event}", tracefs)
+            if fields is not None and len(fields) >= 1:
+
+                def ref(i: int, fields: list[str] = fields) -> str:
+                    return f"(uint64)args->{fields[i]}" if i < len(fields) else "(uint64)0"
+
+                body = " ".join(_capture(c, ref, buf_max) for c in entry_caps)
+                printed = _E.format(nr=nr, **{f"a{i}": ref(i) for i in range(6)})
+                if name == "nanosleep":
+                    body = (
+                        f"$q = {ref(0)}; if ($q != 0 && {SHORT_SLEEP}) {{ @skip[tid] = 1; }} "
+                        f"else {{ {body} {printed} }}"
+                    )
+                    printed = ""
+                special_entry[nr] = (
+                    f"tracepoint:syscalls:sys_enter_{event} /@pids[tid]/ {{\n"
+                    f"  $t = nsecs; {body}\n  {printed}\n}}"
+                )
+        exit_caps = [c for c in caps if not c.entry]
+        if exit_caps and tracepoint_fields(f"sys_exit_{event}", tracefs) is not None:
+
+            def eref(i: int) -> str:
+                return f"$e.{i}"
+
+            always = " ".join(_capture(c, eref, buf_max) for c in exit_caps if c.always)
+            ok = " ".join(_capture(c, eref, buf_max) for c in exit_caps if not c.always)
+            body = always + (f" if ($r >= 0) {{ {ok} }}" if ok else "")
+            special_exit[nr] = (
+                f"tracepoint:syscalls:sys_exit_{event} /@pids[tid]/ {{\n"
+                f"  $t = nsecs; $r = args->ret; $e = @e[tid];\n  {body}\n"
+                f'  printf("X %llu %d %d %ld\\n", $t, tid, {nr}, $r);\n}}'
+            )
+    init = " ".join(
+        f"@w[{nr}] = {2 if nr in special_entry else 1};"
+        + (f" @x[{nr}] = 1;" if nr in special_exit else "")
+        for nr in names
+    )
+    generic_e = _E.format(nr="args->id", **{f"a{i}": f"args->args[{i}]" for i in range(6)})
+    probes = "\n".join([*special_entry.values(), *special_exit.values()])
+    return f"""
+BEGIN {{ {init} printf("READY\\n"); }}
+tracepoint:syscalls:sys_enter_close /args->fd == $1/ {{ @pids[tid] = 1; }}
+tracepoint:task:task_newtask /@pids[tid]/ {{
+  @pids[args->pid] = 1;
+  printf("N %llu %d %d %d %llx\\n", nsecs, tid, pid, args->pid, args->clone_flags);
+}}
+tracepoint:sched:sched_process_exit /@pids[tid]/ {{
+  delete(@pids[tid]); delete(@e[tid]); delete(@skip[tid]);
+  printf("Q %llu %d %d %d\\n", nsecs, tid, pid, curtask->exit_code);
+}}
+tracepoint:signal:signal_generate /@pids[args->pid]/ {{
+  printf("G %llu %d %d %d %d %d\\n", nsecs, pid, args->pid, args->sig, args->code, uid);
+}}
+tracepoint:signal:signal_deliver /@pids[tid]/ {{
+  printf("D %llu %d %d %d\\n", nsecs, tid, args->sig, args->code);
+}}
+tracepoint:raw_syscalls:sys_enter /@pids[tid] && @w[args->id]/ {{
+  $t = nsecs;
+  @e[tid] = (args->args[0], args->args[1], args->args[2], args->args[3], args->args[4], args->args[5]);
+  if ({_FCNTL_NOISE}) {{ @skip[tid] = 1; }}
+  else {{ if (@w[args->id] == 1) {{ {generic_e} }} }}
+}}
+tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id] && !@x[args->id]/ {{
+  if (@skip[tid]) {{ delete(@skip[tid]); }}
+  else {{ printf("X %llu %d %d %ld\\n", nsecs, tid, args->id, args->ret); }}
+}}
+{probes}
+END {{ clear(@pids); clear(@w); clear(@x); clear(@e); clear(@skip); }}
+"""

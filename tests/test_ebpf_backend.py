@@ -1,0 +1,204 @@
+"""The eBPF backend: bpftrace's records -> the strace-format log, the program it loads, the
+one-line refusals, and (where the kernel allows it) a real capture."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gotrace
+from gotrace.errors import GotraceError
+from gotrace.tracer import ebpf
+from gotrace.tracer import ptrace_sys as pt
+from gotrace.tracer.ebpf_script import program
+from gotrace.tracer.ebpf_worker import EbpfWriter, unescape
+
+ROOT = 100
+
+
+def _writer(tmp_path: Path) -> tuple[EbpfWriter, Path]:
+    log = tmp_path / "trace.strace"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    w = EbpfWriter(fd, ROOT, string_size=256, strlen=200, epoch_offset=1_700_000_000 * 10**9)
+    w.fds.seed(ROOT, {0: "/dev/null<char 1:3>", 2: "pipe:[77]"}, "/srv")
+    return w, log
+
+
+def _feed(w: EbpfWriter, *lines: str) -> None:
+    for line in lines:
+        w.feed(line.encode())
+
+
+def _execve(ts: int) -> list[str]:
+    argv = struct.pack("<QQQ", 0x2000, 0x2010, 0).hex()
+    raw = "".join(f"\\x{argv[i : i + 2]}" for i in range(0, len(argv), 2))
+    return [
+        f"C {ts} {ROOT} 1000 S /bin/go",
+        f"C {ts} {ROOT} 1500 B 24 {raw}",
+        f"C {ts} {ROOT} 2000 S go",
+        f"C {ts} {ROOT} 2010 S version",
+        f"E {ts} {ROOT} {ROOT} 59 1000 1500 3000 0 0 0",
+    ]
+
+
+def test_unescape_reads_bpftrace_hex_escapes():
+    assert unescape(b"GET / HTTP/1.1\\x0d\\x0a") == b"GET / HTTP/1.1\r\n"
+    assert unescape(b"\\x16\\x03\\x01") == b"\x16\x03\x01"
+    assert unescape(b"plain text") == b"plain text"
+
+
+def test_records_become_strace_lines_with_fd_targets(tmp_path: Path):
+    w, log = _writer(tmp_path)
+    _feed(
+        w,
+        # the marker close before exec is hidden, as ptrace hides the command before execve
+        f"E 10 {ROOT} {ROOT} 3 7fff0000 0 0 0 0 0",
+        f"X 11 {ROOT} 3 -9",
+        *_execve(100),
+        f"X 200 {ROOT} 59 0",
+        # openat's path is read at its exit; the record of another CPU can come first
+        f"C 400 {ROOT} 4000 S /etc/hostname",
+        f"X 400 {ROOT} 257 3",
+        f"E 300 {ROOT} {ROOT} 257 ffffff9c 4000 80000 0 0 0",
+        f"E 500 {ROOT} {ROOT} 0 3 5000 1000 0 0 0",
+        f"C 600 {ROOT} 5000 B 3 vm\\x0a",
+        f"X 600 {ROOT} 0 3",
+        f"E 700 {ROOT} {ROOT} 1 2 6000 5 0 0 0",
+        f"C 800 {ROOT} 6000 B 5 oops\\x0a",
+        f"X 800 {ROOT} 1 5",
+        f"E 900 {ROOT} {ROOT} 73 3 2 0 0 0 0",
+        f"Q 1000 {ROOT} {ROOT} 768",
+        "Lost 7 events",
+    )
+    w.finish()
+    text = log.read_text()
+    assert "close(" not in text.splitlines()[0]
+    assert 'execve("/bin/go", ["go", "version"], 0x3000' in text
+    assert 'openat(AT_FDCWD</srv>, "/etc/hostname", O_RDONLY|O_CLOEXEC) = 3</etc/hostname>' in text
+    assert 'read(3</etc/hostname>, "vm\\n", 4096) = 3' in text
+    assert 'write(2<pipe:[77]>, "oops\\n", 5) = 5' in text
+    # flock in flight when the process died: strace's "= ?", then the exit
+    assert "flock(3</etc/hostname>, LOCK_EX) = ?" in text
+    assert text.rstrip().endswith("+++ exited with 3 +++")
+    assert w.lost == 7
+    # the parser reads it as it reads strace's own logs
+    trace = gotrace.load(tmp_path)
+    assert trace.frame.height > 0
+
+
+def test_fork_copies_the_fd_table_and_connect_names_the_peer(tmp_path: Path):
+    w, log = _writer(tmp_path)
+    sa = struct.pack("!HH4s", 2, 8081, bytes([127, 0, 0, 1])).hex()
+    sa = struct.pack("<H", 2).hex() + sa[4:] + "00" * 8
+    raw = "".join(f"\\x{sa[i : i + 2]}" for i in range(0, len(sa), 2))
+    local = struct.pack("<H", 2).hex() + struct.pack("!H4s", 40000, bytes([127, 0, 0, 1])).hex()
+    local_raw = "".join(f"\\x{local[i : i + 2]}" for i in range(0, len(local), 2)) + "\\x00" * 8
+    _feed(
+        w,
+        *_execve(100),
+        f"X 200 {ROOT} 59 0",
+        f"E 300 {ROOT} {ROOT} 41 2 80801 0 0 0 0",
+        f"X 310 {ROOT} 41 5",
+        f"C 400 {ROOT} 7000 B 16 {raw}",
+        f"E 400 {ROOT} {ROOT} 42 5 7000 10 0 0 0",
+        f"X 410 {ROOT} 42 -115",
+        f"E 420 {ROOT} {ROOT} 51 5 7100 7200 0 0 0",
+        f"C 430 {ROOT} 7100 B 16 {local_raw}",
+        f"C 430 {ROOT} 7200 B 4 \\x10\\x00\\x00\\x00",
+        f"X 430 {ROOT} 51 0",
+        # a child process (no CLONE_THREAD) gets a copy of the table
+        f"N 500 {ROOT} {ROOT} 101 4111",
+        "E 600 101 101 1 5 8000 3 0 0 0",
+        "C 610 101 8000 B 3 GET",
+        "X 610 101 1 3",
+        "Q 700 101 101 0",
+        f"Q 800 {ROOT} {ROOT} 9",
+    )
+    w.finish()
+    text = log.read_text()
+    assert 'sin_port=htons(8081), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EINPROGRESS' in text
+    assert 'write(5<TCP:[127.0.0.1:40000->127.0.0.1:8081]>, "GET", 3) = 3' in text
+    assert "101   " in text
+    assert text.rstrip().endswith("+++ killed by SIGKILL +++")
+
+
+def test_program_gives_calls_with_memory_probes_of_their_own():
+    text = program(pt.WATCHED_NRS, 200)
+    assert "tracepoint:syscalls:sys_exit_openat /@pids[tid]/" in text
+    assert "tracepoint:syscalls:sys_enter_execve /@pids[tid]/" in text
+    assert "tracepoint:task:task_newtask" in text
+    assert "str(uptr($a1))" in text
+
+
+def test_program_without_a_tracepoint_records_the_call_as_numbers(tmp_path: Path):
+    # a tracefs with no syscall events: every call goes through raw_syscalls only
+    text = program(pt.WATCHED_NRS, 200, tracefs=tmp_path)
+    assert "sys_exit_openat" not in text
+    assert "raw_syscalls:sys_exit" in text
+
+
+@pytest.mark.parametrize(
+    ("patch", "words"),
+    [
+        ("root", "needs root"),
+        ("bpftrace", "apt-get install bpftrace"),
+        ("btf", "no BTF"),
+    ],
+)
+def test_refusals_are_one_line_naming_another_backend(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, patch: str, words: str
+):
+    monkeypatch.setattr(ebpf.sys, "platform", "linux")
+    monkeypatch.setattr(ebpf.os, "geteuid", lambda: 1000 if patch == "root" else 0)
+    monkeypatch.setattr(ebpf, "bpftrace_path", lambda: None if patch == "bpftrace" else "/bin/true")
+    monkeypatch.setattr(ebpf, "BTF", tmp_path / ("none" if patch == "btf" else ""))
+    reason = ebpf.unavailable(tracefs=tmp_path)
+    assert reason is not None
+    assert words in reason
+    assert "--backend strace" in reason
+    assert "\n" not in reason
+
+
+def test_missing_tracepoints_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setattr(ebpf.sys, "platform", "linux")
+    monkeypatch.setattr(ebpf.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(ebpf, "bpftrace_path", lambda: "/bin/true")
+    monkeypatch.setattr(ebpf, "BTF", tmp_path)
+    (tmp_path / "events").mkdir()
+    reason = ebpf.unavailable(tracefs=tmp_path)
+    assert reason is not None and "raw_syscalls:sys_enter" in reason
+
+
+def test_cli_refusal_is_one_line(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(ebpf, "unavailable", lambda: "the ebpf backend needs root: use strace")
+    with pytest.raises(GotraceError, match="needs root"):
+        ebpf.EbpfBackend()
+
+
+@pytest.mark.integration
+def test_real_capture(tmp_path: Path):
+    refused = ebpf.unavailable()
+    if refused:
+        pytest.skip(f"this machine refuses the ebpf backend: {refused}")
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "gotrace", "run", "--backend", "ebpf", "-o", str(out), "--",
+         "/bin/sh", "-c", "cat /etc/hostname > /dev/null; echo to-stderr >&2; exit 3"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 3, r.stderr[-2000:]
+    text = (out / "trace.strace").read_text()
+    assert 'execve("/bin/sh", ["/bin/sh", "-c", "cat /etc/hostname' in text
+    assert '"/etc/hostname", O_RDONLY' in text
+    # sh writes its stderr through fd 1 after dup2(2, 1): the pipe it inherited
+    assert "<pipe:[" in text and '"to-stderr\\n", 10) = 10' in text
+    assert "+++ exited with 3 +++" in text
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["backend"]["name"] == "ebpf"
+    assert meta["exit_status"] == 3
