@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: import name -> distribution name, where they differ
-DIST = {"ptrace": "python-ptrace", "yaml": "pyyaml"}
+DIST = {"ptrace": "python-ptrace", "yaml": "pyyaml", "distributed": "dask"}
 
 
 def pyproject() -> dict[str, object]:
