@@ -204,7 +204,7 @@ def test_report_ranks_causes_with_hosts_times_and_objects(dataset: Path) -> None
     assert rates == sorted(rates, reverse=True)
     # slowest modules: dep0 waited on its lock in lock-held, so its worst time is that wait
     mods = {m["module"]: m for m in rep["slowest_modules"]}
-    assert set(mods) == {"example.com/dep0", "example.com/dep1", "example.com/dep2"}
+    assert set(mods) >= {"example.com/dep0", "example.com/dep1", "example.com/dep2"}
     assert mods["example.com/dep0"]["max_lock_wait_s"] > 2.5
 
 
@@ -305,9 +305,11 @@ def test_open_gives_relations_and_dataframes(dataset: Path) -> None:
     fl = gotrace.fleet.open(dataset)
     assert fl.runs.count("*").fetchall() == [(len(SAMPLE_DIRS),)]
     per_kind = dict(fl.sql("SELECT kind, count(*) FROM findings GROUP BY kind").fetchall())
-    assert per_kind["killed"] == sum(
-        any(f.kind == "killed" for f in gotrace.load(p).analysis.findings) for p in SAMPLE_DIRS
+    # every sample the lab's timeout stopped has one "stopped" finding (gotrace's own signal)
+    stopped = sum(
+        any(f.kind == "stopped" for f in gotrace.load(p).analysis.findings) for p in SAMPLE_DIRS
     )
+    assert stopped > 0 and per_kind["stopped"] == stopped
     mods = fl.df("modules")
     assert {"run_id", "module", "result", "duration_s"} <= set(mods.columns)
     flock = fl.sql(
