@@ -611,6 +611,9 @@ def _run(writer: EbpfWriter, reader: _Reader, root: int, bpf_pid: int, say: obje
                 done, st = os.waitpid(root, os.WNOHANG)
                 if done:
                     status = st
+                    # the command is gone: catch up at full speed
+                    with contextlib.suppress(OSError):
+                        os.setpriority(os.PRIO_PROCESS, 0, 0)
             consume()
             if status is not None and writer.live:
                 # a task whose exit record was lost must not keep the capture open
