@@ -12,6 +12,18 @@ from gotrace.errors import GotraceError
 from gotrace.tracer.relay import LogRelay
 
 
+def tool_version(argv: list[str], pattern: str) -> str:
+    """The version a tracer program prints (group 1 of ``pattern``), or ``unknown``."""
+    import re
+
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    m = re.search(pattern, out)
+    return m.group(1) if m else "unknown"
+
+
 def open_relay(log: Path) -> LogRelay | None:
     """The pipe a tracer writes its log into (see :mod:`gotrace.tracer.relay`); None where no
     FIFO can be made, and the tracer then writes ``log`` itself."""

@@ -19,7 +19,6 @@ import contextlib
 import ctypes
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gotrace.errors import GotraceError
+from gotrace.tracer.base import tool_version
 from gotrace.tracer.ebpf_script import NOT_RECORDED, STRLEN, TRACEFS, program
 from gotrace.tracer.ptrace import PtraceBackend, resolve_executable
 from gotrace.tracer.strace import DEFAULT_STRING_SIZE
@@ -55,12 +55,7 @@ def bpftrace_path() -> str | None:
 
 
 def bpftrace_version(exe: str) -> str:
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    m = re.search(r"v?(\d+\.\d+\S*)", out)
-    return m.group(1) if m else "unknown"
+    return tool_version([exe, "--version"], r"v?(\d+\.\d+\S*)")
 
 
 def mount_tracefs(tracefs: Path = TRACEFS) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gotrace.errors import GotraceError
-from gotrace.tracer.base import ProcessBackend, open_relay
+from gotrace.tracer.base import ProcessBackend, open_relay, tool_version
 from gotrace.tracer.relay import LogRelay
 
 #: what the analyzers need: processes, sockets, files and fds (read/write/flock/epoll),
@@ -65,12 +65,7 @@ def strace_path() -> str | None:
 
 
 def strace_version(exe: str) -> str:
-    try:
-        out = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    m = re.search(r"version\s+(\S+)", out)
-    return m.group(1) if m else "unknown"
+    return tool_version([exe, "-V"], r"version\s+(\S+)")
 
 
 def build_argv(
