@@ -28,7 +28,7 @@ from gotrace.errors import GotraceError
 from gotrace.lab import SCENARIOS
 from gotrace.lab.gotool import find_go
 from gotrace.parsers.args import decode_string, split_args
-from gotrace.trace import process_table
+from gotrace.trace import process_table, thread_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"
@@ -418,8 +418,11 @@ def https_port(cap: Capture) -> int:
 def stopped_by_gotrace(cap: Capture) -> None:
     """gotrace's --timeout sent SIGTERM (from outside the tree); go re-raised it on itself."""
     assert cap.meta["timed_out"] is True and cap.meta["signal"] in ("SIGTERM", "SIGKILL")
+    # the kernel hands a process-directed signal to any of go's threads, not only the first
+    tgid = thread_groups(cap.ev).tgid
+    go_threads = [pid for pid, group in tgid.items() if group == cap.root]
     sig = cap.ev.filter((pl.col("kind") == "signal") & (pl.col("signal") == "SIGTERM"))
-    first = sig.filter(pl.col("pid") == cap.root).sort("line")["info"].to_list()
+    first = sig.filter(pl.col("pid").is_in(go_threads)).sort("line")["info"].to_list()
     assert first and "si_code=SI_USER" in first[0]
 
 
