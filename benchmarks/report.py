@@ -76,21 +76,18 @@ def synthetic(frame: pl.DataFrame, events: int) -> pl.DataFrame:
 
 
 def measure(name: str, trace: Trace, *, repeat: int, keep: Path | None) -> dict[str, Any]:
-    from gotrace.analyzers.context import build
-    from gotrace.analyzers.diagnosis import diagnose
     from gotrace.reporters.html import render_html
 
     t0 = time.perf_counter()
-    ctx = build(trace)
-    analysis = diagnose(ctx)
+    report = trace.report
     analysis_s = time.perf_counter() - t0
     runs = []
     page = ""
     for _ in range(repeat):
         t0 = time.perf_counter()
-        page = render_html(trace, context=ctx, analysis=analysis)
+        page = render_html(report)
         runs.append(time.perf_counter() - t0)
-    cdn_page = render_html(trace, context=ctx, analysis=analysis, cdn=True)
+    cdn_page = render_html(report, cdn=True)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         (keep / f"{name}.html").write_text(page)
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import gotrace
-    from gotrace.api import Trace
+    from gotrace.trace import Trace
 
     source = args.source or largest_capture()
     t0 = time.perf_counter()

@@ -5,6 +5,8 @@
 >>> t.verdict                                          # doctest: +SKIP
 'blocked 2.7 s in read on TCP 127.0.0.1:41603 after sending `GET /example.com/dep1/@v/v1.0.0.zip` — ...'
 >>> t.events.head()                                    # doctest: +SKIP
+>>> t.report.to_dict()["verdict"] == t.verdict          # doctest: +SKIP
+True
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gotrace.api import Trace, compare, load
+    from gotrace.trace import Trace, compare, load
 
 __all__ = ["Trace", "compare", "load"]
 __version__ = "0.1.0"
@@ -22,7 +24,7 @@ def __getattr__(name: str) -> Any:
     # The notebook API pulls in polars and pandas; the CLI (gotrace.cli, a subpackage) must
     # not pay for them before it has parsed its arguments, so they load on first use.
     if name in __all__:
-        from gotrace import api
+        from gotrace import trace
 
-        return getattr(api, name)
+        return getattr(trace, name)
     raise AttributeError(f"module 'gotrace' has no attribute {name!r}")

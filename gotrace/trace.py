@@ -1,16 +1,30 @@
-"""The Trace model: the events of one capture plus what is known about it.
+"""The Trace: one capture, loaded from any form gotrace knows, with its analysis.
 
-``gotrace.load(path)`` reads any of: a raw strace log, an ``-ff`` set
-(``LOG`` or ``LOG.<pid>``), a ``gotrace run`` output directory (``trace.strace``,
-``meta.json``, ``events.parquet``), or a saved events file (Parquet).
+``gotrace.load(path)`` reads any of: a raw strace log, an ``-ff`` set (``LOG`` or
+``LOG.<pid>``), a ``gotrace run`` output directory (``trace.strace``, ``meta.json``,
+``events.parquet``, ``samples.jsonl``), a dtruss log, or a file written by
+:meth:`Trace.save`; every form gives the same type. ``Trace.save`` keeps everything ``load``
+needs in one Parquet file: the events as rows, ``meta`` and the /proc watchdog's samples in
+the file's key-value metadata (``gotrace.meta``, ``gotrace.samples``: JSON), so a saved
+capture gives the same verdict as its run directory.
 
-``Trace.events`` is a pandas DataFrame (one row per event; categorical kind,
-syscall and errno; pyarrow-backed strings); ``Trace.frame`` is the same data as
-a polars DataFrame for code that wants speed.
+A Trace is immutable: its inputs (events, meta, samples, a module-cache snapshot) are set
+when it is made, and ``report`` (the analyzers' one :class:`~gotrace.analyzers.report.Report`)
+is computed once, on first use. ``Trace.events`` is a pandas DataFrame (one row per event;
+categorical kind, syscall and errno; pyarrow-backed strings); ``Trace.frame`` is the same data
+as a polars DataFrame for code that wants speed. The DataFrames (``findings``,
+``connections``, ``modules``, ``quiet_periods()``) and plotly figures (``timeline()``,
+``network_waterfall()``, ``module_waterfall()``) are views of the report.
+
+This module is the facade: it sits above the parsers, the analyzers and the reporters and
+calls them; they never import it (the analyzers read a trace through
+:class:`~gotrace.analyzers.context.Capture`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,31 +33,79 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from gotrace.analyzers.context import CacheSnapshot, Context
+from gotrace.analyzers.processes import process_table
+from gotrace.analyzers.report import Report, build_report
 from gotrace.errors import GotraceError
 from gotrace.events import Event
 from gotrace.parsers import strace as strace_parser
-from gotrace.parsers.args import decode_string, split_args
-from gotrace.redact import redact_env, redact_frame
+from gotrace.redact import redact_env, redact_frame, redact_text
+from gotrace.tracer.sampler import Sample, read_samples
 
 if TYPE_CHECKING:
     import pandas as pd
+    from plotly.graph_objects import Figure
 
 META_KEY = b"gotrace.meta"
+SAMPLES_KEY = b"gotrace.samples"
 CATEGORICAL = ("kind", "syscall", "errno", "signal")
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Trace:
-    """Events plus metadata. Build one with :func:`load` or :meth:`from_frame`."""
+    """One capture: events, metadata, /proc samples. Build one with :func:`load` or
+    :meth:`from_frame`; make a changed copy with :meth:`replace`."""
 
     frame: pl.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the /proc watchdog's samples (samples.jsonl of a ``gotrace run`` directory)
+    samples: tuple[Sample, ...] = ()
+    #: the module cache as read from disk before analysis, when the caller read it
+    cache: CacheSnapshot | None = None
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame, meta: dict[str, Any] | None = None) -> Trace:
-        return cls(frame=frame, meta=dict(meta or {}))
+    def from_frame(
+        cls,
+        frame: pl.DataFrame,
+        meta: dict[str, Any] | None = None,
+        *,
+        samples: tuple[Sample, ...] = (),
+        cache: CacheSnapshot | None = None,
+    ) -> Trace:
+        return cls(frame=frame, meta=dict(meta or {}), samples=tuple(samples), cache=cache)
 
-    # -- views -----------------------------------------------------------------
+    def replace(self, **changes: Any) -> Trace:
+        """A copy with some inputs changed (and its own, fresh analysis)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- the analysis --------------------------------------------------------------------
+    @cached_property
+    def report(self) -> Report:
+        """Everything the analyzers say about this trace, computed once."""
+        return build_report(self)
+
+    def analyze(
+        self, *, top: int = 10, min_quiet: float = 1.0, cache_log: str | None = None
+    ) -> Report:
+        """The report with other settings: how many slowest calls to list, the shortest
+        quiet period, a module-cache log's text to correlate with the trace."""
+        if (top, min_quiet, cache_log) == (10, 1.0, None):
+            return self.report
+        return build_report(
+            self, top=top, min_quiet=min_quiet, cache_log=cache_log, context=self.context
+        )
+
+    @property
+    def context(self) -> Context:
+        """The events as the analyzers see them (with process ids and fd targets)."""
+        return self.report.context
+
+    @property
+    def verdict(self) -> str:
+        """One line: where it went quiet and why."""
+        return self.report.verdict
+
+    # -- views ---------------------------------------------------------------------------
     @cached_property
     def events(self) -> pd.DataFrame:
         """One row per event; see the README for the columns."""
@@ -70,6 +132,42 @@ class Trace:
             {"pid": "int64", "parent": "Int64", "exit_status": "Int64", "threads": "int64"}
         )
 
+    @cached_property
+    def findings(self) -> pd.DataFrame:
+        import pandas as pd
+
+        cols = [
+            "kind",
+            "severity",
+            "summary",
+            "start",
+            "end",
+            "pids",
+            "objects",
+            "evidence",
+            "fix",
+            "weight",
+        ]
+        rows = [{k: f.to_dict()[k] for k in cols} for f in self.report.findings]
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def connections(self) -> pd.DataFrame:
+        from gotrace.analyzers.network import connection_frame
+
+        return connection_frame(self.report.connections).to_pandas()
+
+    @cached_property
+    def modules(self) -> pd.DataFrame:
+        """One row per module@version the trace touched (the module-cache analyzer)."""
+        return self.report.modules.to_pandas()
+
+    def quiet_periods(self, min_quiet: float = 1.0) -> pd.DataFrame:
+        """Intervals without progress (Go's runtime noise does not count), with their blame."""
+        from gotrace.analyzers.quiet import to_frame
+
+        return to_frame(self.analyze(min_quiet=min_quiet).quiet).to_pandas()
+
     @property
     def parse_errors(self) -> pl.DataFrame:
         return self.frame.filter(pl.col("kind") == "parse_error").select(
@@ -92,19 +190,39 @@ class Trace:
             return None
         return strace_parser.row_to_event(rows.row(0, named=True))
 
-    # -- persistence -------------------------------------------------------------
+    # -- figures (plotly) ------------------------------------------------------------------
+    def timeline(self, *, max_bars: int = 20000) -> Figure:
+        from gotrace.reporters import figures
+
+        return figures.timeline(self.report, max_bars=max_bars)
+
+    def network_waterfall(self) -> Figure:
+        from gotrace.reporters import figures
+
+        return figures.network_waterfall(self.report)
+
+    def module_waterfall(self) -> Figure:
+        from gotrace.reporters import figures
+
+        return figures.module_waterfall(self.report)
+
+    # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the events to Parquet, with ``meta`` in the file's key-value metadata."""
+        """Write one Parquet file that :func:`load` reads back into the same Trace: the
+        events as rows, ``meta`` and the samples (JSON) in the key-value metadata."""
         import pyarrow.parquet as pq
 
         path = Path(path)
         table = self.frame.to_arrow()
         meta = json.dumps(self.meta, sort_keys=True, default=str).encode()
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: meta})
+        extra = {META_KEY: meta}
+        if self.samples:
+            extra[SAMPLES_KEY] = ("\n".join(s.to_json() for s in self.samples) + "\n").encode()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
         pq.write_table(table, path, compression="zstd")
         return path
 
-    # -- display -------------------------------------------------------------------
+    # -- display ---------------------------------------------------------------------------
     def summary_line(self) -> str:
         n = self.frame.height
         procs = self.frame["pid"].n_unique() if n else 0
@@ -117,15 +235,19 @@ class Trace:
         return f"Trace({src!s}: {n} events, {procs} threads/processes{span}, {errs} parse errors)"
 
     def __repr__(self) -> str:
-        return self.summary_line()
+        return f"{self.summary_line()}\nverdict: {self.verdict}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        import html
-
-        counts = self.frame.group_by("kind").len().sort("kind").rows()
-        items = "".join(f"<li>{html.escape(str(k))}: {v}</li>" for k, v in counts)
-        body = f"<div><b>{html.escape(self.summary_line())}</b><ul>{items}</ul></div>"
-        return {"text/plain": self.summary_line(), "text/html": body}
+        rows = "".join(
+            f"<li><b>{html.escape(f.severity)}</b> {html.escape(f.kind)}: "
+            f"{html.escape(f.summary)}</li>"
+            for f in self.report.findings[:8]
+        )
+        body = (
+            f"<div class='gotrace'><p><b>verdict:</b> {html.escape(self.verdict)}</p>"
+            f"<p>{html.escape(self.summary_line())}</p><ul>{rows}</ul></div>"
+        )
+        return {"text/plain": repr(self), "text/html": body}
 
 
 def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
@@ -145,112 +267,6 @@ def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(df)
 
 
-# -- processes ---------------------------------------------------------------------
-_FORKS = ("clone", "clone3", "fork", "vfork")
-
-
-@dataclass
-class ThreadGroups:
-    """Who is whose thread, child and argv, replayed from clone/fork/execve and exits."""
-
-    tgid: dict[int, int] = field(default_factory=dict)
-    parent: dict[int, int | None] = field(default_factory=dict)
-    argv: dict[int, list[str]] = field(default_factory=dict)
-    exit_status: dict[int, int] = field(default_factory=dict)
-    killed: dict[int, str] = field(default_factory=dict)
-
-
-def thread_groups(frame: pl.DataFrame) -> ThreadGroups:
-    groups = ThreadGroups()
-    if not frame.height:
-        return groups
-    rel = frame.filter(
-        (pl.col("syscall").is_in([*_FORKS, "execve", "execveat"]) & (pl.col("kind") == "syscall"))
-        | pl.col("kind").is_in(["exit", "kill", "exec"])
-    ).select("kind", "pid", "syscall", "args", "retval", "signal", "status", "former_pid", "ts")
-    tgid = groups.tgid
-    for r in rel.iter_rows(named=True):
-        pid = r["pid"]
-        group = tgid.setdefault(pid, pid)
-        if r["kind"] == "syscall" and r["syscall"] in _FORKS and (r["retval"] or 0) > 0:
-            child = int(r["retval"])
-            if "CLONE_THREAD" in (r["args"] or ""):
-                tgid[child] = group
-            else:
-                tgid[child] = child
-                groups.parent[child] = group
-        elif r["kind"] == "syscall" and r["syscall"] in ("execve", "execveat") and r["retval"] == 0:
-            groups.argv[group] = execve_argv(r["args"] or "", r["syscall"])
-        elif r["kind"] == "exec" and r["former_pid"] is not None:
-            tgid[int(r["former_pid"])] = group
-        elif r["kind"] == "exit" and pid == group:
-            groups.exit_status[group] = int(r["status"])
-        elif r["kind"] == "kill" and pid == group:
-            groups.killed[group] = r["signal"]
-    # a null pid is a process the log never names: one group of its own (program output,
-    # whose writer is unknown, is no process)
-    for pid in frame.filter(pl.col("kind") != "output")["pid"].unique().to_list():
-        tgid.setdefault(pid, pid)
-    return groups
-
-
-def process_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Thread groups from clone/fork/vfork/execve and exits, in order of appearance."""
-    if not frame.height:
-        return []
-    groups = thread_groups(frame)
-    tgid = groups.tgid
-    mapping = pl.DataFrame(
-        {"pid": list(tgid), "tgid": list(tgid.values())}, schema={"pid": pl.Int64, "tgid": pl.Int64}
-    )
-    stats = (
-        frame.filter(pl.col("kind") != "output")
-        .join(mapping, on="pid", how="left", nulls_equal=True)
-        .group_by("tgid")
-        .agg(
-            start=pl.col("ts").min(),
-            end=pl.max_horizontal(pl.col("ts").max(), pl.col("end_ts").max()),
-            threads=pl.col("pid").n_unique(),
-            syscalls=(pl.col("kind") == "syscall").sum(),
-            first=pl.col("line").min(),
-        )
-        .sort("first")
-    )
-    rows = []
-    for s in stats.iter_rows(named=True):
-        g = s["tgid"]
-        rows.append(
-            {
-                "pid": g,
-                "parent": groups.parent.get(g),
-                "argv": groups.argv.get(g),
-                "start": s["start"],
-                "end": s["end"],
-                "exit_status": groups.exit_status.get(g),
-                "signal": groups.killed.get(g),
-                "threads": s["threads"],
-                "syscalls": s["syscalls"],
-            }
-        )
-    return rows
-
-
-def execve_argv(args: str, syscall: str = "execve") -> list[str]:
-    """``"/usr/bin/cat", ["cat", "/etc/hostname"], 0x55.. /* 39 vars */`` -> ["cat", "/etc/hostname"]."""
-    parts = split_args(args)
-    idx = 2 if syscall == "execveat" else 1
-    if len(parts) <= idx:
-        return []
-    arr = parts[idx].strip()
-    if not (arr.startswith("[") and arr.endswith("]")):
-        return []
-    out = []
-    for item in split_args(arr[1:-1]):
-        s = decode_string(item)
-        out.append((s.text() + ("..." if s.truncated else "")) if s else item)
-    return out
-
-
 # -- loading ---------------------------------------------------------------------------
 def load(
     path: str | Path,
@@ -258,8 +274,16 @@ def load(
     strict: bool = False,
     redact: bool = True,
     meta: dict[str, Any] | None = None,
+    cache: CacheSnapshot | None = None,
 ) -> Trace:
-    """Load a trace from any of the forms gotrace knows (see the module docstring)."""
+    """Load a trace from any of the forms gotrace knows (see the module docstring).
+    ``meta`` adds to what the input says of itself; ``cache`` is a snapshot of the module
+    cache read from disk, for the analyzers to compare with the trace."""
+    t = _load(path, strict=strict, redact=redact, meta=meta)
+    return t if cache is None else t.replace(cache=cache)
+
+
+def _load(path: str | Path, *, strict: bool, redact: bool, meta: dict[str, Any] | None) -> Trace:
     p = Path(path)
     if str(path) == "-":
         st = strace_parser.ParseState(source="<stdin>", strict=strict)
@@ -293,8 +317,7 @@ def _load_stream(p: Path, *, strict: bool, redact: bool, meta: dict[str, Any] | 
         except OSError as exc:
             raise GotraceError(f"{p}: cannot read ({exc.strerror})") from exc
         t = _load_file(copy, str(p), strict=strict, redact=redact, meta=meta)
-    t.meta["source"] = str(p)
-    return t
+    return t.replace(meta={**t.meta, "source": str(p)})
 
 
 def _load_file(
@@ -367,27 +390,56 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
             raise GotraceError(f"{meta_path}: not valid JSON ({exc.msg})") from exc
         except OSError as exc:
             raise GotraceError(f"{meta_path}: cannot read ({exc.strerror})") from exc
+    samples_path = p / "samples.jsonl"
+    samples = _read_samples_file(samples_path, redact=redact) if samples_path.exists() else None
     raw = p / "trace.strace"
     parquet = p / "events.parquet"
     if parquet.exists() and (not raw.exists() or parquet.stat().st_mtime >= raw.stat().st_mtime):
         t = load_parquet(parquet, redact=redact)
-        t.meta = {**t.meta, **meta, "source": str(p)}
-        return t
-    if raw.exists():
-        t = load(raw, strict=strict, redact=redact)
-        t.meta = {**t.meta, **meta, "source": str(p)}
-        return t
-    dtruss_log = p / "trace.dtruss"
-    if dtruss_log.exists():
-        t = load(dtruss_log, strict=strict, redact=redact)
-        t.meta = {**t.meta, **meta, "source": str(p)}
-        return t
-    if (p / "samples.jsonl").exists():
+    elif raw.exists():
+        t = _load(raw, strict=strict, redact=redact, meta=None)
+    elif (p / "trace.dtruss").exists():
+        t = _load(p / "trace.dtruss", strict=strict, redact=redact, meta=None)
+    elif samples is not None:
         # a capture of the sampler backend: no syscalls, only /proc samples
         return _finish(
-            strace_parser.empty_frame(), {**meta, "source": str(p), "format": "samples"}, redact
+            strace_parser.empty_frame(),
+            {**meta, "source": str(p), "format": "samples"},
+            redact,
+            samples=samples,
         )
-    raise GotraceError(f"{p}: directory holds no trace.strace or events.parquet")
+    else:
+        raise GotraceError(f"{p}: directory holds no trace.strace or events.parquet")
+    # the directory's samples.jsonl is the watchdog's own file; a saved file's copy stands in
+    # only when it is gone
+    return t.replace(
+        meta={**t.meta, **meta, "source": str(p)},
+        samples=t.samples if samples is None else samples,
+    )
+
+
+def _read_samples_file(path: Path, *, redact: bool) -> tuple[Sample, ...]:
+    try:
+        samples = read_samples(path)
+    except OSError as exc:
+        raise GotraceError(f"{path}: cannot read ({exc.strerror})") from exc
+    return tuple(redact_sample(s) for s in samples) if redact else tuple(samples)
+
+
+def redact_sample(s: Sample) -> Sample:
+    """A sample with the secrets in its command lines and file names redacted."""
+    procs = tuple(
+        dataclasses.replace(
+            p,
+            cmdline=tuple(redact_text(a) for a in p.cmdline),
+            fds=tuple(dataclasses.replace(f, target=redact_text(f.target)) for f in p.fds),
+        )
+        for p in s.processes
+    )
+    locks = tuple(
+        dataclasses.replace(lk, holder_cmdline=redact_text(lk.holder_cmdline)) for lk in s.locks
+    )
+    return dataclasses.replace(s, processes=procs, locks=locks)
 
 
 def load_parquet(path: Path, *, redact: bool = True) -> Trace:
@@ -397,8 +449,14 @@ def load_parquet(path: Path, *, redact: bool = True) -> Trace:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise GotraceError(f"{path}: unreadable Parquet file ({exc})") from exc
-    raw_meta = (table.schema.metadata or {}).get(META_KEY)
-    meta = json.loads(raw_meta) if raw_meta else {}
+    kv = table.schema.metadata or {}
+    try:
+        meta = json.loads(kv[META_KEY]) if META_KEY in kv else {}
+        samples = tuple(
+            Sample.from_json(line) for line in kv.get(SAMPLES_KEY, b"").decode().splitlines()
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GotraceError(f"{path}: damaged gotrace metadata ({exc})") from exc
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     missing = set(strace_parser.EVENT_SCHEMA) - set(frame.columns)
@@ -406,12 +464,19 @@ def load_parquet(path: Path, *, redact: bool = True) -> Trace:
         raise GotraceError(
             f"{path}: not a gotrace events file (missing {', '.join(sorted(missing))})"
         )
-    return _finish(frame, meta, redact)
+    return _finish(frame, meta, redact, samples=samples)
 
 
-def _finish(frame: pl.DataFrame, meta: dict[str, Any], redact: bool) -> Trace:
+def _finish(
+    frame: pl.DataFrame,
+    meta: dict[str, Any],
+    redact: bool,
+    *,
+    samples: tuple[Sample, ...] = (),
+) -> Trace:
     if redact:
         frame = redact_frame(frame)
+        samples = tuple(redact_sample(s) for s in samples)
         if isinstance(meta.get("env"), dict):
             meta["env"] = redact_env(meta["env"])
         meta["redacted"] = True
@@ -422,4 +487,37 @@ def _finish(frame: pl.DataFrame, meta: dict[str, Any], redact: bool) -> Trace:
         # needs a key for it and uses 0, which is never a traced process.
         frame = frame.with_columns(pid=pl.when(unnamed).then(0).otherwise(pl.col("pid")))
         meta["pid_unknown"] = True
-    return Trace(frame=frame, meta=meta)
+    return Trace(frame=frame, meta=meta, samples=samples)
+
+
+def compare(a: Trace, b: Trace, *, names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
+    """Two traces side by side (e.g. a cold and a warm cache): per measure, each value."""
+    import pandas as pd
+
+    def measures(t: Trace) -> dict[str, Any]:
+        f = t.frame
+        sc = f.filter(pl.col("kind") == "syscall")
+        ts = f["ts"].drop_nulls()
+        conns = t.report.connections
+        return {
+            "verdict": t.verdict,
+            "duration_s": (float(ts.max()) - float(ts.min())) if ts.len() else None,  # type: ignore[arg-type]
+            "events": f.height,
+            "syscalls": sc.height,
+            "processes": len(set(t.report.context.groups.tgid.values())),
+            "threads": f["pid"].n_unique(),
+            "connections": len(conns),
+            "http_requests": sum(len(c.requests) for c in conns),
+            "bytes_received": sum(c.bytes_recv for c in conns),
+            "failed_calls": sc.filter(
+                pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART")
+            ).height,
+            "quiet_s": sum(q.duration for q in t.report.quiet),
+            "findings": len(t.report.findings),
+            "top_finding": t.report.findings[0].kind if t.report.findings else None,
+        }
+
+    ma, mb = measures(a), measures(b)
+    return pd.DataFrame(
+        {"measure": list(ma), names[0]: list(ma.values()), names[1]: list(mb.values())}
+    ).set_index("measure")

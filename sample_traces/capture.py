@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-FILES = ("trace.strace", "meta.json", "events.parquet")
+FILES = ("trace.strace", "meta.json", "events.parquet", "samples.jsonl")
 #: scenarios also captured with ``go mod download -x`` (as ``<name>-x/``): -x writes a
 #: ``# get URL`` line to stderr for each request, so the trace names every URL.
 X_SCENARIOS = ("proxy-stall", "cold-ok", "tls-proxy-stall")
@@ -89,7 +89,11 @@ class Normaliser:
 
     def __init__(self, meta: dict[str, Any], capture_dir: Path) -> None:
         self.goroot = go_root(meta)
-        self.pairs: list[tuple[str, str]] = [(str(capture_dir), "/tmp/gotrace-capture")]
+        self.pairs: list[tuple[str, str]] = [
+            (str(capture_dir), "/tmp/gotrace-capture"),
+            # the lab's own processes (a lock holder, say) run this interpreter
+            (sys.executable, "/usr/bin/python3"),
+        ]
         if self.goroot is not None and self.goroot != GOROOT_PLACEHOLDER:
             self.pairs.append((self.goroot, GOROOT_PLACEHOLDER))
         self.pairs.sort(key=lambda p: -len(p[0]))
@@ -100,7 +104,7 @@ class Normaliser:
         self.workdir = (
             re.compile(re.escape(self.workdir_stem) + "[a-z0-9_]{1,8}") if workdir else None
         )
-        self.secrets = [old for old, _ in self.pairs] + [workdir, f"{Path.home()}/"]
+        self.secrets = [old for old, _ in self.pairs] + [workdir, f"{Path.home()}/", sys.prefix]
 
     def __call__(self, text: str) -> str:
         if self.workdir is not None:
@@ -177,7 +181,11 @@ def capture(target: Target, dest_root: Path) -> tuple[str, str]:
         raw = (keep / "trace.strace").read_text(encoding="utf-8", errors="surrogateescape")
         trace_text = normalise(raw)
         meta_text = normalise(json.dumps(normalise_meta(meta), indent=2, sort_keys=True) + "\n")
-        found = normalise.leaks(trace_text) + normalise.leaks(meta_text)
+        samples = keep / "samples.jsonl"
+        samples_text = normalise(samples.read_text()) if samples.exists() else ""
+        found = (
+            normalise.leaks(trace_text) + normalise.leaks(meta_text) + normalise.leaks(samples_text)
+        )
         if found:
             return "failed", f"normalising left {found[0]!r} in the capture"
         dest = dest_root / target.dirname
@@ -186,6 +194,8 @@ def capture(target: Target, dest_root: Path) -> tuple[str, str]:
             (dest / name).unlink(missing_ok=True)
         (dest / "trace.strace").write_text(trace_text, encoding="utf-8", errors="surrogateescape")
         (dest / "meta.json").write_text(meta_text)
+        if samples_text:
+            (dest / "samples.jsonl").write_text(samples_text)
     parse_errors = rebuild_events(dest)
     size = (dest / "trace.strace").stat().st_size
     note = f"{size / 1e6:.2f} MB trace"
@@ -215,18 +225,18 @@ def unexpected(
 
 def rebuild_events(dest: Path) -> int:
     """events.parquet from the normalised files, as ``gotrace run`` builds it (cli/run.py
-    ``_analyze``: load the raw trace, merge meta.json, save); returns the parse errors.
+    ``_analyze``: load the directory (the raw trace, meta.json, samples.jsonl), save);
+    returns the parse errors.
 
-    The trace is loaded by its path relative to the parent of the sample directory, so the
-    events' ``source`` column reads ``sample_traces/NAME/trace.strace`` on every machine."""
+    The directory is loaded by its path relative to the parent of the sample directory, so
+    the events' ``source`` column reads ``sample_traces/NAME/trace.strace`` on every machine."""
     import gotrace
 
     base = dest.parent.parent
     rel = dest.relative_to(base)
+    (dest / "events.parquet").unlink(missing_ok=True)
     with contextlib.chdir(base):
-        trace = gotrace.load(rel / "trace.strace")
-    meta = json.loads((dest / "meta.json").read_text())
-    trace.meta = {**trace.meta, **meta, "source": str(rel)}
+        trace = gotrace.load(rel)
     trace.save(dest / "events.parquet")
     return int(trace.meta.get("parse_errors", 0))
 
@@ -329,7 +339,8 @@ EVIDENCE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "lock-held": (
         "`flock(…/dep0/@v/v1.0.0.lock, LOCK_EX)` never returns (`<unfinished ...>`, then "
-        "`= ?` at the kill); the process holding the lock is not in the trace; SIGKILL at 3 s.",
+        "`= ?` at the kill); the process holding the lock is not in the trace, but the "
+        "watchdog's samples.jsonl names it (the lab's python3, from /proc/locks); SIGKILL at 3 s.",
         (
             ("flock", r"flock\(.*dep0/@v/v1\.0\.0\.lock>, LOCK_EX <unfinished"),
             ("SIGKILL", r"^{root} .*\+\+\+ killed by SIGKILL"),

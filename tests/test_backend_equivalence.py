@@ -28,7 +28,7 @@ def normalise(obj: str) -> str:
 
 
 def top_finding(trace: gotrace.Trace) -> tuple[str, str]:
-    f = trace.analysis.findings[0] if trace.analysis.findings else None
+    f = trace.report.findings[0] if trace.report.findings else None
     if f is None:
         return ("none", "")
     return (f.kind, normalise(f.objects[0]) if f.objects else "")

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import gotrace
-from gotrace.analyzers import modcache
 from gotrace.cli.ci import keep
 from gotrace.reporters.markdown import render_summary
 
@@ -21,14 +20,14 @@ SAMPLES = ROOT / "sample_traces"
 
 def test_summary_has_the_verdict_findings_connections_and_modules() -> None:
     t = gotrace.load(SAMPLES / "proxy-stall")
-    md = render_summary(t, kept="cap")
+    md = render_summary(t.report, kept="cap")
     lines = md.splitlines()
     assert lines[0].startswith("### ❌ gotrace: `/opt/go/bin/go mod download` — killed by SIGKILL")
     assert f"**Verdict:** {t.verdict.replace('`', chr(39))}" in md
     assert "| error | " in md and "| severity | finding | fix |" in md
     # the stalled request is in the connections table, every module in the modules table
     assert any(line.startswith("| TCP 127.0.0.1:") and "v1.0.0.zip" in line for line in lines)
-    for m in modcache.modules(t.context).to_dicts():
+    for m in t.report.modules.to_dicts():
         assert any(
             line.startswith(f"| {m['module']}@{m['version']} | {m['result']} |") for line in lines
         )
@@ -41,7 +40,7 @@ def test_summary_has_the_verdict_findings_connections_and_modules() -> None:
 
 
 def test_summary_of_a_success_and_of_a_capture_not_kept() -> None:
-    md = render_summary(gotrace.load(SAMPLES / "up-to-date"), kept=None)
+    md = render_summary(gotrace.load(SAMPLES / "up-to-date").report, kept=None)
     assert md.startswith("### ✅") and "exit 0" in md.splitlines()[0]
     assert "| severity |" not in md  # nothing went wrong: no findings table
     assert "The capture was not kept." in md
@@ -50,8 +49,8 @@ def test_summary_of_a_success_and_of_a_capture_not_kept() -> None:
 def test_summary_redacts_secrets() -> None:
     t = gotrace.load(SAMPLES / "cold-ok")
     t.meta["argv"] = ["go", "get", "https://bob:hunter2@git.example/x"]
-    assert "hunter2" not in render_summary(t)
-    assert "hunter2" in render_summary(t, redact=False)
+    assert "hunter2" not in render_summary(t.report)
+    assert "hunter2" in render_summary(t.report, redact=False)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 
 import gotrace
-from gotrace.analyzers import modcache
 from gotrace.reporters.perfetto import ANALYSIS_PID, render_perfetto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +22,7 @@ PHASES = {"X", "B", "E", "i", "I", "b", "e", "n", "C", "M", "s", "t", "f"}
 
 def export(name: str, **kw: Any) -> dict[str, Any]:
     t = gotrace.load(SAMPLES / name)
-    doc = json.loads(render_perfetto(t.context, t.analysis, modcache.modules(t.context), **kw))
+    doc = json.loads(render_perfetto(t.report, **kw))
     assert isinstance(doc, dict)
     return doc
 
@@ -66,7 +65,7 @@ def test_lock_held_has_its_blocked_flock_slice() -> None:
     assert len(blocked) == 1
     ev = blocked[0]
     assert ev["tid"] == flock["pid"]
-    assert ev["pid"] == t.context.groups.tgid[flock["pid"]]
+    assert ev["pid"] == t.report.context.groups.tgid[flock["pid"]]
     assert ev["args"]["line"] == flock["line"]
     assert ev["ts"] == pytest.approx((flock["ts"] - t0) * 1e6, abs=1)
     # the call never returned: its slice runs to the end of the trace (the kill)
@@ -84,10 +83,10 @@ def test_modules_and_connections_are_async_slices() -> None:
     doc = export("proxy-stall")
     begins = [e for e in doc["traceEvents"] if e["ph"] == "b"]
     mods = {e["name"] for e in begins if e["cat"] == "module"}
-    want = {f"{m['module']}@{m['version']}" for m in modcache.modules(t.context).to_dicts()}
+    want = {f"{m['module']}@{m['version']}" for m in t.report.modules.to_dicts()}
     assert mods == want
     conns = [e for e in begins if e["cat"] == "connection"]
-    assert len(conns) == len([c for c in t.analysis.connections if c.open_ts or c.connect_ts])
+    assert len(conns) == len([c for c in t.report.connections if c.open_ts or c.connect_ts])
     assert any("GET /example.com/dep1/@v/v1.0.0.zip" in e["args"]["requests"] for e in conns)
     # every syscall of the trace is a slice when the trace is small
     calls = t.frame.filter(pl.col("kind") == "syscall").height
@@ -130,6 +129,6 @@ def test_cli_export_writes_the_file_and_refuses_bad_input(tmp_path: Path) -> Non
 def test_the_html_report_says_how_to_open_the_capture_in_perfetto() -> None:
     from gotrace.reporters.html import render_html
 
-    page = render_html(gotrace.load(SAMPLES / "lock-held"))
+    page = render_html(gotrace.load(SAMPLES / "lock-held").report)
     assert 'id="open-in-perfetto"' in page
     assert f"gotrace export {SAMPLES / 'lock-held'} --format perfetto -o trace.json" in page

@@ -107,7 +107,7 @@ def test_runs_rows_say_what_each_capture_says(dataset: Path) -> None:
         assert nullable(row["signal"]) == meta.get("signal")
         assert row["goproxy"] == meta["env"]["GOPROXY"]
         assert row["failed"] == (meta["exit_status"] != 0)
-        serious = [f for f in t.analysis.findings if f.severity in ("error", "warning")]
+        serious = [f for f in t.report.findings if f.severity in ("error", "warning")]
         assert nullable(row["cause_kind"]) == (serious[0].kind if serious else None)
     lock = runs.loc[str(SAMPLES / "lock-held")]
     assert lock["cause_kind"] == "lock-wait"
@@ -307,7 +307,7 @@ def test_open_gives_relations_and_dataframes(dataset: Path) -> None:
     per_kind = dict(fl.sql("SELECT kind, count(*) FROM findings GROUP BY kind").fetchall())
     # every sample the lab's timeout stopped has one "stopped" finding (gotrace's own signal)
     stopped = sum(
-        any(f.kind == "stopped" for f in gotrace.load(p).analysis.findings) for p in SAMPLE_DIRS
+        any(f.kind == "stopped" for f in gotrace.load(p).report.findings) for p in SAMPLE_DIRS
     )
     assert stopped > 0 and per_kind["stopped"] == stopped
     mods = fl.df("modules")

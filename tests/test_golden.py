@@ -38,7 +38,7 @@ def top(name: str) -> gotrace.Trace:
 def test_proxy_stall_names_the_socket_and_the_request():
     for name in ("proxy-stall", "proxy-stall-x", "timeout-no-fallback"):
         t = top(name)
-        f = t.analysis.findings[0]
+        f = t.report.findings[0]
         assert f.kind == "proxy-stall", name
         port = proxy_ports(name)[0]  # the first proxy: go never tries the second
         assert f"127.0.0.1:{port}" in f.objects
@@ -49,37 +49,37 @@ def test_proxy_stall_names_the_socket_and_the_request():
         # the lab's outer timeout is gotrace's own: never the cause, the verdict says so
         assert t.verdict.startswith("stopped by gotrace --timeout after ")
         assert " while blocked " in t.verdict and f"TCP 127.0.0.1:{port}" in t.verdict
-    assert "`,`" in (top("timeout-no-fallback").analysis.findings[0].fix or "")
+    assert "`,`" in (top("timeout-no-fallback").report.findings[0].fix or "")
 
 
 def test_body_stall_names_the_partial_response():
-    f = top("body-stall").analysis.findings[0]
+    f = top("body-stall").report.findings[0]
     assert f.kind == "body-stall"
     assert f"127.0.0.1:{proxy_ports('body-stall')[0]}" in f.objects
     assert "4096 of" in f.summary
 
 
 def test_lock_held_names_the_lock():
-    f = top("lock-held").analysis.findings[0]
+    f = top("lock-held").report.findings[0]
     assert f.kind == "lock-wait"
     assert f.objects[0].endswith("cache/download/example.com/dep0/@v/v1.0.0.lock")
 
 
 def test_sumdb_stall_names_the_checksum_database():
-    f = top("sumdb-stall").analysis.findings[0]
+    f = top("sumdb-stall").report.findings[0]
     assert f.kind == "sumdb-stall"
     assert f"127.0.0.1:{sumdb_port('sumdb-stall')}" in f.objects
     assert any(o.startswith("GET /lookup/example.com/") for o in f.objects)
 
 
 def test_dns_timeout_names_the_name_and_server():
-    f = top("dns-timeout").analysis.findings[0]
+    f = top("dns-timeout").report.findings[0]
     assert f.kind == "dns-timeout"
     assert "goproxy.test" in f.objects and "127.0.0.1:53" in f.objects
 
 
 def test_proxy_refused_names_errno_and_port():
-    f = top("proxy-refused").analysis.findings[0]
+    f = top("proxy-refused").report.findings[0]
     assert f.kind == "proxy-refused"
     assert (
         "ECONNREFUSED" in f.objects and f"127.0.0.1:{proxy_ports('proxy-refused')[0]}" in f.objects
@@ -89,9 +89,9 @@ def test_proxy_refused_names_errno_and_port():
 def test_killed_by_gotrace_is_not_the_cause():
     # the lab stops it with gotrace's --timeout (SIGKILL): that is said, but never as a cause
     t = top("killed")
-    stopped = [f for f in t.analysis.findings if f.kind == "stopped"]
+    stopped = [f for f in t.report.findings if f.kind == "stopped"]
     assert stopped and stopped[0].severity == "info" and stopped[0].objects[0] == "SIGKILL"
-    assert "killed" not in [f.kind for f in t.analysis.findings]
+    assert "killed" not in [f.kind for f in t.report.findings]
     assert t.verdict.startswith("stopped by gotrace --timeout after ")
     assert "slow but steady" in t.verdict
 
@@ -107,7 +107,7 @@ def test_killed_by_gotrace_is_not_the_cause():
     ],
 )
 def test_errors_and_their_object(name: str, kind: str, needle: str):
-    f = top(name).analysis.findings[0]
+    f = top(name).report.findings[0]
     assert f.kind == kind
     assert needle in f.summary or any(needle in o for o in f.objects)
 
@@ -117,7 +117,7 @@ def test_errors_and_their_object(name: str, kind: str, needle: str):
 )
 def test_successful_runs_have_no_error(name: str):
     t = top(name)
-    assert not [f for f in t.analysis.findings if f.severity == "error"]
+    assert not [f for f in t.report.findings if f.severity == "error"]
     assert t.verdict.startswith("exited 0")
     if name == "up-to-date":
         assert "without touching the network" in t.verdict
@@ -126,7 +126,7 @@ def test_successful_runs_have_no_error(name: str):
 def _snapshot(name: str) -> list[dict]:
     return [
         {k: f.to_dict()[k] for k in ("kind", "severity", "summary", "objects", "evidence", "fix")}
-        for f in top(name).analysis.findings
+        for f in top(name).report.findings
     ] + [{"verdict": top(name).verdict}]
 
 
@@ -151,7 +151,7 @@ def test_without_durations_the_stall_is_still_found(tmp_path: Path):
     t = gotrace.load(tmp_path)
     assert not t.context.has_durations
     assert any("no -T durations" in x for x in t.context.limitations())
-    assert t.analysis.findings[0].kind == "proxy-stall"
+    assert t.report.findings[0].kind == "proxy-stall"
 
 
 def test_without_timestamps_it_says_what_it_cannot_tell(tmp_path: Path):
@@ -164,7 +164,7 @@ def test_without_timestamps_it_says_what_it_cannot_tell(tmp_path: Path):
     assert not t.context.has_timestamps
     assert t.quiet_periods().empty
     assert any("no timestamps" in x for x in t.context.limitations())
-    assert t.analysis.findings and "killed" in [f.kind for f in t.analysis.findings]
+    assert t.report.findings and "killed" in [f.kind for f in t.report.findings]
 
 
 def test_without_fd_annotations_targets_are_rebuilt():
@@ -199,7 +199,7 @@ def test_tls_stall_names_url_setting_and_tls_state(name: str, needles: list[str]
     assert "of encrypted request sent, nothing back" in verdict
     for needle in needles:
         assert needle in verdict
-    assert t.analysis.findings[0].kind == "proxy-stall"
+    assert t.report.findings[0].kind == "proxy-stall"
     assert "SIGTERM" not in verdict
 
 
@@ -213,7 +213,7 @@ def test_tls_stall_with_go_x_names_the_exact_url():
 def test_tls_handshake_stall():
     verdict, t = _verdict_of("tls-handshake-stall")
     port = _port("tls-handshake-stall", "GOPROXY")
-    assert t.analysis.findings[0].kind == "tls-handshake-stall"
+    assert t.report.findings[0].kind == "tls-handshake-stall"
     assert (
         f"in the TLS handshake with https://localhost:{port} (GOPROXY; ClientHello sent" in verdict
     )
@@ -222,7 +222,7 @@ def test_tls_handshake_stall():
 def test_connect_proxy_stall_names_proxy_variable_and_target():
     verdict, t = _verdict_of("connect-stall")
     port = _port("connect-stall", "HTTPS_PROXY")
-    assert t.analysis.findings[0].kind == "http-proxy-stall"
+    assert t.report.findings[0].kind == "http-proxy-stall"
     assert f"the HTTP proxy http://127.0.0.1:{port} (set by HTTPS_PROXY)" in verdict
     assert "proxy.golang.org:443" in verdict and "never answered" in verdict
 
@@ -230,7 +230,7 @@ def test_connect_proxy_stall_names_proxy_variable_and_target():
 def test_connect_proxy_407():
     verdict, t = _verdict_of("connect-407")
     port = _port("connect-407", "HTTPS_PROXY")
-    assert t.analysis.findings[0].kind == "http-proxy-refused"
+    assert t.report.findings[0].kind == "http-proxy-refused"
     assert f"http://127.0.0.1:{port} (set by HTTPS_PROXY)" in verdict
     assert "`CONNECT proxy.golang.org:443` with 407 Proxy Authentication Required" in verdict
 
@@ -243,7 +243,7 @@ def test_pause_then_success_tells_the_truth():
         f"; paused 3.0 s in the middle of example.com/dep2/@v/v1.0.0.zip from http://127.0.0.1:{port}"
         in verdict
     )
-    assert not [f for f in t.analysis.findings if f.severity == "error"]
+    assert not [f for f in t.report.findings if f.severity == "error"]
 
 
 @pytest.mark.parametrize(
@@ -259,11 +259,11 @@ def test_plain_stalls_of_other_variants(name: str, request_: str):
     assert verdict.startswith("stopped by gotrace --timeout after ")
     assert f"TCP 127.0.0.1:{port} after sending `{request_}`" in verdict
     if name == "pipe-stall":
-        assert "`|`" in (t.analysis.findings[0].fix or "")
+        assert "`|`" in (t.report.findings[0].fix or "")
 
 
 def test_fallback_statuses_are_in_the_report():
-    a = top("fallback-404").analysis
+    a = top("fallback-404").report
     first, second = proxy_ports("fallback-404")
     line = f"example.com/dep1/@v/v1.0.0.zip: 404 from http://127.0.0.1:{first}, then 200 from http://127.0.0.1:{second} after the comma"
     assert line in a.exchanges
@@ -271,16 +271,16 @@ def test_fallback_statuses_are_in_the_report():
 
 def test_git_stall_names_the_git_server_and_the_setting():
     verdict, t = _verdict_of("git-stall")
-    assert t.analysis.findings[0].kind == "git-stall"
+    assert t.report.findings[0].kind == "git-stall"
     assert "`GET /m.git/info/refs?service=git-upload-pack`" in verdict
     assert "the git server http://git.example.test/m.git" in verdict
     assert "GOPRIVATE=git.example.test" in verdict
     # the https probe go recovered from over http is shown, but never as the cause
-    probe = [f for f in t.analysis.findings if f.kind == "https-probe-refused"]
+    probe = [f for f in t.report.findings if f.kind == "https-probe-refused"]
     assert probe and probe[0].severity == "info"
 
 
 def test_git_ok_is_a_success():
     verdict, t = _verdict_of("git-ok")
     assert verdict.startswith("exited 0")
-    assert not [f for f in t.analysis.findings if f.severity == "error"]
+    assert not [f for f in t.report.findings if f.severity == "error"]

@@ -9,6 +9,7 @@ request the page made. Console messages (``--enable-logging=stderr`` prints them
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -72,7 +73,7 @@ def test_same_trace_gives_the_same_bytes(tmp_path: Path) -> None:
     b = report(tmp_path, str(SAMPLE), name="b.html").read_bytes()
     assert a == b
     # and in-process, from a fresh load each time
-    assert render_html(gotrace.load(SAMPLE)) == render_html(gotrace.load(SAMPLE))
+    assert render_html(gotrace.load(SAMPLE).report) == render_html(gotrace.load(SAMPLE).report)
 
 
 def test_cdn_links_plotly_instead_of_inlining_it(tmp_path: Path) -> None:
@@ -102,13 +103,13 @@ def test_every_sample_renders_with_its_verdict(trace: Path) -> None:
     import html
 
     t = gotrace.load(trace)
-    page = render_html(t, context=t.context, analysis=t.analysis)
+    page = render_html(t.report)
     assert html.escape(t.verdict) in page
     for chart in CHARTS:
         assert f'<div class="chart" id="{chart}"></div>' in page
     data = data_block(page)
     assert sorted(data["figures"]) == sorted(CHARTS)  # type: ignore[call-overload]
-    assert len(data["findings"]) == len(t.analysis.findings)  # type: ignore[arg-type]
+    assert len(data["findings"]) == len(t.report.findings)  # type: ignore[arg-type]
     # the figures are valid plotly figures (plotly validates every property)
     for fig in (t.timeline(), t.network_waterfall(), t.module_waterfall()):
         assert fig.to_dict()["data"] is not None
@@ -116,15 +117,17 @@ def test_every_sample_renders_with_its_verdict(trace: Path) -> None:
 
 def test_meta_env_is_redacted(tmp_path: Path) -> None:
     t = gotrace.load(SAMPLE)
-    t.meta = {
-        **t.meta,
-        "env": {"GOPROXY": "https://bob:hunter2@proxy.example", "GITHUB_TOKEN": "ghp_secret"},
-        "go_env": {"GOPROXY": "https://bob:hunter2@proxy.example", "GOFLAGS": "-mod=mod"},
-    }
-    page = render_html(t)
+    t = t.replace(
+        meta={
+            **t.meta,
+            "env": {"GOPROXY": "https://bob:hunter2@proxy.example", "GITHUB_TOKEN": "ghp_secret"},
+            "go_env": {"GOPROXY": "https://bob:hunter2@proxy.example", "GOFLAGS": "-mod=mod"},
+        }
+    )
+    page = render_html(t.report)
     assert "hunter2" not in page and "ghp_secret" not in page
     assert "[REDACTED]" in page
-    assert "hunter2" in render_html(t, redact=False)
+    assert "hunter2" in render_html(t.report, redact=False)
 
 
 def test_script_json_cannot_close_the_script_or_start_a_tag() -> None:
@@ -149,17 +152,19 @@ def test_no_timestamps_and_no_modules_give_charts_that_say_so() -> None:
     t = gotrace.load(ROOT / "tests/data/strace/plain.strace")
     for fig in (t.timeline(), t.network_waterfall(), t.module_waterfall()):
         assert "no timestamps" in fig.layout.annotations[0].text
-    page = render_html(t)
+    page = render_html(t.report)
     assert "no timestamps" in page
     ok = gotrace.load(SAMPLE)
-    empty = figures.module_waterfall(ok.context, ok.modules.iloc[0:0])
+    empty = figures.module_waterfall(dataclasses.replace(ok.report, modules=ok.report.modules[0:0]))
     assert "no module" in empty.layout.annotations[0].text
-    assert figures.module_waterfall(ok.context, pl.DataFrame()).data == ()
+    assert (
+        figures.module_waterfall(dataclasses.replace(ok.report, modules=pl.DataFrame())).data == ()
+    )
 
 
 def test_a_big_trace_is_counted_into_buckets_with_long_and_in_flight_calls_kept() -> None:
     t = gotrace.load(SAMPLE)
-    fig = figures.timeline(t.context, t.analysis, max_bars=100)
+    fig = figures.timeline(t.report, max_bars=100)
     kinds = {tr.type for tr in fig.data}
     assert "heatmap" in kinds
     flying = [tr for tr in fig.data if tr.name and tr.name.endswith("(in flight)")]
@@ -176,7 +181,7 @@ def test_a_big_trace_is_counted_into_buckets_with_long_and_in_flight_calls_kept(
     calls = t.frame.filter((pl.col("kind") == "syscall") & pl.col("ts").is_not_null()).height
     assert counted + drawn == calls
     # below max_bars every call is drawn on its own
-    full = figures.timeline(t.context, t.analysis)
+    full = figures.timeline(t.report)
     assert {tr.type for tr in full.data} == {"scatter"}
     assert sum(len([x for x in tr.x if x is not None]) // 2 for tr in full.data) == calls
 
@@ -188,8 +193,8 @@ def test_processes_beyond_max_lanes_share_one_lane() -> None:
         f.with_columns(pid=pl.col("pid") + k * 100_000, ts=pl.col("ts") + k * 0.001)
         for k in range(30)
     ]
-    t = gotrace.api.Trace(frame=pl.concat(copies), meta=dict(base.meta))
-    fig = figures.timeline(t.context, t.analysis)
+    t = gotrace.Trace(frame=pl.concat(copies), meta=dict(base.meta))
+    fig = figures.timeline(t.report)
     labels = list(fig.layout.yaxis.ticktext)
     assert len(labels) == 24
     assert labels[-1].endswith("other processes")
@@ -358,7 +363,7 @@ def test_finding_link_zooms_the_timeline(tmp_path: Path) -> None:
     page = report(tmp_path, str(SAMPLE))
     timed = [
         (f.end - f.start, i)
-        for i, f in enumerate(t.analysis.findings)
+        for i, f in enumerate(t.report.findings)
         if f.start is not None and f.end is not None and f.end > f.start
     ]
     if not timed:

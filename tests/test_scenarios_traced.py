@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import gotrace
+from gotrace.analyzers.processes import process_table, thread_groups
 from gotrace.errors import GotraceError
 from gotrace.lab import SCENARIOS
 from gotrace.lab.gotool import find_go
 from gotrace.parsers.args import decode_string, split_args
-from gotrace.trace import process_table, thread_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"

@@ -1,21 +1,22 @@
 """The value every analyzer works on: the trace plus what is derived once from it.
 
-Built by :func:`build` from a Trace (and, optionally, a snapshot of the module cache
-that the caller read from disk beforehand): thread groups, each event's resolved fd
+Built by :func:`build` from a capture (a :class:`gotrace.trace.Trace`, or anything with its
+``frame``, ``meta``, ``samples`` and ``cache``): thread groups, each event's resolved fd
 target, the module cache root, and what the log can and cannot tell (timestamps,
-durations, fd annotations, buffer size).
+durations, fd annotations, buffer size). The analyzers read only this; they never import
+the Trace type, which sits above them and calls them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
 from gotrace.analyzers.fdtable import resolve_targets
-from gotrace.trace import ThreadGroups, Trace, thread_groups
+from gotrace.analyzers.processes import ThreadGroups, thread_groups
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,26 @@ class CacheSnapshot:
     files: dict[str, int] = field(default_factory=dict)
 
 
+class Capture(Protocol):
+    """What the analyzers read of a trace: its events, its metadata, the /proc samples
+    taken beside it, and a snapshot of the module cache read before analysis."""
+
+    @property
+    def frame(self) -> pl.DataFrame: ...
+
+    @property
+    def meta(self) -> dict[str, Any]: ...
+
+    @property
+    def samples(self) -> tuple[Any, ...]: ...
+
+    @property
+    def cache(self) -> CacheSnapshot | None: ...
+
+
 @dataclass(frozen=True)
 class Context:
-    trace: Trace
+    trace: Capture
     #: the events, plus ``tgid`` (process) and ``target`` (resolved first-argument fd target)
     frame: pl.DataFrame
     groups: ThreadGroups
@@ -47,6 +65,12 @@ class Context:
     @property
     def meta(self) -> dict[str, Any]:
         return self.trace.meta
+
+    @property
+    def clock(self) -> str | None:
+        """``epoch``, ``time_of_day``, ``relative`` or ``None`` (no timestamps)."""
+        value = self.meta.get("clock")
+        return str(value) if value else None
 
     def limitations(self) -> list[str]:
         """What this log cannot show, in words for the report."""
@@ -82,9 +106,7 @@ class Context:
 _TRUNC = re.compile(r'"\.\.\.')
 
 
-def build(
-    trace: Trace, cache: CacheSnapshot | None = None, *, samples: tuple[Any, ...] = ()
-) -> Context:
+def build(trace: Capture) -> Context:
     frame = trace.frame
     groups = thread_groups(frame)
     res = resolve_targets(frame)
@@ -113,12 +135,12 @@ def build(
         string_size=_string_size(trace, sc),
         fd_replayed=res.replayed,
         fd_disagree=res.disagree,
-        cache=cache,
-        samples=tuple(samples),
+        cache=trace.cache,
+        samples=tuple(trace.samples),
     )
 
 
-def _gomodcache(trace: Trace, frame: pl.DataFrame) -> str | None:
+def _gomodcache(trace: Capture, frame: pl.DataFrame) -> str | None:
     """GOMODCACHE from meta.json (go env, then the environment), else from the paths seen."""
     go_env = trace.meta.get("go_env") or {}
     env = trace.meta.get("env") or {}
@@ -133,7 +155,7 @@ def _gomodcache(trace: Trace, frame: pl.DataFrame) -> str | None:
     return None
 
 
-def _string_size(trace: Trace, sc: pl.DataFrame) -> int | None:
+def _string_size(trace: Capture, sc: pl.DataFrame) -> int | None:
     """strace's -s: from meta when gotrace ran it, else the longest string cut with '...'."""
     backend = trace.meta.get("backend") or {}
     if isinstance(backend, dict) and backend.get("string_size"):

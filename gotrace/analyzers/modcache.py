@@ -765,7 +765,7 @@ def cache_log(ctx: Context) -> list[str]:
     event, for a download left incomplete). Logs without ``-ttt`` get a time of day
     (``HH:MM:SS.mmm``), logs without timestamps ``-``.
     """
-    clock = ctx.trace.clock
+    clock = ctx.clock
     return [
         f"{_stamp(ts, clock)} {op} {module}@{version}" + (f" {detail}" if detail else "")
         for ts, _, op, module, version, detail in _timeline(ctx)

@@ -82,7 +82,7 @@ def trace_end(ctx: Context) -> float | None:
         return None
     last = max(float(ts.max()), float(f["end_ts"].drop_nulls().max() or ts.max()))  # type: ignore[arg-type]
     meta_end = ctx.meta.get("end")
-    if isinstance(meta_end, (int, float)) and ctx.trace.clock == "epoch" and meta_end > last:
+    if isinstance(meta_end, (int, float)) and ctx.clock == "epoch" and meta_end > last:
         # strace ran until the command ended; calls still blocked printed nothing since
         last = float(meta_end)
     return last

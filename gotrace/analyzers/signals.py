@@ -119,7 +119,7 @@ def recorded(ctx: Context) -> list[dict[str, Any]]:
 
 def _start(ctx: Context) -> float | None:
     start = ctx.meta.get("start")
-    if isinstance(start, (int, float)) and ctx.trace.clock == "epoch":
+    if isinstance(start, (int, float)) and ctx.clock == "epoch":
         return float(start)
     ts = ctx.frame["ts"].drop_nulls()
     return float(ts.min()) if ts.len() else None  # type: ignore[arg-type]

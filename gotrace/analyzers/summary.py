@@ -9,7 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from gotrace.trace import Trace
+from gotrace.analyzers.context import Capture
+from gotrace.analyzers.processes import process_table
 
 #: calls whose time is spent waiting for something else, not working: kept apart in the table
 WAIT_SYSCALLS = frozenset(
@@ -24,14 +25,14 @@ WAIT_SYSCALLS = frozenset(
 TOP_N = 10
 
 
-def summarize(trace: Trace, *, top: int = TOP_N) -> dict[str, Any]:
+def summarize(trace: Capture, *, top: int = TOP_N) -> dict[str, Any]:
     f = trace.frame
     sc = f.filter(pl.col("kind") == "syscall")
     errors = f.filter(pl.col("kind") == "parse_error")
     ts = f["ts"].drop_nulls()
     return {
         "source": trace.meta.get("source"),
-        "clock": trace.clock,
+        "clock": trace.meta.get("clock") or None,
         "events": f.height,
         "syscall_events": sc.height,
         "span_s": (float(ts.max()) - float(ts.min())) if ts.len() else None,  # type: ignore[arg-type]
@@ -55,9 +56,7 @@ def summarize(trace: Trace, *, top: int = TOP_N) -> dict[str, Any]:
     }
 
 
-def _processes(trace: Trace) -> list[dict[str, Any]]:
-    from gotrace.trace import process_table
-
+def _processes(trace: Capture) -> list[dict[str, Any]]:
     return process_table(trace.frame)
 
 

@@ -40,7 +40,7 @@ def cache(
     from gotrace.doctor.report import cache_json, render_cache
     from gotrace.errors import GotraceError
     from gotrace.redact import redact_text
-    from gotrace.reporters.jsonout import render_json
+    from gotrace.reporters.jsonout import dumps
 
     root = gomodcache if gomodcache is not None else default_gomodcache()
     if not os.path.exists(root):
@@ -56,7 +56,7 @@ def cache(
             report = scan_cache(root)
     except OSError as exc:
         raise GotraceError(f"{exc.filename or root}: {exc.strerror or exc}") from exc
-    text = render_json(cache_json(report, fixed)) if json_out else render_cache(report, fixed)
+    text = dumps(cache_json(report, fixed)) if json_out else render_cache(report, fixed)
     write_text(text if no_redact else redact_text(text), None)
     raise typer.Exit(0 if report.healthy else 1)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gotrace.api import Trace
+    from gotrace.trace import Trace
 
 #: what gotrace run writes into its output directory (removed when the capture is not kept)
 CAPTURE_FILES = ("trace.strace", "trace.dtruss", "meta.json", "events.parquet", "samples.jsonl")
@@ -44,7 +44,7 @@ def finish(
     kept = keep(status, on_success=keep_on_success, on_failure=keep_on_failure)
     dest = summary_file(summary)
     if dest is not None:
-        text = render_summary(trace, kept=str(outdir) if kept else None, redact=redact)
+        text = render_summary(trace.report, kept=str(outdir) if kept else None, redact=redact)
         try:
             with open(dest, "a", encoding="utf-8") as fh:
                 fh.write(text)

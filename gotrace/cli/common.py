@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from gotrace.errors import GotraceError, UsageError
 
 if TYPE_CHECKING:
-    from gotrace.api import Trace as AnalyzedTrace
+    from gotrace.trace import Trace
 
 
 def check_input(path: str) -> None:
@@ -34,22 +34,19 @@ def check_input(path: str) -> None:
         raise GotraceError(f"{path}: permission denied")
 
 
-def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[AnalyzedTrace]:
+def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[Trace]:
     """Load each input; a set of ``LOG.<pid>`` files given together is one ``-ff`` trace."""
-    from gotrace.api import Trace as AnalyzedTrace
-    from gotrace.api import load
     from gotrace.events import TraceParseError
     from gotrace.parsers.strace import ff_files
-    from gotrace.trace import load_ff
+    from gotrace.trace import load, load_ff
 
     for f in files:
         check_input(f)
     if len(files) > 1:
         sets = {tuple(sorted(str(x) for x, _ in ff_files(f))) for f in files}
         if len(sets) == 1 and set(next(iter(sets))) == {str(Path(f)) for f in files}:
-            base = load_ff(Path(files[0]), ff_files(files[0]), strict=strict, redact=redact)
-            return [AnalyzedTrace(frame=base.frame, meta=base.meta)]
-    traces: list[AnalyzedTrace] = []
+            return [load_ff(Path(files[0]), ff_files(files[0]), strict=strict, redact=redact)]
+    traces: list[Trace] = []
     for f in files:
         try:
             traces.append(load(f, strict=strict, redact=redact))
@@ -82,24 +79,11 @@ def write_text(text: str, dest: Path | None) -> None:
         dest.write_text(text)
 
 
-def report(
-    trace: AnalyzedTrace, *, json_out: bool, top: int = 10, cache_log: str | None = None
-) -> str:
+def report(trace: Trace, *, json_out: bool, top: int = 10, cache_log: str | None = None) -> str:
     """What ``gotrace analyze`` prints for one trace (``gotrace run`` prints the same).
     ``cache_log`` is the text of a module cache log to correlate with the trace."""
-    from gotrace.analyzers import modcache
-    from gotrace.analyzers.summary import summarize
-    from gotrace.reporters.jsonout import render_json
-    from gotrace.reporters.text import render_report
+    from gotrace.reporters.jsonout import dumps, render_json
+    from gotrace.reporters.text import render_text
 
-    ctx = trace.context  # with the watchdog's samples, computed once for text and HTML alike
-    summary = summarize(trace, top=top)
-    analysis = trace.analysis.to_dict()
-    analysis["modules"] = modcache.modules(ctx).to_dicts()
-    analysis["cache_log"] = modcache.cache_log(ctx)
-    if cache_log is not None:
-        entries = modcache.parse_cache_log(cache_log)
-        analysis["cache_log_correlation"] = modcache.correlate(ctx, entries).to_dicts()
-    if json_out:
-        return render_json({**summary, **analysis})
-    return render_report(summary, analysis)
+    rep = trace.analyze(top=top, cache_log=cache_log)
+    return dumps(render_json(rep)) if json_out else render_text(rep)

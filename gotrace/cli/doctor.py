@@ -45,7 +45,7 @@ def doctor(
     from gotrace.doctor.report import checks_json, render_checks
     from gotrace.errors import GotraceError, UsageError
     from gotrace.redact import redact_text
-    from gotrace.reporters.jsonout import render_json
+    from gotrace.reporters.jsonout import dumps
 
     if not timeout > 0:
         raise UsageError(f"--timeout {timeout:g}: must be more than 0 seconds")
@@ -56,9 +56,6 @@ def doctor(
         raise GotraceError(f"{directory}: not a directory")
     snapshot = gather(where, dict(os.environ), network=not no_network, timeout=timeout)
     checks = diagnose(snapshot)
-    if json_out:
-        text = render_json(checks_json(snapshot, checks))
-    else:
-        text = render_checks(snapshot, checks)
+    text = dumps(checks_json(snapshot, checks)) if json_out else render_checks(snapshot, checks)
     write_text(text if no_redact else redact_text(text), None)
     raise typer.Exit(exit_status(checks))

@@ -43,7 +43,6 @@ def export(
     a track per thread with every syscall as a slice (blocked calls are the long ones), the
     quiet periods and findings on gotrace's own tracks, module downloads and connections as
     async slices."""
-    from gotrace.analyzers import modcache
     from gotrace.cli.common import load_inputs, output_path, write_text
     from gotrace.errors import UsageError
     from gotrace.reporters.perfetto import render_perfetto
@@ -52,11 +51,8 @@ def export(
         raise UsageError(f"--format {format!r}: one of {', '.join(FORMATS)}")
     dest = output_path(out, force=force)
     (loaded,) = load_inputs([trace], strict=strict, redact=not no_redact)
-    ctx = loaded.context
     text = render_perfetto(
-        ctx,
-        loaded.analysis,
-        modcache.modules(ctx),
+        loaded.report,
         max_slices=max_slices,
         redact=not no_redact,
     )

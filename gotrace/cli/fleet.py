@@ -97,7 +97,7 @@ def report(
     modules, and the proxies by failure rate."""
     from gotrace.cli.common import write_text
     from gotrace.fleet.report import fleet_report, make_query, render_text
-    from gotrace.reporters.jsonout import render_json
+    from gotrace.reporters.jsonout import dumps
 
     rep = fleet_report(dataset, make_query(since, where, top), scheduler=scheduler)
-    write_text(render_json(rep) if json_out else render_text(rep), None)
+    write_text(dumps(rep) if json_out else render_text(rep), None)

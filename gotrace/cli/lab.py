@@ -89,7 +89,7 @@ def run_scenario(
         typer.echo(f"gotrace lab: {sc.name}: the capture could not be analysed", err=True)
         raise typer.Exit(1)
     meta = trace.meta
-    findings = trace.analysis.findings
+    findings = trace.report.findings
     check = check_run(
         sc.name,
         sc.cause,

@@ -51,9 +51,7 @@ def report(
     dest = output_path(out, force=force)
     (loaded,) = load_inputs([trace], strict=strict, redact=not no_redact)
     page = render_html(
-        loaded,
-        context=loaded.context,
-        analysis=loaded.analysis,
+        loaded.report,
         cdn=cdn,
         redact=not no_redact,
         max_bars=max_bars,

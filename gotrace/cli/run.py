@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from gotrace.api import Trace as AnalyzedTrace
+    from gotrace.trace import Trace
     from gotrace.tracer import Backend
     from gotrace.tracer.sampler import ProcSampler
     from gotrace.tracer.tree import RunTree
@@ -145,7 +145,7 @@ class RunOutcome:
 
     status: int
     outdir: Path
-    trace: AnalyzedTrace | None = None
+    trace: Trace | None = None
 
 
 class _Signalled(Exception):
@@ -504,12 +504,12 @@ def _analyze(
     redact: bool,
     html: str | None = None,
     label: str | None = None,
-) -> AnalyzedTrace:
+) -> Trace:
     """Save events.parquet, then print exactly what ``gotrace analyze DIR`` prints to stderr
     (the command's own stdout stays its own); write the JSON ``gotrace analyze --json DIR``
     prints to ``json_file`` and the page ``gotrace report DIR`` writes to ``html``."""
-    from gotrace.api import load
     from gotrace.cli.common import report, write_text
+    from gotrace.trace import load
 
     trace = load(outdir, redact=redact)
     if trace.frame.height or (outdir / "trace.strace").exists():
@@ -522,14 +522,14 @@ def _analyze(
                 file=sys.stderr,
             )
     if label is not None:
-        trace.meta["source"] = label
+        trace = trace.replace(meta={**trace.meta, "source": label})
     sys.stderr.write(report(trace, json_out=False))
     if json_file is not None:
         write_text(report(trace, json_out=True), None if json_file == "-" else Path(json_file))
     if html is not None:
         from gotrace.reporters.html import render_html
 
-        page = render_html(trace, context=trace.context, analysis=trace.analysis, redact=redact)
+        page = render_html(trace.report, redact=redact)
         write_text(page, None if html == "-" else Path(html))
         if html != "-":
             print(f"gotrace: wrote the report to {html}", file=sys.stderr)

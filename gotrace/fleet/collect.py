@@ -1,8 +1,8 @@
 """``gotrace fleet collect``: captures in, rows of the fleet dataset out.
 
 Each capture is loaded and analysed exactly as ``gotrace analyze`` does it
-(:func:`gotrace.api.load`, then its ``analysis`` and the module-cache analyzer); this module
-only turns that analysis into rows and appends them to the dataset, one batch per call.
+(:func:`gotrace.load`, then its ``report``); this module only turns that report into rows
+and appends them to the dataset, one batch per call.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gotrace.redact import redact_text
 
 if TYPE_CHECKING:
     from gotrace.analyzers.findings import Finding
-    from gotrace.api import Trace
+    from gotrace.trace import Trace
 
 #: files that make a directory a capture (``gotrace run`` / ``gotrace lab run --keep`` output)
 CAPTURE_FILES = ("trace.strace", "events.parquet", "trace.dtruss", "samples.jsonl")
@@ -121,11 +121,10 @@ def run_rows(
     """Every table's rows for one analysed capture (events as an Arrow table)."""
     import polars as pl
 
-    from gotrace.analyzers import modcache
     from gotrace.analyzers.diagnosis import _env, _host_port_of_url, _rel, proxy_list
 
-    ctx = trace.context
-    an = trace.analysis
+    an = trace.report
+    ctx = an.context
     meta = trace.meta
     env = {k: redact_text(v) for k, v in _env(ctx).items()}
     host = host or str(meta.get("host") or "unknown")
@@ -142,7 +141,7 @@ def run_rows(
     def norm(obj: str) -> str:
         return redact_text(_rel(ctx, obj))
 
-    mods = modcache.modules(ctx)
+    mods = an.modules
     results = mods["result"].to_list() if mods.height else []
     exit_status = meta.get("exit_status")
     if exit_status is None:
@@ -421,7 +420,7 @@ def collect(
     progress: bool = False,
 ) -> Collected:
     """Analyse each capture not yet in ``dataset`` and append its rows, as one batch."""
-    from gotrace.api import load
+    from gotrace.trace import load
 
     dest = Path(dataset)
     if dest.exists() and not dest.is_dir():

@@ -1,7 +1,8 @@
 """Plotly figures of a trace: the timeline, the network waterfall, the module waterfall.
 
-Each function takes the analysis context (and what the analyzers made of it) and returns a
-``plotly.graph_objects.Figure``; nothing is shown or written here. The figures work in
+Each function takes the analyzers' :class:`~gotrace.analyzers.report.Report` and returns a
+``plotly.graph_objects.Figure`` (or the plain-data spec of one); nothing is analysed, shown or
+written here. The figures work in
 Jupyter as they are and are embedded by :mod:`gotrace.reporters.html`.
 
 Times on every x axis are seconds since the first event of the trace, so that the axes read
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
     from gotrace.analyzers.context import Context
-    from gotrace.analyzers.diagnosis import Analysis
     from gotrace.analyzers.network import Connection
+    from gotrace.analyzers.report import Report, Span
 
 #: a figure as plain data: ``{"data": [trace dicts], "layout": {...}}`` (what plotly.js takes)
 Spec = dict[str, Any]
@@ -80,19 +80,19 @@ def template_json(name: str = TEMPLATE) -> dict[str, Any]:
     return dict(pio.templates[name].to_plotly_json())
 
 
-def timeline(ctx: Context, analysis: Analysis, *, max_bars: int = 20000) -> Figure:
+def timeline(report: Report, *, max_bars: int = 20000) -> Figure:
     """The timeline (see :func:`timeline_spec`) as a Figure."""
-    return to_figure(timeline_spec(ctx, analysis, max_bars=max_bars))
+    return to_figure(timeline_spec(report, max_bars=max_bars))
 
 
-def network_waterfall(ctx: Context, analysis: Analysis) -> Figure:
+def network_waterfall(report: Report) -> Figure:
     """The network waterfall (see :func:`network_spec`) as a Figure."""
-    return to_figure(network_spec(ctx, analysis))
+    return to_figure(network_spec(report))
 
 
-def module_waterfall(ctx: Context, modules: Any, analysis: Analysis | None = None) -> Figure:
+def module_waterfall(report: Report) -> Figure:
     """The module waterfall (see :func:`module_spec`) as a Figure."""
-    return to_figure(module_spec(ctx, modules, analysis))
+    return to_figure(module_spec(report))
 
 
 def esc(text: object, limit: int | None = None) -> str:
@@ -120,33 +120,6 @@ def category_expr() -> pl.Expr:
         .then(pl.lit("other"))
         .otherwise(pl.lit("file"))
     )
-
-
-@dataclass(frozen=True)
-class Span:
-    """The time frame of a trace: ``t0`` is the first stamp, ``end`` the last moment seen."""
-
-    t0: float
-    end: float
-
-    @property
-    def length(self) -> float:
-        return max(self.end - self.t0, 1e-9)
-
-    def rel(self, ts: float | None) -> float | None:
-        return None if ts is None or _nan(ts) else round(ts - self.t0, 6)
-
-
-def trace_span(ctx: Context) -> Span | None:
-    """First and last moment of the trace, or None when the log has no timestamps."""
-    from gotrace.analyzers.quiet import trace_end
-
-    ts = ctx.frame["ts"].drop_nulls()
-    if not ts.len():
-        return None
-    t0 = float(ts.min())  # type: ignore[arg-type]
-    end = trace_end(ctx)
-    return Span(t0, float(end) if end is not None else t0)
 
 
 def _nan(v: Any) -> bool:
@@ -191,7 +164,7 @@ def _title(text: str) -> dict[str, Any]:
 
 
 def _clock_note(ctx: Context, span: Span) -> str:
-    if ctx.trace.clock == "epoch":
+    if ctx.clock == "epoch":
         import datetime as dt
 
         when = dt.datetime.fromtimestamp(span.t0, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
@@ -209,8 +182,7 @@ def _lane_label(ctx: Context, tgid: int) -> str:
 
 
 def timeline_spec(
-    ctx: Context,
-    analysis: Analysis,
+    report: Report,
     *,
     max_bars: int = 20000,
     max_lanes: int = 24,
@@ -224,7 +196,7 @@ def timeline_spec(
     per lane and category (drawn as a density band); calls longer than 1% of the span and
     calls in flight are still drawn one by one. Processes beyond ``max_lanes`` share one lane.
     """
-    span = trace_span(ctx)
+    ctx, span = report.context, report.span
     if span is None:
         return _empty("Timeline", "this log has no timestamps: there is no time axis to draw")
     sc = call_spans(ctx, span)
@@ -257,7 +229,7 @@ def timeline_spec(
         flying = single.filter((pl.col("category") == cat) & pl.col("in_flight"))
         if flying.height:
             data.append(_segments(flying, cat, colour, min_width, open_end=True))
-    shapes, notes = _quiet_marks(analysis, span)
+    shapes, notes = _quiet_marks(report, span)
     title = "Timeline"
     if aggregate:
         title += (
@@ -477,12 +449,10 @@ def _density(
     )
 
 
-def _quiet_marks(
-    analysis: Analysis, span: Span
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _quiet_marks(report: Report, span: Span) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     shapes: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
-    for i, q in enumerate(analysis.quiet):
+    for i, q in enumerate(report.quiet):
         x0, x1 = span.rel(q.start), span.rel(q.end)
         shapes.append(
             {
@@ -555,12 +525,12 @@ def _conn_phases(c: Connection, end: float) -> list[tuple[str, float, float]]:
     return out
 
 
-def network_spec(ctx: Context, analysis: Analysis, *, max_rows: int = 300) -> Spec:
+def network_spec(report: Report, *, max_rows: int = 300) -> Spec:
     """One row per connection, like a browser's network panel: connect, request sent → first
     byte, first → last byte, a request sent and never answered (red), idle until close; the
     HTTP requests, responses and the close as markers."""
-    span = trace_span(ctx)
-    conns = list(analysis.connections)
+    ctx, span = report.context, report.span
+    conns = list(report.connections)
     if span is None:
         return _empty("Network", "this log has no timestamps")
     if not conns:
@@ -742,124 +712,17 @@ def _records(modules: Any) -> list[dict[str, Any]]:
     return out
 
 
-_PHASE_CALLS = (
-    "flock", "open", "openat", "openat2", "creat", "write", "writev", "pwrite64", "mkdir",
-    "mkdirat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
-)  # fmt: skip
-
-
-def _module_phases(
-    ctx: Context, conns: list[Connection], end: float
-) -> dict[tuple[str, str | None], list[tuple[str, float, float, bool]]]:
-    """(module, version) -> [(phase, start, stop, open)] from the calls on the module's cache
-    files (lock, writes of the downloaded files, extraction) and the HTTP requests for it."""
-    from dataclasses import replace
-
-    from gotrace.analyzers import modcache
-
-    phases: dict[tuple[str, str | None], list[tuple[str, float, float, bool]]] = {}
-    # only the calls that make these phases: a tenth of a big trace, and cache_events'
-    # work grows with what it is given
-    few = replace(
-        ctx, frame=ctx.frame.filter(pl.col("syscall").cast(pl.String).is_in(_PHASE_CALLS))
-    )
-    try:
-        ev = modcache.cache_events(few)
-    except Exception:  # the module-cache analyzer is young; the waterfall still has start/end
-        ev = pl.DataFrame()
-    if ev.height and {"module", "version", "op", "artifact", "ts", "wait"} <= set(ev.columns):
-        ev = ev.filter(
-            pl.col("module").is_not_null()
-            & pl.col("version").is_not_null()
-            & pl.col("ts").is_not_null()
-        )
-        is_lock = (
-            (pl.col("op") == "flock")
-            & (pl.col("artifact") == "lock")
-            & pl.col("args").str.contains("LOCK_EX", literal=True)
-        )
-        is_write = (pl.col("op") == "write") & (pl.col("artifact") == "tmp")
-        is_extract = pl.col("artifact").is_in(["extracted", "partial", "extracted-tmp"]) & pl.col(
-            "op"
-        ).is_in(["create", "mkdir", "write", "unlink", "rename"])
-        agg = ev.group_by("module", "version").agg(
-            lock_a=pl.col("ts").filter(is_lock).min(),
-            lock_b=pl.coalesce("end_ts", pl.lit(end)).filter(is_lock).max(),
-            lock_open=pl.col("in_flight").filter(is_lock).any(),
-            write_a=pl.col("ts").filter(is_write).min(),
-            write_b=pl.max_horizontal("ts", "end_ts").filter(is_write).max(),
-            ext_a=pl.col("ts").filter(is_extract).min(),
-            ext_b=pl.max_horizontal("ts", "end_ts").filter(is_extract).max(),
-        )
-        for r in agg.iter_rows(named=True):
-            key = (r["module"], r["version"])
-            out = phases.setdefault(key, [])
-            if (
-                r["lock_a"] is not None
-                and r["lock_b"] is not None
-                and r["lock_b"] - r["lock_a"] > 0
-            ):
-                out.append(("lock", r["lock_a"], r["lock_b"], bool(r["lock_open"])))
-            if r["write_a"] is not None:
-                out.append(("write", r["write_a"], r["write_b"] or r["write_a"], False))
-            if r["ext_a"] is not None:
-                out.append(("extract", r["ext_a"], r["ext_b"] or r["ext_a"], False))
-    for key, spans in _fetches(conns, end).items():
-        a = min(s[0] for s in spans)
-        b = max(s[1] for s in spans)
-        phases.setdefault(key, []).append(("fetch", a, b, any(s[2] for s in spans)))
-    return phases
-
-
-def _fetches(
-    conns: list[Connection], end: float
-) -> dict[tuple[str, str | None], list[tuple[float, float, bool]]]:
-    """(module, version) -> [(sent, answered, still waiting)] for each GET of ``/@v/`` files."""
-    import re
-
-    from gotrace.modpath import unescape
-
-    pattern = re.compile(r"^GET (?:.*?/)?(?P<mod>[^@]+?)/@v/(?P<ver>.+)\.(?:zip|mod|info)$")
-    out: dict[tuple[str, str | None], list[tuple[float, float, bool]]] = {}
-    for c in conns:
-        reqs = [r for r in c.requests if r.get("ts") is not None]
-        for i, r in enumerate(reqs):
-            m = pattern.match(r["request"])
-            if not m:
-                continue
-            mod = unescape(m.group("mod").lstrip("/"))
-            # the answer ends before the next request on the keep-alive connection
-            nxt = reqs[i + 1]["ts"] if i + 1 < len(reqs) else None
-            answered = any(resp["line"] > r["line"] for resp in c.responses)
-            if nxt is not None:
-                stop, waiting = nxt, False
-            elif answered:
-                stop, waiting = max(c.last_byte_ts or r["ts"], r["ts"]), False
-            else:
-                stop, waiting = (c.close_ts if c.close_ts is not None else end), True
-            out.setdefault((mod, unescape(m.group("ver"))), []).append((r["ts"], stop, waiting))
-    return out
-
-
-def module_spec(ctx: Context, modules: Any, analysis: Analysis | None = None) -> Spec:
+def module_spec(report: Report) -> Spec:
     """One row per module@version: lock wait, fetch (GET sent → answered), writing the
-    downloaded files, extraction, and the result at the end of the row. ``modules`` is the
-    module analyzer's table (pandas or polars; ``module``, ``version``, ``lock_wait_s``,
-    ``source``, ``zip_bytes``, ``result``, ``first_line``, ``last_line``, ``start``, ``end``);
-    an empty table gives an empty figure that says so."""
-    span = trace_span(ctx)
-    rows = [r for r in _records(modules) if r.get("module")]
+    downloaded files, extraction, and the result at the end of the row (the report's module
+    table and module phases); no module gives an empty figure that says so."""
+    ctx, span = report.context, report.span
+    rows = [r for r in _records(report.modules) if r.get("module")]
     if span is None:
         return _empty("Modules", "this log has no timestamps")
     if not rows:
         return _empty("Modules", "no module in the module cache was touched in this trace")
-    if analysis is not None:
-        conns = analysis.connections
-    else:
-        from gotrace.analyzers.network import connections
-
-        conns = connections(ctx)
-    phases = _module_phases(ctx, conns, span.end)
+    phases = report.module_phases
     labels = [
         esc(f"{r['module']}@{r['version']}" if r.get("version") else r["module"], 60) for r in rows
     ]

@@ -1,6 +1,7 @@
 """The HTML report: one self-contained page that says where the go command went quiet and why.
 
-:func:`render_html` returns the page as a string; the CLI writes it. The page holds the
+:func:`render_html` takes the analyzers' :class:`~gotrace.analyzers.report.Report` and
+returns the page as a string; the CLI writes it; nothing is analysed here. The page holds the
 verdict and the findings (each links to its span on the timeline), the timeline, the
 network and module waterfalls, a ``strace -c``-like table with wait time kept apart from
 active time, the calls in flight at the end, the slowest and the failed calls, and the
@@ -25,10 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
-    from gotrace.analyzers.context import Context
-    from gotrace.analyzers.diagnosis import Analysis
     from gotrace.analyzers.findings import Finding
-    from gotrace.trace import Trace
+    from gotrace.analyzers.report import Report
 
 #: chart div ids, in page order
 CHARTS = ("timeline", "network", "modules")
@@ -89,42 +88,33 @@ def figure_json(fig: Figure | dict[str, Any]) -> dict[str, Any]:
 
 
 def render_html(
-    trace: Trace,
+    report: Report,
     *,
-    context: Context | None = None,
-    analysis: Analysis | None = None,
     cdn: bool = False,
     redact: bool = True,
     max_bars: int = 20000,
 ) -> str:
-    """The report page for ``trace`` (pass ``context``/``analysis`` when already computed)."""
-    from gotrace.analyzers.context import build
-    from gotrace.analyzers.diagnosis import diagnose
-    from gotrace.analyzers.summary import summarize
+    """The report page of ``report``."""
     from gotrace.reporters import figures
 
-    ctx = context if context is not None else build(trace)
-    an = analysis if analysis is not None else diagnose(ctx)
-    if redact:
-        an = _redacted(an)
-    summary = summarize(trace)
-    modules = _modules(ctx)
-    span = figures.trace_span(ctx)
+    an = report.redacted() if redact else report
+    summary = report.summary
+    span = report.span
     figs = {
-        "timeline": figures.timeline_spec(ctx, an, max_bars=max_bars),
-        "network": figures.network_spec(ctx, an),
-        "modules": figures.module_spec(ctx, modules, an),
+        "timeline": figures.timeline_spec(an, max_bars=max_bars),
+        "network": figures.network_spec(an),
+        "modules": figures.module_spec(an),
     }
     data = {
         "figures": {k: figure_json(v) for k, v in figs.items()},
         "findings": [_finding_range(f, span) for f in an.findings],
     }
-    meta = _meta(trace.meta, redact=redact)
-    title = " ".join(meta["argv"]) if meta["argv"] else str(trace.meta.get("source") or "trace")
+    meta = _meta(report.meta, redact=redact)
+    title = " ".join(meta["argv"]) if meta["argv"] else str(report.meta.get("source") or "trace")
     parts = [
         _head(title, cdn=cdn),
         "<body>\n<main>\n",
-        _header(trace, summary, meta, an),
+        _header(summary, meta, an),
         _findings(an, span),
         _section(
             "timeline",
@@ -146,12 +136,12 @@ def render_html(
             "Modules",
             "One row per module@version: lock wait, fetch, write to the module cache, "
             "extract, and the result.",
-            _module_table(modules),
+            _module_table(report.modules),
         ),
         _syscall_tables(summary),
         _calls_tables(summary),
-        _environment(meta, an, ctx),
-        _footer(cdn=cdn, source=str(trace.meta.get("source") or "CAPTURE")),
+        _environment(meta, an),
+        _footer(cdn=cdn, source=str(report.meta.get("source") or "CAPTURE")),
         "</main>\n",
         f'<script type="application/json" id="gotrace-data">{script_json(data)}</script>\n',
         f"<script>{_SCRIPT}</script>\n",
@@ -161,41 +151,6 @@ def render_html(
 
 
 # -- data --------------------------------------------------------------------------------------
-def _redacted(an: Analysis) -> Analysis:
-    """The analysis with its words redacted: they can quote meta.json's environment (a
-    GOPROXY URL with a token, say), which a hand-made or old capture may hold in clear."""
-    from dataclasses import replace
-
-    from gotrace.redact import redact_text as r
-
-    def opt(text: str | None) -> str | None:
-        return None if text is None else r(text)
-
-    return replace(
-        an,
-        verdict=r(an.verdict),
-        findings=[
-            replace(f, summary=r(f.summary), fix=opt(f.fix), objects=tuple(r(o) for o in f.objects))
-            for f in an.findings
-        ],
-        quiet=[
-            replace(q, blame=r(q.blame), objects=tuple(r(o) for o in q.objects)) for q in an.quiet
-        ],
-        settings=[r(s) for s in an.settings],
-    )
-
-
-def _modules(ctx: Context) -> Any:
-    import polars as pl
-
-    try:
-        from gotrace.analyzers.modcache import modules
-
-        return modules(ctx)
-    except ImportError:
-        return pl.DataFrame()
-
-
 def _finding_range(f: Finding, span: Any) -> list[float] | None:
     if span is None or f.start is None:
         return None
@@ -351,7 +306,7 @@ def _seconds(v: Any, digits: int = 3) -> str:
     return f"{float(v):.{digits}f}"
 
 
-def _header(trace: Trace, summary: dict[str, Any], meta: dict[str, Any], an: Analysis) -> str:
+def _header(summary: dict[str, Any], meta: dict[str, Any], an: Report) -> str:
     out = ["<header>\n<h1>gotrace report</h1>\n"]
     if meta["argv"]:
         out.append(f'<div class="cmd mono">$ {e(" ".join(meta["argv"]))}</div>\n')
@@ -380,7 +335,7 @@ def _header(trace: Trace, summary: dict[str, Any], meta: dict[str, Any], an: Ana
     return "".join(out)
 
 
-def _findings(an: Analysis, span: Any) -> str:
+def _findings(an: Report, span: Any) -> str:
     out = ['<section id="findings">\n<h2>Findings</h2>\n']
     if not an.findings:
         out.append('<p class="note">Nothing to report: no quiet period, failure or stall.</p>\n')
@@ -445,7 +400,7 @@ def _table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>\n"
 
 
-def _quiet_table(an: Analysis, span: Any) -> str:
+def _quiet_table(an: Report, span: Any) -> str:
     if not an.quiet:
         return '<p class="note">No quiet period of a second or more.</p>\n'
     rows = []
@@ -465,7 +420,7 @@ def _quiet_table(an: Analysis, span: Any) -> str:
     )
 
 
-def _connection_table(an: Analysis, span: Any, limit: int = 60) -> str:
+def _connection_table(an: Report, span: Any, limit: int = 60) -> str:
     def rel(t: float | None) -> str:
         return _seconds(t - span.t0) if t is not None and span is not None else ""
 
@@ -693,13 +648,13 @@ def _calls_tables(summary: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def _environment(meta: dict[str, Any], an: Analysis, ctx: Context) -> str:
+def _environment(meta: dict[str, Any], an: Report) -> str:
     out = ['<section id="environment">\n<h2>Environment</h2>\n']
     if an.settings:
         out.append("<h3>What the settings mean here</h3>\n<ul>\n")
         out.extend(f"<li>{e(s)}</li>\n" for s in an.settings)
         out.append("</ul>\n")
-    limits = ctx.limitations()
+    limits = an.limitations
     if limits:
         out.append("<h3>What this log cannot show</h3>\n<ul>\n")
         out.extend(f"<li>{e(s)}</li>\n" for s in limits)

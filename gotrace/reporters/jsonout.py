@@ -1,10 +1,15 @@
-"""JSON rendering: one object, sorted keys, so the same input gives the same bytes."""
+"""JSON rendering: :func:`render_json` gives the report as one JSON-ready object (NaN and
+infinities as null); :func:`dumps` writes any such object with sorted keys, so the same input
+gives the same bytes."""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gotrace.analyzers.report import Report
 
 
 def _clean(v: Any) -> Any:
@@ -17,5 +22,13 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def render_json(obj: Any) -> str:
+def render_json(report: Report) -> dict[str, Any]:
+    """The ``--json`` object of a report."""
+    out = _clean(report.to_dict())
+    assert isinstance(out, dict)
+    return out
+
+
+def dumps(obj: Any) -> str:
+    """``obj`` as indented JSON with sorted keys and a final newline."""
     return json.dumps(_clean(obj), sort_keys=True, indent=2, default=str) + "\n"

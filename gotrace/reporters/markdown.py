@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from gotrace.redact import redact_text
 
 if TYPE_CHECKING:
-    from gotrace.api import Trace
+    from gotrace.analyzers.report import Report
 
 TOP = 5
 
@@ -21,17 +21,16 @@ def _cell(text: Any, width: int = 120) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
-def render_summary(trace: Trace, *, kept: str | None = None, redact: bool = True) -> str:
+def render_summary(report: Report, *, kept: str | None = None, redact: bool = True) -> str:
     """The summary (a ``str``). ``kept`` is where the capture stays, or None when it was
     not kept."""
-    from gotrace.analyzers import modcache
 
     def words(text: Any) -> str:
         s = "" if text is None else str(text)
         return redact_text(s) if redact else s
 
-    meta = trace.meta
-    an = trace.analysis
+    meta = report.meta
+    an = report
     argv = meta.get("argv") or []
     command = words(shlex.join(str(a) for a in argv)) if argv else str(meta.get("source") or "")
     status = meta.get("exit_status")
@@ -65,7 +64,7 @@ def render_summary(trace: Trace, *, kept: str | None = None, redact: bool = True
                 f"| {_cell(c.endpoint)} | {row['state']} | {_cell(reqs)} | {_cell(statuses)} |"
             )
         out.append("")
-    mods = modcache.modules(trace.context)
+    mods = report.modules
     if mods.height:
         out += ["| module | result | time | source |", "|---|---|---|---|"]
         rows = mods.to_dicts()

@@ -23,12 +23,11 @@ import polars as pl
 
 from gotrace.errors import GotraceError
 from gotrace.redact import redact_text
-from gotrace.reporters.figures import LONG_SHARE, call_spans, trace_span
+from gotrace.reporters.figures import LONG_SHARE, call_spans
 from gotrace.reporters.jsonout import _clean
 
 if TYPE_CHECKING:
-    from gotrace.analyzers.context import Context
-    from gotrace.analyzers.diagnosis import Analysis
+    from gotrace.analyzers.report import Report
 
 #: Linux's pid_max is at most 2**22, so no traced process has this pid
 ANALYSIS_PID = 2**22 + 1
@@ -41,9 +40,7 @@ def _us(seconds: float) -> float:
 
 
 def render_perfetto(
-    ctx: Context,
-    analysis: Analysis,
-    modules: pl.DataFrame | None = None,
+    report: Report,
     *,
     max_slices: int = 20000,
     buckets: int = 400,
@@ -51,7 +48,8 @@ def render_perfetto(
 ) -> str:
     """The trace-event JSON document (a ``str``; sorted keys, so the same trace gives the
     same bytes)."""
-    span = trace_span(ctx)
+    ctx, analysis, modules = report.context, report, report.modules
+    span = report.span
     if span is None:
         raise GotraceError(
             "the trace has no timestamps (-t/-tt/-ttt/-r): there is no time axis to export"
@@ -231,7 +229,7 @@ def render_perfetto(
             "source": str(ctx.meta.get("source") or ""),
             "verdict": words(analysis.verdict),
             "t0": t0,
-            "clock": ctx.trace.clock,
+            "clock": ctx.clock,
             "calls": sc.height,
             "call_slices": single.height,
             "decimated": decimated,

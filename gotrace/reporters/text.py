@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gotrace.analyzers.report import Report
 
 
 def _fmt_s(v: float | None) -> str:
@@ -125,9 +128,10 @@ def _clock(t: float | None, origin: float | None) -> str:
     return f"+{t - origin:.3f}s" if origin is not None else f"{t:.3f}"
 
 
-def render_report(s: dict[str, Any], a: dict[str, Any], *, width: int = 100) -> str:
+def render_text(report: Report, *, width: int = 100) -> str:
     """The full report: the verdict first, then findings, quiet periods, connections, and the
     summary (processes, calls, the syscall table)."""
+    s = a = report.to_dict()
     out = [f"verdict: {a['verdict']}", ""]
     origin = s.get("start_ts")
     if a["findings"]:
