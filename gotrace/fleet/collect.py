@@ -122,7 +122,8 @@ def run_rows(
     import polars as pl
 
     from gotrace.analyzers import modcache
-    from gotrace.analyzers.diagnosis import _env, _host_port_of_url, _rel, proxy_list
+    from gotrace.analyzers.diagnosis import _env, _host_port_of_url, _rel
+    from gotrace.goconfig.goproxy import proxy_list
 
     ctx = trace.context
     an = trace.analysis
