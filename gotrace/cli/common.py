@@ -38,7 +38,7 @@ def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[Analyze
     """Load each input; a set of ``LOG.<pid>`` files given together is one ``-ff`` trace."""
     from gotrace.api import Trace as AnalyzedTrace
     from gotrace.api import load
-    from gotrace.events import TraceParseError
+    from gotrace.model.events import TraceParseError
     from gotrace.parsers.strace import ff_files
     from gotrace.trace import load_ff
 

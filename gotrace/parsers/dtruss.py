@@ -1,4 +1,4 @@
-"""dtruss (macOS DTrace) output -> the events frame of :mod:`gotrace.parsers.strace`.
+"""dtruss (macOS DTrace) output -> the events frame of :mod:`gotrace.model.events`.
 
 dtruss is a shell script around a D program; everything it prints goes to stderr. One
 line per call, printed when the call *returns* (``syscall:::return``)::
@@ -54,9 +54,9 @@ from typing import IO, Any
 import polars as pl
 
 from gotrace.errors import GotraceError
-from gotrace.events import TraceParseError
+from gotrace.model.events import EVENT_SCHEMA, TraceParseError, empty_frame
 from gotrace.parsers.args import CString, decode_string
-from gotrace.parsers.strace import EVENT_SCHEMA, empty_frame, read_chunks
+from gotrace.parsers.strace import read_chunks
 
 #: what a dtruss trace cannot show; reporters print these next to a dtruss diagnosis
 LIMITATIONS: tuple[str, ...] = (
@@ -403,7 +403,7 @@ def _segment_pids(rows: Iterable[dict[str, Any]]) -> dict[int, int]:
 def parse_frame(source: str | Path | IO[str] | IO[bytes], *, strict: bool = False) -> pl.DataFrame:
     """The events of one dtruss log (a path, ``-`` for stdin, or an open stream).
 
-    ``strict`` raises :class:`~gotrace.events.TraceParseError` at the first line that is
+    ``strict`` raises :class:`~gotrace.model.events.TraceParseError` at the first line that is
     not dtruss output. An unreadable file raises :class:`~gotrace.errors.GotraceError`.
     """
     name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", None)

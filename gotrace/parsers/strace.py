@@ -10,7 +10,7 @@ timestamps become seconds.
 Public entry points:
 - :func:`parse_frames` yields event frames (one per chunk; bounded memory),
 - :func:`parse_frame` returns one frame for a whole input,
-- :func:`iter_events` yields the frozen dataclasses of :mod:`gotrace.events`.
+- :func:`iter_events` yields the frozen dataclasses of :mod:`gotrace.model.events`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import IO, Any
 
 import polars as pl
 
-from gotrace.events import (
+from gotrace.model.events import EVENT_SCHEMA as EVENT_SCHEMA
+from gotrace.model.events import (
     NO_RETURN_SYSCALLS,
     Event,
     Exec,
@@ -38,43 +39,9 @@ from gotrace.events import (
     Syscall,
     TraceParseError,
 )
+from gotrace.model.events import empty_frame as empty_frame
 from gotrace.parsers import grammar as g
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
-
-#: the events frame's columns, in order, with their polars types
-EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "line": pl.Int64(),
-    "end_line": pl.Int64(),
-    "kind": pl.String(),
-    "pid": pl.Int64(),
-    "ts": pl.Float64(),
-    "end_ts": pl.Float64(),
-    "syscall": pl.String(),
-    "args": pl.String(),
-    "ret": pl.String(),
-    "retval": pl.Int64(),
-    "errno": pl.String(),
-    "errmsg": pl.String(),
-    "ret_target": pl.String(),
-    "extra": pl.String(),
-    "duration": pl.Float64(),
-    "in_flight": pl.Boolean(),
-    "fd": pl.Int64(),
-    "fd_target": pl.String(),
-    "signal": pl.String(),
-    "info": pl.String(),
-    "status": pl.Int64(),
-    "core_dumped": pl.Boolean(),
-    "stopped": pl.Boolean(),
-    "former_pid": pl.Int64(),
-    "text": pl.String(),
-    "comm": pl.String(),
-    "nr": pl.Int64(),
-    "ip": pl.String(),
-    "stack": pl.String(),
-    "source": pl.String(),
-    "data": pl.String(),
-}
 
 # Pre-stitch record columns (strings as read, parsed into types afterwards).
 _RECORD_COLS = (
@@ -782,10 +749,6 @@ def parse_text(text: str, *, strict: bool = False) -> pl.DataFrame:
     return parse_frame(io.StringIO(text), strict=strict)
 
 
-def empty_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=EVENT_SCHEMA)
-
-
 _FF_NAME = re.compile(r"^(?P<base>.+)\.(?P<pid>\d+)$")
 
 
@@ -830,7 +793,7 @@ def parse_ff(files: Iterable[tuple[Path, int]], *, strict: bool = False) -> pl.D
 def iter_events(
     source: str | Path | IO[str] | IO[bytes], *, strict: bool = False
 ) -> Iterator[Event]:
-    """Yield :mod:`gotrace.events` dataclasses, one per event, in log order."""
+    """Yield :mod:`gotrace.model.events` dataclasses, one per event, in log order."""
     for frame in parse_frames(source, strict=strict):
         yield from frame_to_events(frame)
 
