@@ -20,7 +20,7 @@ import gotrace
 from gotrace.errors import GotraceError
 from gotrace.model.events import EVENT_SCHEMA, TraceParseError
 from gotrace.parsers import dtruss
-from gotrace.parsers.strace import file_kind
+from gotrace.parsers.base import file_kind
 from gotrace.trace import process_table
 from gotrace.tracer import dtruss as dtruss_tracer
 

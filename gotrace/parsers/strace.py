@@ -16,7 +16,6 @@ Public entry points:
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,9 @@ from gotrace.model.events import (
 )
 from gotrace.model.events import empty_frame as empty_frame
 from gotrace.parsers import grammar as g
+from gotrace.parsers.base import DEFAULT_CHUNK_LINES as DEFAULT_CHUNK_LINES
+from gotrace.parsers.base import file_kind as file_kind
+from gotrace.parsers.base import read_chunks as read_chunks
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
 
 # Pre-stitch record columns (strings as read, parsed into types afterwards).
@@ -51,9 +53,6 @@ _RECORD_COLS = (
 )  # fmt: skip
 _BOOL_COLS = ("stopped", "core", "never")
 
-#: lines per chunk: enough for polars to work on whole columns, small enough that a 10M-line
-#: log parses in bounded memory (about half a GB)
-DEFAULT_CHUNK_LINES = 100_000
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
 _FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
 
@@ -79,68 +78,6 @@ class ParseState:
     pending_stack: list[str] = field(default_factory=list)
     parse_errors: int = 0
     lines: int = 0
-
-
-def read_chunks(
-    source: str | Path | IO[str] | IO[bytes], chunk_lines: int = DEFAULT_CHUNK_LINES
-) -> Iterator[pl.Series]:
-    """Yield columns of lines (without newlines) from a path, ``-`` or an open stream.
-
-    A file is read in blocks of bytes cut at a newline and split by polars' CSV reader
-    (one column, no quoting), which keeps no Python string per line."""
-    if isinstance(source, (str, Path)):
-        if str(source) == "-":
-            import sys
-
-            yield from read_chunks(sys.stdin.buffer, chunk_lines)
-            return
-        with open(source, "rb") as fh:
-            block_size = max(1 << 16, chunk_lines * 160)
-            rest = b""
-            while True:
-                data = fh.read(block_size)
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    rest = data
-                    continue
-                rest = data[cut + 1 :]
-                yield _split_lines(data[: cut + 1])
-            if rest:
-                yield _split_lines(rest)
-        return
-    stream: IO[Any] = source
-    buf: list[str] = []
-    for raw in stream:
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        buf.append(line.rstrip("\r\n"))
-        if len(buf) >= chunk_lines:
-            yield pl.Series("raw", buf, dtype=pl.String)
-            buf = []
-    if buf:
-        yield pl.Series("raw", buf, dtype=pl.String)
-
-
-def _split_lines(block: bytes) -> pl.Series:
-    """Bytes ending in a newline (or the file's last bytes) -> one string per line."""
-    if b"\x1f" in block or b"\r" in block:
-        # the separator we borrow occurs (strace escapes it, a program's own output may not)
-        text = block.decode("utf-8", "replace")
-        lines = text.split("\n")
-        if text.endswith("\n"):
-            lines.pop()
-        return pl.Series("raw", [ln.rstrip("\r") for ln in lines], dtype=pl.String)
-    df = pl.read_csv(
-        io.BytesIO(block),
-        has_header=False,
-        separator="\x1f",
-        quote_char=None,
-        encoding="utf8-lossy",
-        schema={"raw": pl.String},
-    )
-    return df["raw"].fill_null("")
 
 
 # gotrace's own capture form (-f -ttt): most logs it reads are in it, and this is 3x cheaper
@@ -848,21 +785,3 @@ def row_to_event(r: dict[str, Any]) -> Event:
     return ParseError(
         line=r["line"], text=r["text"] or "", reason=r["errmsg"] or "", source=r["source"]
     )
-
-
-def file_kind(path: str | Path) -> str:
-    """``"strace"`` for strace text, ``"dtruss"`` for dtruss output (by its first lines)."""
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if b"\0" in head:
-        return "binary"
-    text = head.decode("utf-8", "replace")
-    from gotrace.parsers.dtruss import is_dtruss
-
-    if is_dtruss(text):
-        return "dtruss"
-    return "strace"
-
-
-def is_empty(path: str | Path) -> bool:
-    return os.path.getsize(path) == 0
