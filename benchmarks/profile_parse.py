@@ -41,6 +41,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
+from gotrace.parsers import base
 from gotrace.parsers import grammar as g
 from gotrace.parsers import strace as sp
 from gotrace.redact import RULES, TEXT_COLUMNS, redact_frame
@@ -126,7 +127,7 @@ def profile_stages(
     """Run the whole pipeline stage by stage; keep the first chunk's raw lines."""
     st = sp.ParseState(source=str(log))
     stages = Stages()
-    chunks = sp.read_chunks(log, chunk_lines)
+    chunks = base.read_chunks(log, chunk_lines)
     nxt: Callable[[], pl.Series | None] = lambda: next(chunks, None)  # noqa: E731
     pending = stages.run("read_chunks", nxt)
     first_line = 1
@@ -371,7 +372,7 @@ def alternatives(
     lines = first.height
 
     def read_current() -> pl.Series:
-        return next(sp.read_chunks(log, lines))
+        return next(base.read_chunks(log, lines))
 
     def read_csv() -> pl.Series:
         return pl.read_csv(
@@ -464,7 +465,7 @@ def main() -> None:
     ap.add_argument(
         "--chunk-lines",
         type=int,
-        default=sp.DEFAULT_CHUNK_LINES,
+        default=base.DEFAULT_CHUNK_LINES,
         help="lines per chunk (default: the parser's DEFAULT_CHUNK_LINES)",
     )
     ap.add_argument(

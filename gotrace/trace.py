@@ -37,8 +37,9 @@ from gotrace.analyzers.context import CacheSnapshot, Context
 from gotrace.analyzers.processes import process_table
 from gotrace.analyzers.report import Report, build_report
 from gotrace.errors import GotraceError
-from gotrace.events import Event
+from gotrace.model.events import EVENT_SCHEMA, Event, empty_frame
 from gotrace.parsers import strace as strace_parser
+from gotrace.parsers.base import file_kind
 from gotrace.redact import redact_env, redact_frame, redact_text
 from gotrace.tracer.sampler import Sample, read_samples
 
@@ -181,7 +182,7 @@ class Trace:
         return str(value) if value else None
 
     def iter_events(self) -> Any:
-        """The events as :mod:`gotrace.events` dataclasses."""
+        """The events as :mod:`gotrace.model.events` dataclasses."""
         return strace_parser.frame_to_events(self.frame)
 
     def event_at(self, line: int) -> Event | None:
@@ -364,7 +365,7 @@ def file_format(p: Path, name: str | None = None) -> str:
         raise GotraceError(f"{name}: cannot read ({exc.strerror})") from exc
     if head == b"PAR1":
         return "parquet"
-    kind = strace_parser.file_kind(p)
+    kind = file_kind(p)
     if kind == "binary":
         raise GotraceError(f"{name}: binary file, not a strace or dtruss log")
     return kind
@@ -403,7 +404,7 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
     elif samples is not None:
         # a capture of the sampler backend: no syscalls, only /proc samples
         return _finish(
-            strace_parser.empty_frame(),
+            empty_frame(),
             {**meta, "source": str(p), "format": "samples"},
             redact,
             samples=samples,
@@ -459,7 +460,7 @@ def load_parquet(path: Path, *, redact: bool = True) -> Trace:
         raise GotraceError(f"{path}: damaged gotrace metadata ({exc})") from exc
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    missing = set(strace_parser.EVENT_SCHEMA) - set(frame.columns)
+    missing = set(EVENT_SCHEMA) - set(frame.columns)
     if missing:
         raise GotraceError(
             f"{path}: not a gotrace events file (missing {', '.join(sorted(missing))})"

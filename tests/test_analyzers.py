@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 
 from gotrace.analyzers.context import build
-from gotrace.analyzers.diagnosis import diagnose, proxy_list
+from gotrace.analyzers.diagnosis import diagnose
 from gotrace.analyzers.network import connections
 from gotrace.analyzers.quiet import quiet_periods
+from gotrace.goconfig.goproxy import proxy_list
 from gotrace.parsers.strace import parse_frame
 from gotrace.protocols import parse_dns, tls_sni
 from gotrace.trace import Trace

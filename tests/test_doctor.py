@@ -25,29 +25,17 @@ import typer
 from conftest import scenario
 from typer.testing import CliRunner
 
-from gotrace.analyzers.goenv import (
+from gotrace.doctor.checks import diagnose, judge_dir, judge_reach
+from gotrace.doctor.gocmd import parse_env_file
+from gotrace.doctor.model import (
     Check,
     DirState,
     DoctorSnapshot,
     Reach,
     Step,
-    compare_go,
-    diagnose,
     exit_status,
-    explain_goproxy,
-    judge_dir,
-    judge_reach,
-    match_prefix_patterns,
-    parse_goproxy,
-    parse_gosumdb,
-    path_match,
-    plan_toolchain,
-    proxy_env,
-    route_for,
-    sumdb_routes,
     worst_first,
 )
-from gotrace.doctor.gocmd import parse_env_file
 from gotrace.doctor.netprobe import probe
 from gotrace.doctor.procfs import (
     mount_for,
@@ -57,6 +45,11 @@ from gotrace.doctor.procfs import (
     records_for,
 )
 from gotrace.errors import GotraceError, UsageError
+from gotrace.goconfig.goproxy import explain_goproxy, parse_goproxy
+from gotrace.goconfig.gosumdb import parse_gosumdb, sumdb_routes
+from gotrace.goconfig.gover import compare_go, plan_toolchain
+from gotrace.goconfig.httpproxy import proxy_env, route_for
+from gotrace.goconfig.pathmatch import match_prefix_patterns, path_match
 from gotrace.lab import Fault, ModuleProxy, Prepared
 from gotrace.lab.proxy import refused_port
 
@@ -259,7 +252,7 @@ def test_path_match_is_gos(pattern: str, name: str, want: bool):
 
 @pytest.mark.parametrize("pattern", ["[", "[^", "a\\", "[a-", "[]a]", "[-]"])
 def test_path_match_bad_patterns_raise(pattern: str):
-    from gotrace.analyzers.goenv import BadPattern
+    from gotrace.goconfig.pathmatch import BadPattern
 
     with pytest.raises(BadPattern):
         path_match(pattern, "a" * 3 if pattern != "a\\" else "a")

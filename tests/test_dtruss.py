@@ -19,9 +19,9 @@ import pytest
 import gotrace
 from gotrace.analyzers.processes import process_table
 from gotrace.errors import GotraceError
-from gotrace.events import TraceParseError
+from gotrace.model.events import EVENT_SCHEMA, TraceParseError
 from gotrace.parsers import dtruss
-from gotrace.parsers.strace import EVENT_SCHEMA, file_kind
+from gotrace.parsers.base import file_kind
 from gotrace.tracer import dtruss as dtruss_tracer
 
 DATA = Path(__file__).parent / "data" / "dtruss"

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from conftest import DATA, parse, raw_lines, syscalls
 
-from gotrace.events import Exec, Exit, Kill, ParseError, Signal, Syscall, TraceParseError
+from gotrace.model.events import Exec, Exit, Kill, ParseError, Signal, Syscall, TraceParseError
 from gotrace.parsers.strace import ff_files, iter_events, parse_ff, parse_text
 
 

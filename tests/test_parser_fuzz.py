@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gotrace
+from gotrace.model.events import EVENT_SCHEMA
 from gotrace.parsers.lines import parse_line, split_return
-from gotrace.parsers.strace import EVENT_SCHEMA, parse_text
+from gotrace.parsers.strace import parse_text
 
 KINDS = {"syscall", "signal", "exit", "kill", "exec", "notice", "output", "parse_error"}
 FIXTURES = sorted(p for p in DATA.rglob("*.strace*") if p.is_file() and "summary" not in p.name)

@@ -11,7 +11,7 @@ import re
 import polars as pl
 from conftest import DATA, parse, raw_lines
 
-from gotrace.events import Output
+from gotrace.model.events import Output
 from gotrace.parsers.args import decode_string
 from gotrace.parsers.lines import splice_cut
 from gotrace.parsers.strace import iter_events, parse_frame, parse_frames, parse_text

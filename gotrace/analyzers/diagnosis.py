@@ -16,6 +16,7 @@ from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
+from gotrace.goconfig.goproxy import goproxy_notes, proxy_list
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -116,15 +117,6 @@ def _env(ctx: Context) -> dict[str, str]:
 
 
 # -- GOPROXY / GOSUMDB -------------------------------------------------------------------
-def proxy_list(value: str) -> list[tuple[str, str | None]]:
-    """``A,B|direct`` -> [(A, ","), (B, "|"), ("direct", None)]: each entry, as go reads it
-    (:func:`gotrace.analyzers.goenv.parse_goproxy`), with the separator that follows it
-    (``,`` falls back only on 404/410; ``|`` on any error)."""
-    from gotrace.analyzers.goenv import parse_goproxy
-
-    return [(e.url, e.separator or None) for e in parse_goproxy(value).entries]
-
-
 def _host_port_of_url(url: str) -> str | None:
     m = re.match(
         r"^(?P<scheme>https?)://(?:[^@/]*@)?(?P<host>\[[^\]]+\]|[^/:]+)(?::(?P<port>\d+))?", url
@@ -245,27 +237,7 @@ def explain_settings(env: dict[str, str]) -> list[str]:
     out = []
     gp = env.get("GOPROXY")
     if gp is not None:
-        entries = proxy_list(gp)
-        if not entries or entries[0][0] == "off":
-            out.append("GOPROXY=off: go may not download any module; only the module cache is used")
-        for entry, sep in entries:
-            if entry in ("off", "direct"):
-                if entry == "direct":
-                    out.append(
-                        "GOPROXY reaches `direct`: modules not found before it are fetched from their VCS"
-                    )
-                break
-            if sep == ",":
-                out.append(
-                    f"GOPROXY entry {entry} is followed by `,`: go tries the next entry only on 404/410; "
-                    "a timeout or a stall on it never falls back"
-                )
-            elif sep == "|":
-                out.append(
-                    f"GOPROXY entry {entry} is followed by `|`: any error falls back to the next entry, but a stall never errors"
-                )
-            else:
-                out.append(f"GOPROXY ends with {entry}: an error on it is final")
+        out += goproxy_notes(gp)
     sumdb = env.get("GOSUMDB")
     if sumdb is not None:
         if sumdb == "off":

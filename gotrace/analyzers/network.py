@@ -18,8 +18,8 @@ from typing import Any
 import polars as pl
 
 from gotrace.analyzers.context import Context
-from gotrace.analyzers.fdtable import inet_peer
 from gotrace.parsers.args import decode_string, host_port, parse_socket, split_args
+from gotrace.parsers.fdreplay import inet_peer
 from gotrace.protocols import (
     CONTENT_LENGTH,
     HOST,

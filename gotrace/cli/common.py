@@ -36,7 +36,7 @@ def check_input(path: str) -> None:
 
 def load_inputs(files: list[str], *, strict: bool, redact: bool) -> list[Trace]:
     """Load each input; a set of ``LOG.<pid>`` files given together is one ``-ff`` trace."""
-    from gotrace.events import TraceParseError
+    from gotrace.model.events import TraceParseError
     from gotrace.parsers.strace import ff_files
     from gotrace.trace import load, load_ff
 

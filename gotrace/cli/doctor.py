@@ -39,9 +39,10 @@ def doctor(
     0 otherwise (warnings included)."""
     import os
 
-    from gotrace.analyzers.goenv import diagnose, exit_status
     from gotrace.cli.common import write_text
     from gotrace.doctor import gather
+    from gotrace.doctor.checks import diagnose
+    from gotrace.doctor.model import exit_status
     from gotrace.doctor.report import checks_json, render_checks
     from gotrace.errors import GotraceError, UsageError
     from gotrace.redact import redact_text

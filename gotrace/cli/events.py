@@ -42,7 +42,7 @@ def events(
 
     from gotrace.cli.common import check_input, output_path
     from gotrace.errors import GotraceError, UsageError
-    from gotrace.events import TraceParseError
+    from gotrace.model.events import TraceParseError
     from gotrace.parsers import strace as sp
     from gotrace.redact import redact_frame
 
@@ -135,7 +135,7 @@ def _write(frames: object, dest: Path | None, fmt: str) -> int:
         if failure:
             raise failure[0]
         if not dest.exists():
-            from gotrace.parsers.strace import empty_frame
+            from gotrace.model.events import empty_frame
 
             pq.write_table(empty_frame().to_arrow(), dest)
         return n

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from gotrace.analyzers.goenv import CachedModule, LockHolder
 from gotrace.doctor.dirs import mode_allows, owner_name
+from gotrace.doctor.model import CachedModule, LockHolder
 from gotrace.doctor.procfs import command_of, holders_of, open_files, read_locks
 from gotrace.modpath import escape as escape_path
 from gotrace.modpath import unescape

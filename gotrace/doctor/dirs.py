@@ -12,7 +12,7 @@ import pwd
 import stat
 from pathlib import Path
 
-from gotrace.analyzers.goenv import DirState
+from gotrace.doctor.model import DirState
 from gotrace.doctor.procfs import CAP_DAC_OVERRIDE, has_capability, mount_for, read_mounts
 
 

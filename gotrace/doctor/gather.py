@@ -8,21 +8,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from gotrace.analyzers.goenv import (
-    DEVNULL,
-    DoctorSnapshot,
-    ModFile,
-    Reach,
-    match_prefix_patterns,
-    probe_targets,
-    proxy_env,
-    route_for,
-)
 from gotrace.doctor import gocmd
 from gotrace.doctor.cachescan import module_state
 from gotrace.doctor.dirs import dir_state
+from gotrace.doctor.model import DoctorSnapshot, ModFile, Reach
 from gotrace.doctor.netprobe import probe
-from gotrace.lab.modules import escape_path
+from gotrace.goconfig.envvars import DEVNULL
+from gotrace.goconfig.httpproxy import proxy_env, route_for
+from gotrace.goconfig.pathmatch import match_prefix_patterns
+from gotrace.goconfig.routes import probe_targets
+from gotrace.modpath import escape
 
 #: process environment variables the doctor reads (and reports; values are redacted later)
 ENV_KEYS = (
@@ -60,7 +55,7 @@ def gather(
     network: bool = True,
     timeout: float = 3.0,
 ) -> DoctorSnapshot:
-    """Everything :func:`gotrace.analyzers.goenv.diagnose` needs, for go run in ``directory``
+    """Everything :func:`gotrace.doctor.checks.diagnose` needs, for go run in ``directory``
     with environment ``environ``. With ``network`` False nothing is resolved or contacted."""
     go = gocmd.find_go(environ)
     go_version, go_error = "", ""
@@ -104,7 +99,7 @@ def gather(
         nonproxy = goenv.get("GONOPROXY", "")
         ask = next(
             (
-                escape_path(r.fetch_path)
+                escape(r.fetch_path)
                 for r in reqs
                 if not match_prefix_patterns(nonproxy, r.fetch_path)
             ),

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gotrace.analyzers.goenv import DEFAULT_GOPROXY, DEFAULT_GOSUMDB, ModFile, Requirement
+from gotrace.doctor.model import ModFile, Requirement
+from gotrace.goconfig.goproxy import DEFAULT_GOPROXY
+from gotrace.goconfig.gosumdb import DEFAULT_GOSUMDB
 
 GO_TIMEOUT = 30.0
 

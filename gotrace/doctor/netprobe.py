@@ -16,7 +16,8 @@ import threading
 import time
 import urllib.parse
 
-from gotrace.analyzers.goenv import ProxyRoute, Reach, Step
+from gotrace.doctor.model import Reach, Step
+from gotrace.goconfig.httpproxy import ProxyRoute
 
 MAX_HEAD = 65536
 USER_AGENT = "gotrace-doctor"

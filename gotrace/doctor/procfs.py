@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gotrace.analyzers.goenv import LockHolder
+from gotrace.doctor.model import LockHolder
 from gotrace.proclocks import LockRecord, parse_locks, records_for
 
 __all__ = ["LockRecord", "parse_locks", "records_for"]  # re-exported: gotrace cache reads them here

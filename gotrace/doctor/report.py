@@ -7,8 +7,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from gotrace.analyzers.goenv import Check, DoctorSnapshot, exit_status, summary_counts
 from gotrace.doctor.cachescan import CacheReport, FixAction
+from gotrace.doctor.model import Check, DoctorSnapshot, exit_status, summary_counts
 
 MAX_PROBLEMS_PER_KIND = 20
 

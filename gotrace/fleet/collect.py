@@ -121,7 +121,8 @@ def run_rows(
     """Every table's rows for one analysed capture (events as an Arrow table)."""
     import polars as pl
 
-    from gotrace.analyzers.diagnosis import _env, _host_port_of_url, _rel, proxy_list
+    from gotrace.analyzers.diagnosis import _env, _host_port_of_url, _rel
+    from gotrace.goconfig.goproxy import proxy_list
 
     an = trace.report
     ctx = an.context

@@ -168,7 +168,7 @@ def events_schema() -> pa.Schema:
     resolved fd ``target``, after ``schema_version`` and ``run_id``."""
     import polars as pl
 
-    from gotrace.parsers.strace import EVENT_SCHEMA
+    from gotrace.model.events import EVENT_SCHEMA
 
     cols: dict[str, Any] = {**EVENT_SCHEMA, "target": pl.String(), "tgid": pl.Int64()}
     body = pl.DataFrame(schema=cols).to_arrow().schema

@@ -1,4 +1,4 @@
-"""dtruss (macOS DTrace) output -> the events frame of :mod:`gotrace.parsers.strace`.
+"""dtruss (macOS DTrace) output -> the events frame of :mod:`gotrace.model.events`.
 
 dtruss is a shell script around a D program; everything it prints goes to stderr. One
 line per call, printed when the call *returns* (``syscall:::return``)::
@@ -54,9 +54,10 @@ from typing import IO, Any
 import polars as pl
 
 from gotrace.errors import GotraceError
-from gotrace.events import TraceParseError
+from gotrace.model.events import EVENT_SCHEMA, TraceParseError, empty_frame
 from gotrace.parsers.args import CString, decode_string
-from gotrace.parsers.strace import EVENT_SCHEMA, empty_frame, read_chunks
+from gotrace.parsers.base import is_dtruss as is_dtruss
+from gotrace.parsers.base import read_chunks
 
 #: what a dtruss trace cannot show; reporters print these next to a dtruss diagnosis
 LIMITATIONS: tuple[str, ...] = (
@@ -207,20 +208,7 @@ _TABLE_HEAD_RE = re.compile(r"^CALL\s+COUNT\s*$")
 _TABLE_ROW_RE = re.compile(r"^[A-Za-z_]\w*\s+\d+\s*$")
 # -s: ustack() frames, indented: "              libsystem_kernel.dylib`__open+0xa", "0x7fff5fc01028"
 _FRAME_RE = re.compile(r"^\s+(?P<frame>[^\s`]+`\S+|0x[0-9a-fA-F]+)\s*$")
-# Lines that show dtruss itself: its header, or a call's ")\t\t = RET ERR" tail (strace
-# never prints a raw tab: it escapes them as \t).
-_DETECT_RE = re.compile(
-    r"^[ \t]*(?:(?:PID/THRD|PID/LWP|RELATIVE|ELAPSD|CPU)[ \t]+)*SYSCALL\(args\)[ \t]+= return[ \t]*$"
-    r"|\)\t+ = (?:-?\d+|0x[0-9A-Fa-f]+) (?:0|Err#-?\d+)[ \t]*$",
-    re.MULTILINE,
-)
-
 NOT_DTRUSS = "not dtruss output (the traced program's stderr, or text added to the log)"
-
-
-def is_dtruss(head: str) -> bool:
-    """True when the first lines of a log are dtruss's: its header or one of its call lines."""
-    return _DETECT_RE.search(head) is not None
 
 
 def decode_dtruss_string(arg: str) -> CString | None:
@@ -403,7 +391,7 @@ def _segment_pids(rows: Iterable[dict[str, Any]]) -> dict[int, int]:
 def parse_frame(source: str | Path | IO[str] | IO[bytes], *, strict: bool = False) -> pl.DataFrame:
     """The events of one dtruss log (a path, ``-`` for stdin, or an open stream).
 
-    ``strict`` raises :class:`~gotrace.events.TraceParseError` at the first line that is
+    ``strict`` raises :class:`~gotrace.model.events.TraceParseError` at the first line that is
     not dtruss output. An unreadable file raises :class:`~gotrace.errors.GotraceError`.
     """
     name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", None)

@@ -10,13 +10,12 @@ timestamps become seconds.
 Public entry points:
 - :func:`parse_frames` yields event frames (one per chunk; bounded memory),
 - :func:`parse_frame` returns one frame for a whole input,
-- :func:`iter_events` yields the frozen dataclasses of :mod:`gotrace.events`.
+- :func:`iter_events` yields the frozen dataclasses of :mod:`gotrace.model.events`.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from typing import IO, Any
 
 import polars as pl
 
-from gotrace.events import (
+from gotrace.model.events import (
+    EVENT_SCHEMA,
     NO_RETURN_SYSCALLS,
     Event,
     Exec,
@@ -37,44 +37,11 @@ from gotrace.events import (
     Signal,
     Syscall,
     TraceParseError,
+    empty_frame,
 )
 from gotrace.parsers import grammar as g
+from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_chunks
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
-
-#: the events frame's columns, in order, with their polars types
-EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "line": pl.Int64(),
-    "end_line": pl.Int64(),
-    "kind": pl.String(),
-    "pid": pl.Int64(),
-    "ts": pl.Float64(),
-    "end_ts": pl.Float64(),
-    "syscall": pl.String(),
-    "args": pl.String(),
-    "ret": pl.String(),
-    "retval": pl.Int64(),
-    "errno": pl.String(),
-    "errmsg": pl.String(),
-    "ret_target": pl.String(),
-    "extra": pl.String(),
-    "duration": pl.Float64(),
-    "in_flight": pl.Boolean(),
-    "fd": pl.Int64(),
-    "fd_target": pl.String(),
-    "signal": pl.String(),
-    "info": pl.String(),
-    "status": pl.Int64(),
-    "core_dumped": pl.Boolean(),
-    "stopped": pl.Boolean(),
-    "former_pid": pl.Int64(),
-    "text": pl.String(),
-    "comm": pl.String(),
-    "nr": pl.Int64(),
-    "ip": pl.String(),
-    "stack": pl.String(),
-    "source": pl.String(),
-    "data": pl.String(),
-}
 
 # Pre-stitch record columns (strings as read, parsed into types afterwards).
 _RECORD_COLS = (
@@ -84,9 +51,6 @@ _RECORD_COLS = (
 )  # fmt: skip
 _BOOL_COLS = ("stopped", "core", "never")
 
-#: lines per chunk: enough for polars to work on whole columns, small enough that a 10M-line
-#: log parses in bounded memory (about half a GB)
-DEFAULT_CHUNK_LINES = 100_000
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
 _FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
 
@@ -112,68 +76,6 @@ class ParseState:
     pending_stack: list[str] = field(default_factory=list)
     parse_errors: int = 0
     lines: int = 0
-
-
-def read_chunks(
-    source: str | Path | IO[str] | IO[bytes], chunk_lines: int = DEFAULT_CHUNK_LINES
-) -> Iterator[pl.Series]:
-    """Yield columns of lines (without newlines) from a path, ``-`` or an open stream.
-
-    A file is read in blocks of bytes cut at a newline and split by polars' CSV reader
-    (one column, no quoting), which keeps no Python string per line."""
-    if isinstance(source, (str, Path)):
-        if str(source) == "-":
-            import sys
-
-            yield from read_chunks(sys.stdin.buffer, chunk_lines)
-            return
-        with open(source, "rb") as fh:
-            block_size = max(1 << 16, chunk_lines * 160)
-            rest = b""
-            while True:
-                data = fh.read(block_size)
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    rest = data
-                    continue
-                rest = data[cut + 1 :]
-                yield _split_lines(data[: cut + 1])
-            if rest:
-                yield _split_lines(rest)
-        return
-    stream: IO[Any] = source
-    buf: list[str] = []
-    for raw in stream:
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        buf.append(line.rstrip("\r\n"))
-        if len(buf) >= chunk_lines:
-            yield pl.Series("raw", buf, dtype=pl.String)
-            buf = []
-    if buf:
-        yield pl.Series("raw", buf, dtype=pl.String)
-
-
-def _split_lines(block: bytes) -> pl.Series:
-    """Bytes ending in a newline (or the file's last bytes) -> one string per line."""
-    if b"\x1f" in block or b"\r" in block:
-        # the separator we borrow occurs (strace escapes it, a program's own output may not)
-        text = block.decode("utf-8", "replace")
-        lines = text.split("\n")
-        if text.endswith("\n"):
-            lines.pop()
-        return pl.Series("raw", [ln.rstrip("\r") for ln in lines], dtype=pl.String)
-    df = pl.read_csv(
-        io.BytesIO(block),
-        has_header=False,
-        separator="\x1f",
-        quote_char=None,
-        encoding="utf8-lossy",
-        schema={"raw": pl.String},
-    )
-    return df["raw"].fill_null("")
 
 
 # gotrace's own capture form (-f -ttt): most logs it reads are in it, and this is 3x cheaper
@@ -782,10 +684,6 @@ def parse_text(text: str, *, strict: bool = False) -> pl.DataFrame:
     return parse_frame(io.StringIO(text), strict=strict)
 
 
-def empty_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=EVENT_SCHEMA)
-
-
 _FF_NAME = re.compile(r"^(?P<base>.+)\.(?P<pid>\d+)$")
 
 
@@ -830,7 +728,7 @@ def parse_ff(files: Iterable[tuple[Path, int]], *, strict: bool = False) -> pl.D
 def iter_events(
     source: str | Path | IO[str] | IO[bytes], *, strict: bool = False
 ) -> Iterator[Event]:
-    """Yield :mod:`gotrace.events` dataclasses, one per event, in log order."""
+    """Yield :mod:`gotrace.model.events` dataclasses, one per event, in log order."""
     for frame in parse_frames(source, strict=strict):
         yield from frame_to_events(frame)
 
@@ -885,21 +783,3 @@ def row_to_event(r: dict[str, Any]) -> Event:
     return ParseError(
         line=r["line"], text=r["text"] or "", reason=r["errmsg"] or "", source=r["source"]
     )
-
-
-def file_kind(path: str | Path) -> str:
-    """``"strace"`` for strace text, ``"dtruss"`` for dtruss output (by its first lines)."""
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if b"\0" in head:
-        return "binary"
-    text = head.decode("utf-8", "replace")
-    from gotrace.parsers.dtruss import is_dtruss
-
-    if is_dtruss(text):
-        return "dtruss"
-    return "strace"
-
-
-def is_empty(path: str | Path) -> bool:
-    return os.path.getsize(path) == 0

@@ -8,7 +8,7 @@ bpftrace is attached. It forks the command, which marks itself for the kernel si
 ptrace backend's :class:`~gotrace.tracer.ptrace_decode.Decoder` and written by its
 :class:`~gotrace.tracer.ptrace_worker.LogWriter`, reading the memory bpftrace recorded
 instead of the tracee's. fds are named from the events alone, with the analyzers'
-:class:`~gotrace.analyzers.fdtable.FdReplay` (paths of opens, sockets' peers from connect and
+:class:`~gotrace.parsers.fdreplay.FdReplay` (paths of opens, sockets' peers from connect and
 getsockname, pipes, dup, CLOEXEC at exec, tables copied at fork); the command's inherited
 fds are read from /proc before it execs.
 
@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from gotrace.analyzers.fdtable import Fd, FdReplay, Table, inet_peer
+from gotrace.parsers.fdreplay import Fd, FdReplay, Table, inet_peer
 from gotrace.tracer import ptrace_sys as pt
 from gotrace.tracer.ptrace_decode import Call, Decoder, siginfo_text
 from gotrace.tracer.ptrace_fds import FdNames, escape_target

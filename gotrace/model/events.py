@@ -1,4 +1,6 @@
-"""The event model: one frozen dataclass per kind of thing a trace records.
+"""The event model: the events frame's schema (:data:`EVENT_SCHEMA`, what parsers produce and
+analyzers read) and one frozen dataclass per kind of thing a trace records (what
+:func:`gotrace.parsers.strace.iter_events` yields, a row of that frame).
 
 Every event keeps ``line``, the 1-based line number in its source file where it
 starts, so a finding can always point back at the raw trace. Times are seconds
@@ -11,6 +13,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+import polars as pl
+
+#: the events frame's columns, in order, with their polars types
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "line": pl.Int64(),
+    "end_line": pl.Int64(),
+    "kind": pl.String(),
+    "pid": pl.Int64(),
+    "ts": pl.Float64(),
+    "end_ts": pl.Float64(),
+    "syscall": pl.String(),
+    "args": pl.String(),
+    "ret": pl.String(),
+    "retval": pl.Int64(),
+    "errno": pl.String(),
+    "errmsg": pl.String(),
+    "ret_target": pl.String(),
+    "extra": pl.String(),
+    "duration": pl.Float64(),
+    "in_flight": pl.Boolean(),
+    "fd": pl.Int64(),
+    "fd_target": pl.String(),
+    "signal": pl.String(),
+    "info": pl.String(),
+    "status": pl.Int64(),
+    "core_dumped": pl.Boolean(),
+    "stopped": pl.Boolean(),
+    "former_pid": pl.Int64(),
+    "text": pl.String(),
+    "comm": pl.String(),
+    "nr": pl.Int64(),
+    "ip": pl.String(),
+    "stack": pl.String(),
+    "source": pl.String(),
+    "data": pl.String(),
+}
+
+
+def empty_frame() -> pl.DataFrame:
+    """An events frame with no rows."""
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
 
 EventKind = Literal["syscall", "signal", "exit", "kill", "exec", "notice", "output", "parse_error"]
 
