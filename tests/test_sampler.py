@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,10 +23,10 @@ from gotrace.analyzers.samples import (
     awaiting_reply,
     describe,
     download_name,
-    findings,
     progress,
     quiet_summary,
 )
+from gotrace.analyzers.samples import findings as sample_findings
 from gotrace.tracer.sampler import (
     DownloadFile,
     FdSample,
@@ -42,6 +43,12 @@ from gotrace.tracer.sampler import (
     read_samples,
     syscall_name,
 )
+
+
+def findings(samples: list[Sample], **kw: Any) -> list[dict[str, Any]]:
+    """The sample findings as their JSON dicts."""
+    return [f.to_dict() for f in sample_findings(samples, **kw)]
+
 
 MODCACHE = "/home/u/go/pkg/mod"
 LOCK = f"{MODCACHE}/cache/download/example.com/dep0/@v/v1.0.0.lock"
@@ -276,20 +283,19 @@ def test_findings_of_a_stalled_proxy():
     sock = got[0]
     assert set(sock) >= {"kind", "severity", "summary", "start", "end", "pids", "objects",
                          "evidence", "fix"}  # fmt: skip
-    assert sock["pids"] == [4646] and sock["evidence"] == [0, 10]
+    assert sock["pids"] == [4646] and sock["samples"] == [0, 10] and sock["evidence"] == []
     assert (sock["start"], sock["end"]) == (1000.0, 1010.0)
     assert "tcp 127.0.0.1:18082" in sock["objects"]
     assert "waited 10 s on 2 TCP connections to 127.0.0.1:18082 ESTABLISHED" in sock["summary"]
     assert got[1]["objects"] == [ZIP_TMP]
 
 
-def test_findings_are_finding_dicts_the_analysis_can_merge():
+def test_findings_are_findings_whose_evidence_is_sample_indexes():
     from gotrace.analyzers.findings import Finding
 
-    for d in findings(stalled(10)) + findings(lock_wait()):
-        f = Finding(**{**d, **{k: tuple(d[k]) for k in ("pids", "objects", "evidence")}})
-        assert f.to_dict() == d
-        assert f.detail["evidence"] == "sample indexes"
+    for f in sample_findings(stalled(10)) + sample_findings(lock_wait()):
+        assert isinstance(f, Finding)
+        assert f.samples and not f.evidence  # sample indexes, never taken for trace lines
 
 
 def test_findings_of_a_held_lock():

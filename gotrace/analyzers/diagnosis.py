@@ -313,11 +313,7 @@ def _sample_findings(ctx: Context) -> list[Finding]:
         return []
     from gotrace.analyzers.samples import findings
 
-    out = []
-    for d in findings(list(ctx.samples)):
-        d = {**d, **{k: tuple(d[k]) for k in ("pids", "objects", "evidence")}}
-        out.append(Finding(**d))
-    return out
+    return findings(list(ctx.samples))
 
 
 def _quiet_findings(

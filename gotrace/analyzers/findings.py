@@ -12,7 +12,8 @@ SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One conclusion. ``objects`` are the things it names (paths, URLs, host:port,
-    module@version, signal names); ``evidence`` are raw trace line numbers."""
+    module@version, signal names). What proves it is typed: ``evidence`` holds raw trace
+    line numbers, ``samples`` the indexes of /proc samples (0-based lines of samples.jsonl)."""
 
     kind: str
     severity: Severity
@@ -22,6 +23,7 @@ class Finding:
     pids: tuple[int, ...] = ()
     objects: tuple[str, ...] = ()
     evidence: tuple[int, ...] = ()
+    samples: tuple[int, ...] = ()
     fix: str | None = None
     #: how much of the silence this explains (seconds of quiet, or a fixed weight); orders findings
     weight: float = 0.0
@@ -32,6 +34,7 @@ class Finding:
         d["pids"] = list(self.pids)
         d["objects"] = list(self.objects)
         d["evidence"] = list(self.evidence)
+        d["samples"] = list(self.samples)
         return d
 
 

@@ -16,8 +16,8 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
-from typing import Any
 
+from gotrace.analyzers.findings import Finding, Severity
 from gotrace.modpath import unescape
 from gotrace.tracer.sampler import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 
@@ -319,15 +319,14 @@ def quiet_spans(samples: Sequence[Sample]) -> list[tuple[int, int]]:
     return spans
 
 
-def findings(samples: Sequence[Sample], *, min_quiet: float = 1.0) -> list[dict[str, Any]]:
+def findings(samples: Sequence[Sample], *, min_quiet: float = 1.0) -> list[Finding]:
     """One finding per thing the tree was stuck on during each quiet span of at least
     ``min_quiet`` seconds. Kinds: ``lock-held``, ``process-blocked``, ``socket-stalled``,
-    ``download-stalled``. ``start``/``end`` are epoch seconds; ``evidence`` holds the
+    ``download-stalled``. ``start``/``end`` are epoch seconds; ``samples`` holds the
     indexes (samples.jsonl lines) of the span's first and last samples: nothing moved in
-    between, so every sample between them shows the same. The keys are those of
-    :class:`gotrace.analyzers.findings.Finding` (``weight`` is the quiet seconds explained,
-    ``detail`` says the evidence is sample indexes, not trace lines)."""
-    out: list[dict[str, Any]] = []
+    between, so every sample between them shows the same; ``weight`` is the quiet seconds
+    explained."""
+    out: list[Finding] = []
     for first, last in quiet_spans(samples):
         a, b = samples[first], samples[last]
         if b.time - a.time < min_quiet or not b.processes:
@@ -347,26 +346,31 @@ class _Span:
     def __init__(self, first: Sample, last: Sample) -> None:
         self.first, self.last = first, last
         self.secs = last.time - first.time
-        self.evidence = sorted({first.index, last.index})
+        self.indexes = tuple(sorted({first.index, last.index}))
 
     def finding(
-        self, kind: str, severity: str, summary: str, pids: list[int], objects: list[str], fix: str
-    ) -> dict[str, Any]:
-        return {
-            "kind": kind,
-            "severity": severity,
-            "summary": summary,
-            "start": self.first.time,
-            "end": self.last.time,
-            "pids": pids,
-            "objects": objects,
-            "evidence": self.evidence,
-            "fix": fix,
-            "weight": self.secs,
-            "detail": {"source": "samples.jsonl", "evidence": "sample indexes"},
-        }
+        self,
+        kind: str,
+        severity: Severity,
+        summary: str,
+        pids: list[int],
+        objects: list[str],
+        fix: str,
+    ) -> Finding:
+        return Finding(
+            kind=kind,
+            severity=severity,
+            summary=summary,
+            start=self.first.time,
+            end=self.last.time,
+            pids=tuple(pids),
+            objects=tuple(objects),
+            samples=self.indexes,
+            fix=fix,
+            weight=self.secs,
+        )
 
-    def blocked(self, p: ProcessSample, t: ThreadSample) -> list[dict[str, Any]]:
+    def blocked(self, p: ProcessSample, t: ThreadSample) -> list[Finding]:
         s = self.last
         if t.syscall == "flock":
             path, holder = lock_of(s, p, t)
@@ -409,7 +413,7 @@ class _Span:
             )
         ]
 
-    def sockets(self, p: ProcessSample) -> list[dict[str, Any]]:
+    def sockets(self, p: ProcessSample) -> list[Finding]:
         groups = _socket_groups(p.sockets)
         if any(awaiting_reply(s) for _, socks in groups for s in socks):
             # tcp_info says which requests are unanswered: the rest are idle pool connections
@@ -445,7 +449,7 @@ class _Span:
             )
         return out
 
-    def download(self, d: DownloadFile) -> dict[str, Any]:
+    def download(self, d: DownloadFile) -> Finding:
         return self.finding(
             "download-stalled",
             "warning",

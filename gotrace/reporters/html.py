@@ -356,6 +356,9 @@ def _findings(an: Report, span: Any) -> str:
                 extra.append("pids " + ", ".join(str(p) for p in f.pids[:8]))
             if evidence:
                 extra.append(f"trace lines {evidence}")
+            if f.samples:
+                shown = ", ".join(str(n) for n in f.samples[:12])
+                extra.append(f"/proc samples {shown} (samples.jsonl lines, from 0)")
             out.append(
                 f'<li id="finding-{i + 1}"><span class="sev {e(f.severity)}">{e(f.severity)}</span>'
                 f'<span class="kind">{e(f.kind)}</span>{e(f.summary)}{link}'

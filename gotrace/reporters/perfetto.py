@@ -160,6 +160,7 @@ def render_perfetto(
             "fix": words(f.fix),
             "objects": [words(o) for o in f.objects],
             "lines": list(f.evidence),
+            "samples": list(f.samples),
             "severity": f.severity,
         }
         base = {

@@ -144,6 +144,9 @@ def render_text(report: Report, *, width: int = 100) -> str:
             if f.get("evidence"):
                 ev = ", ".join(str(x) for x in f["evidence"][:6])
                 out.append(f"     evidence: trace lines {ev}")
+            if f.get("samples"):
+                shown = ", ".join(str(x) for x in f["samples"][:6])
+                out.append(f"     evidence: /proc samples {shown} (samples.jsonl lines, from 0)")
         out.append("")
     if a["quiet_periods"]:
         out.append("Quiet periods")
