@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from gotrace.analyzers import modcache, output
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
@@ -823,19 +824,8 @@ def _slow_findings(
 
 
 def _extra_findings(ctx: Context) -> list[Finding]:
-    """Findings of the module-cache and output analyzers, when present."""
-    import importlib
-
-    out: list[Finding] = []
-    for name in ("gotrace.analyzers.modcache", "gotrace.analyzers.output"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        fn = getattr(mod, "findings", None)
-        if fn is not None:
-            out.extend(fn(ctx))
-    return out
+    """Findings of the module-cache and output analyzers."""
+    return [*modcache.findings(ctx), *output.findings(ctx)]
 
 
 #: kinds that describe one cause: a second finding of the kind (e.g. go's own message about
