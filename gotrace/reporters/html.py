@@ -95,15 +95,15 @@ def render_html(
     max_bars: int = 20000,
 ) -> str:
     """The report page of ``report``."""
-    from gotrace.reporters import figures
+    from gotrace.reporters import figures, waterfalls
 
     an = report.redacted() if redact else report
     summary = report.summary
     span = report.span
     figs = {
         "timeline": figures.timeline_spec(an, max_bars=max_bars),
-        "network": figures.network_spec(an),
-        "modules": figures.module_spec(an),
+        "network": waterfalls.network_spec(an),
+        "modules": waterfalls.module_spec(an),
     }
     data = {
         "figures": {k: figure_json(v) for k, v in figs.items()},
@@ -484,9 +484,9 @@ def _connection_table(an: Report, span: Any, limit: int = 60) -> str:
 
 
 def _module_table(modules: Any) -> str:
-    from gotrace.reporters.figures import _records
+    from gotrace.reporters.waterfalls import records
 
-    rows = [r for r in _records(modules) if r.get("module")]
+    rows = [r for r in records(modules) if r.get("module")]
     if not rows:
         return ""
     body = []
