@@ -8,7 +8,7 @@ needs in one Parquet file: the events as rows, ``meta`` and the /proc watchdog's
 the file's key-value metadata (``gotrace.meta``, ``gotrace.samples``: JSON), so a saved
 capture gives the same verdict as its run directory.
 
-A Trace is immutable: its inputs (events, meta, samples, a module-cache snapshot) are set
+A Trace is immutable: its inputs (events, meta, the /proc samples) are set
 when it is made, and ``report`` (the analyzers' one :class:`~gotrace.analyzers.report.Report`)
 is computed once, on first use. ``Trace.events`` is a pandas DataFrame (one row per event;
 categorical kind, syscall and errno; pyarrow-backed strings); ``Trace.frame`` is the same data
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from gotrace.analyzers.context import CacheSnapshot, Context
+from gotrace.analyzers.context import Context
 from gotrace.analyzers.processes import process_table
 from gotrace.analyzers.report import Report, build_report
 from gotrace.errors import GotraceError
@@ -61,8 +61,6 @@ class Trace:
     meta: dict[str, Any] = field(default_factory=dict)
     #: the /proc watchdog's samples (samples.jsonl of a ``gotrace run`` directory)
     samples: tuple[Sample, ...] = ()
-    #: the module cache as read from disk before analysis, when the caller read it
-    cache: CacheSnapshot | None = None
 
     @classmethod
     def from_frame(
@@ -71,9 +69,8 @@ class Trace:
         meta: dict[str, Any] | None = None,
         *,
         samples: tuple[Sample, ...] = (),
-        cache: CacheSnapshot | None = None,
     ) -> Trace:
-        return cls(frame=frame, meta=dict(meta or {}), samples=tuple(samples), cache=cache)
+        return cls(frame=frame, meta=dict(meta or {}), samples=tuple(samples))
 
     def replace(self, **changes: Any) -> Trace:
         """A copy with some inputs changed (and its own, fresh analysis)."""
@@ -275,13 +272,10 @@ def load(
     strict: bool = False,
     redact: bool = True,
     meta: dict[str, Any] | None = None,
-    cache: CacheSnapshot | None = None,
 ) -> Trace:
     """Load a trace from any of the forms gotrace knows (see the module docstring).
-    ``meta`` adds to what the input says of itself; ``cache`` is a snapshot of the module
-    cache read from disk, for the analyzers to compare with the trace."""
-    t = _load(path, strict=strict, redact=redact, meta=meta)
-    return t if cache is None else t.replace(cache=cache)
+    ``meta`` adds to what the input says of itself."""
+    return _load(path, strict=strict, redact=redact, meta=meta)
 
 
 def _load(path: str | Path, *, strict: bool, redact: bool, meta: dict[str, Any] | None) -> Trace:

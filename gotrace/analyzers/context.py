@@ -1,7 +1,7 @@
 """The value every analyzer works on: the trace plus what is derived once from it.
 
 Built by :func:`build` from a capture (a :class:`gotrace.trace.Trace`, or anything with its
-``frame``, ``meta``, ``samples`` and ``cache``): thread groups, each event's resolved fd
+``frame``, ``meta`` and ``samples``): thread groups, each event's resolved fd
 target, the module cache root, and what the log can and cannot tell (timestamps,
 durations, fd annotations, buffer size). The analyzers read only this; they never import
 the Trace type, which sits above them and calls them.
@@ -10,7 +10,7 @@ the Trace type, which sits above them and calls them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import polars as pl
@@ -19,18 +19,9 @@ from gotrace.analyzers.fdtable import resolve_targets
 from gotrace.analyzers.processes import ThreadGroups, thread_groups
 
 
-@dataclass(frozen=True)
-class CacheSnapshot:
-    """The module cache as read from disk before analysis (by the CLI, not by analyzers):
-    relative paths under GOMODCACHE that exist, with sizes."""
-
-    root: str
-    files: dict[str, int] = field(default_factory=dict)
-
-
 class Capture(Protocol):
-    """What the analyzers read of a trace: its events, its metadata, the /proc samples
-    taken beside it, and a snapshot of the module cache read before analysis."""
+    """What the analyzers read of a trace: its events, its metadata and the /proc samples
+    taken beside it."""
 
     @property
     def frame(self) -> pl.DataFrame: ...
@@ -40,9 +31,6 @@ class Capture(Protocol):
 
     @property
     def samples(self) -> tuple[Any, ...]: ...
-
-    @property
-    def cache(self) -> CacheSnapshot | None: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +46,6 @@ class Context:
     string_size: int | None
     fd_replayed: int = 0
     fd_disagree: int = 0
-    cache: CacheSnapshot | None = None
     #: /proc samples taken beside the trace (gotrace.tracer.sampler.Sample values)
     samples: tuple[Any, ...] = ()
 
@@ -135,7 +122,6 @@ def build(trace: Capture) -> Context:
         string_size=_string_size(trace, sc),
         fd_replayed=res.replayed,
         fd_disagree=res.disagree,
-        cache=trace.cache,
         samples=tuple(trace.samples),
     )
 
