@@ -14,10 +14,62 @@ import re
 import struct
 from typing import Any
 
-REQUEST = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS) (\S+) HTTP/1\.[01]\r?\n")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS")
+REQUEST = re.compile(rb"^(" + "|".join(HTTP_METHODS).encode() + rb") (\S+) HTTP/1\.[01]\r?\n")
 HOST = re.compile(rb"\r\nHost: ([^\r\n]+)", re.IGNORECASE)
 STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
 CONTENT_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
+
+
+#: how strace prints the start of a buffer that holds a request line (``"GET ``), and one
+#: that holds a status line: enough to pick the calls worth decoding from a whole frame
+def request_strace_head(method: str) -> str:
+    """``"GET `` for ``GET``."""
+    return f'"{method} '
+
+
+HTTP_REQUEST_STRACE_HEADS = tuple(request_strace_head(method) for method in HTTP_METHODS)
+HTTP_STATUS_STRACE_HEAD = '"HTTP/1.'
+#: the status code of a status line inside a call's arguments as strace printed them
+#: (a pattern for a frame-wide ``str.extract``; group 1 is the code)
+HTTP_STATUS_IN_ARGS = r'"HTTP/1\.[01] (\d{3})'
+
+
+def request_line(data: bytes) -> tuple[str, str] | None:
+    """``(method, target)`` of the HTTP/1.x request line ``data`` starts with, or None.
+    The target is as sent: a path, or an absolute URL (a request to an HTTP proxy)."""
+    m = REQUEST.match(data)
+    if m is None:
+        return None
+    return m.group(1).decode(), m.group(2).decode("utf-8", "replace")
+
+
+def request_host(data: bytes) -> str | None:
+    """The ``Host:`` header of a request, or None."""
+    m = HOST.search(data)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def status_line(data: bytes) -> tuple[int, str] | None:
+    """``(code, reason)`` of the HTTP/1.x status line ``data`` starts with, or None."""
+    m = STATUS.match(data)
+    if m is None:
+        return None
+    return int(m.group(1)), (m.group(2) or b"").decode("utf-8", "replace")
+
+
+def content_length(data: bytes) -> int | None:
+    """The ``Content-Length:`` of a response head, or None."""
+    m = CONTENT_LENGTH.search(data)
+    return int(m.group(1)) if m else None
+
+
+def header_end(data: bytes) -> int | None:
+    """Where the body starts (just past the blank line ending the head), or None when the
+    head does not end in ``data`` (cut by -s, or split across reads)."""
+    end = data.find(b"\r\n\r\n")
+    return end + 4 if end >= 0 else None
+
 
 TLS_HANDSHAKE, TLS_APPLICATION_DATA, TLS_ALERT, TLS_CHANGE_CIPHER_SPEC = 0x16, 0x17, 0x15, 0x14
 TLS_CONTENT_TYPES = {
@@ -33,6 +85,10 @@ TLS_CONTENT_TYPES = {
 TLS_STRACE_HEADS = {
     name: (f'"\\{code:o}\\3', f'"\\x{code:02x}\\x03') for code, name in TLS_CONTENT_TYPES.items()
 }
+
+
+#: the heads a write's buffer starts with when it holds a TLS handshake record
+TLS_HANDSHAKE_STRACE_HEADS = TLS_STRACE_HEADS["handshake"]
 
 
 def tls_record_kind(buffer: str) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
-from gotrace.protocols import REQUEST, tls_sni
+from gotrace.protocols import request_line, tls_sni
 
 #: readiness waits: they return when data may be there (the read that follows moves it) or
 #: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
@@ -129,11 +129,11 @@ class LiveState:
                 and len(parts) > 1
             ):
                 s = decode_string(parts[1])
-                m = REQUEST.match(s.value) if s else None
-                if m:
-                    conn.request = f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}"
+                req = request_line(s.value) if s else None
+                if req:
+                    conn.request = f"{req[0]} {req[1]}"
                     conn.received = 0  # bytes count per request on a reused connection
-                elif s and conn.sni is None and s.value[:1] == b"\x16":
+                elif s and conn.sni is None:
                     conn.sni = tls_sni(s.value)
                 if not conn.waiting:
                     conn.waiting = True

@@ -33,6 +33,12 @@ from gotrace.analyzers.findings import Finding
 from gotrace.analyzers.output import MODULE_AT_VERSION, go_x, messages
 from gotrace.modpath import unescape
 from gotrace.parsers.args import decode_string, parse_socket
+from gotrace.protocols import (
+    HTTP_STATUS_IN_ARGS,
+    HTTP_STATUS_STRACE_HEAD,
+    request_line,
+    request_strace_head,
+)
 
 #: what a path is; ``tmp`` files also say what they become (``CachePath.tmp_of``)
 ARTIFACTS = (
@@ -524,7 +530,6 @@ def _module_errors(ctx: Context) -> dict[tuple[str, str | None], tuple[str, int,
 
 
 # -- sources ---------------------------------------------------------------------------------
-_GET = re.compile(r"^GET (?P<target>\S+) HTTP/\d")
 _ARTIFACT_URL = re.compile(r"/@v/(?P<v>[^/]+)\.(?P<ext>zip|mod|info)$")
 _SOURCE_RANK = {"zip": 0, "mod": 1, "info": 2}
 
@@ -603,6 +608,7 @@ def _sources(
 
 
 _READ_CALLS = ("read", "readv", "recvfrom", "recvmsg")
+_GET_HEAD = request_strace_head("GET")
 
 
 def _http_requests(ctx: Context) -> list[tuple[str, str, int | None]]:
@@ -611,7 +617,7 @@ def _http_requests(ctx: Context) -> list[tuple[str, str, int | None]]:
     f = ctx.frame.filter(pl.col("kind") == "syscall")
     gets = f.filter(
         pl.col("syscall").is_in(["write", "writev", "sendto", "sendmsg", "send"])
-        & pl.col("args").str.contains('"GET ', literal=True)
+        & pl.col("args").str.contains(_GET_HEAD, literal=True)
         & pl.col("target").is_not_null()
     ).select("line", "args", "target")
     if not gets.height:
@@ -621,13 +627,13 @@ def _http_requests(ctx: Context) -> list[tuple[str, str, int | None]]:
     responses = (
         f.filter(
             pl.col("syscall").is_in(_READ_CALLS)
-            & pl.col("args").str.contains('"HTTP/1.', literal=True)
+            & pl.col("args").str.contains(HTTP_STATUS_STRACE_HEAD, literal=True)
             & pl.col("target").is_not_null()
         )
         .select(
             pl.coalesce("end_line", "line").alias("line"),
             "target",
-            pl.col("args").str.extract(r'"HTTP/1\.[01] (\d{3})', 1).cast(pl.Int64).alias("code"),
+            pl.col("args").str.extract(HTTP_STATUS_IN_ARGS, 1).cast(pl.Int64).alias("code"),
         )
         .sort("line")
     )
@@ -643,10 +649,10 @@ def _http_requests(ctx: Context) -> list[tuple[str, str, int | None]]:
     for args, target, code in paired.select("args", "target", "code").iter_rows():
         sock = parse_socket(target)
         data = _first_string(args)
-        m = _GET.match(data) if data else None
-        if m is None or sock is None or sock.remote is None:
+        req = request_line(data) if data else None
+        if req is None or req[0] != "GET" or sock is None or sock.remote is None:
             continue
-        request = m.group("target")
+        request = req[1]
         base = f"http://{sock.remote}"
         if "://" in request:  # absolute form: sent to an HTTP proxy
             scheme, _, rest = request.partition("://")
@@ -656,12 +662,12 @@ def _http_requests(ctx: Context) -> list[tuple[str, str, int | None]]:
     return out
 
 
-def _first_string(args: str) -> str | None:
+def _first_string(args: str) -> bytes | None:
     m = re.search(r'"(?:[^"\\]|\\.)*"(?:\.\.\.)?', args)
     if m is None:
         return None
     s = decode_string(m.group(0))
-    return s.text() if s else None
+    return s.value if s else None
 
 
 # -- the reconstructed log -------------------------------------------------------------------
