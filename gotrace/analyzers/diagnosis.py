@@ -16,6 +16,7 @@ from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
+from gotrace.netaddr import url_host_port
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -125,16 +126,6 @@ def proxy_list(value: str) -> list[tuple[str, str | None]]:
     return [(e.url, e.separator or None) for e in parse_goproxy(value).entries]
 
 
-def _host_port_of_url(url: str) -> str | None:
-    m = re.match(
-        r"^(?P<scheme>https?)://(?:[^@/]*@)?(?P<host>\[[^\]]+\]|[^/:]+)(?::(?P<port>\d+))?", url
-    )
-    if not m:
-        return None
-    port = m.group("port") or ("443" if m.group("scheme") == "https" else "80")
-    return f"{m.group('host')}:{port}"
-
-
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
@@ -163,17 +154,17 @@ def _role(
     if not remote:
         return ("other", None, None)
     for entry, sep in proxy_list(env.get("GOPROXY", "")):
-        if _same_endpoint(_host_port_of_url(entry), remote, sni):
+        if _same_endpoint(url_host_port(entry), remote, sni):
             return ("proxy", entry, sep)
     sumdb = env.get("GOSUMDB", "")
     parts = sumdb.split()
-    if len(parts) == 2 and _same_endpoint(_host_port_of_url(parts[1]), remote, sni):
+    if len(parts) == 2 and _same_endpoint(url_host_port(parts[1]), remote, sni):
         return ("sumdb", parts[1], None)
     for var in _PROXY_VARS:
         value = env.get(var)
         if value:
             url = value if "://" in value else f"http://{value}"
-            if _same_endpoint(_host_port_of_url(url), remote, sni):
+            if _same_endpoint(url_host_port(url), remote, sni):
                 return ("http-proxy", url, var)
     return ("other", None, None)
 

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
+from gotrace.netaddr import host_port
+from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
 from gotrace.protocols import request_line, tls_sni
 
 #: readiness waits: they return when data may be there (the read that follows moves it) or

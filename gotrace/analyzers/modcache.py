@@ -32,6 +32,7 @@ from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding
 from gotrace.analyzers.output import MODULE_AT_VERSION, go_x, messages
 from gotrace.modpath import unescape
+from gotrace.netaddr import url_origin
 from gotrace.parsers.args import decode_string, parse_socket
 from gotrace.protocols import (
     HTTP_STATUS_IN_ARGS,
@@ -580,11 +581,10 @@ def _sources(
         for r in x.filter(pl.col("kind") == "get-status").select("url", "status_code").iter_rows()
     }
     for (url,) in x.filter(pl.col("kind") == "get").select("url").iter_rows():
-        scheme, sep, rest = (url or "").partition("://")
-        host, _, path = rest.partition("/")
-        hit = split_proxy_url("/" + path, known) if sep else None
-        if hit:
-            offer(hit, f"{scheme}://{host}", codes.get(url), 1)
+        origin = url_origin(url or "")
+        hit = split_proxy_url(origin[1], known) if origin else None
+        if hit and origin:
+            offer(hit, origin[0], codes.get(url), 1)
     gmc = (ctx.gomodcache or "").rstrip("/")
     f = ctx.frame
     reads = f.filter(
@@ -654,10 +654,9 @@ def _http_requests(ctx: Context) -> list[tuple[str, str, int | None]]:
             continue
         request = req[1]
         base = f"http://{sock.remote}"
-        if "://" in request:  # absolute form: sent to an HTTP proxy
-            scheme, _, rest = request.partition("://")
-            host, _, path = rest.partition("/")
-            base, request = f"{scheme}://{host}", "/" + path
+        origin = url_origin(request)
+        if origin:  # absolute form: sent to an HTTP proxy
+            base, request = origin
         out.append((base, request, code))
     return out
 

@@ -19,7 +19,8 @@ import polars as pl
 
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.fdtable import inet_peer
-from gotrace.parsers.args import decode_string, host_port, parse_socket, split_args
+from gotrace.netaddr import host_port
+from gotrace.parsers.args import decode_string, parse_socket, split_args
 from gotrace.protocols import (
     HTTP_REQUEST_STRACE_HEADS,
     HTTP_STATUS_STRACE_HEAD,

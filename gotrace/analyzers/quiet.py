@@ -24,7 +24,7 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.live import NOISE, WAKEUP_FDS
 from gotrace.analyzers.network import Connection
-from gotrace.parsers.args import host_port
+from gotrace.netaddr import host_port
 
 #: signals that are part of Go's own housekeeping, not events of interest
 NOISE_SIGNALS = frozenset({"SIGURG", "SIGCHLD"})
