@@ -16,6 +16,7 @@ from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
+from gotrace.modcachelayout import download_temp_url_path
 from gotrace.netaddr import url_host_port
 
 SLOW_BYTES_PER_S = 64 * 1024
@@ -179,9 +180,6 @@ def _size(n: int) -> str:
     return f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB"
 
 
-_LEFT_ZIP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.zip)\d*\.tmp$")
-
-
 def _likely_request(
     ctx: Context, url: str | None, since: float | None = None
 ) -> tuple[str | None, str]:
@@ -213,9 +211,9 @@ def _likely_request(
             named=True
         ):
             for left in row["leftovers"] or []:
-                hit = _LEFT_ZIP.search(left)
-                if hit:
-                    return f"GET /{hit.group('path')}", "guess"
+                url_path = download_temp_url_path(left, ("zip",))
+                if url_path:
+                    return f"GET /{url_path}", "guess"
         # go fetches a version's .mod before its zip: one module still waiting for both
         waiting = m.filter(
             (pl.col("result") == "in-progress")

@@ -2,20 +2,8 @@
 belongs to, what go did with it (read it, downloaded it, waited for its lock, extracted it),
 and what went wrong there.
 
-The layout (golang/go ``src/cmd/go/internal/modfetch/cache.go``, ``fetch.go``, FACTS §4)::
-
-    cache/download/<module>/@v/list                      versions seen (edited under flock)
-    cache/download/<module>/@v/<version>.info|.mod|.zip|.ziphash
-    cache/download/<module>/@v/<version>.lock            flock(LOCK_EX) for download and extract
-    cache/download/<module>/@v/<version>.partial         an extraction in progress
-    cache/download/<module>/@v/<version>.zip75109844.tmp  written, then renamed into place
-    cache/download/sumdb/<db>/lookup/<module>@<version>  checksum database answers, and tiles
-    cache/vcs/<sha256>, <sha256>.info, <sha256>.lock     bare git clones (direct mode)
-    cache/lock                                           the cache's side lock
-    <module>@<version>/...                               the extracted tree
-
-Module paths and versions are escaped on disk: an upper-case letter is ``!`` and its lower
-case (``github.com/!burnt!sushi`` is ``github.com/BurntSushi``).
+What each path is comes from :mod:`gotrace.modcachelayout` (the layout of GOMODCACHE, shared
+with the doctor's cache scan and the /proc samples).
 """
 
 from __future__ import annotations
@@ -31,6 +19,11 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding
 from gotrace.analyzers.output import MODULE_AT_VERSION, go_x, messages
+
+# the classifier lives in the bottom layer; these names stay importable from here
+from gotrace.modcachelayout import ARTIFACTS as ARTIFACTS
+from gotrace.modcachelayout import CachePath as CachePath
+from gotrace.modcachelayout import classify
 from gotrace.modpath import unescape
 from gotrace.netaddr import url_origin
 from gotrace.parsers.args import decode_string, parse_socket
@@ -41,15 +34,6 @@ from gotrace.protocols import (
     request_strace_head,
 )
 
-#: what a path is; ``tmp`` files also say what they become (``CachePath.tmp_of``)
-ARTIFACTS = (
-    "root", "download-root", "module-dir", "version-dir", "list", "info", "mod", "zip",
-    "ziphash", "lock", "partial", "tmp", "sumdb", "sumdb-lookup", "sumdb-tile", "vcs-root",
-    "vcs", "vcs-info", "vcs-lock", "cache-lock", "extracted", "extracted-tmp", "other",
-)  # fmt: skip
-_VERSION_FILES = (".ziphash", ".partial", ".info", ".lock", ".mod", ".zip")
-# os.CreateTemp(dir, base+"*.tmp"): the random part is decimal digits
-_TMP = re.compile(r"^(?P<base>.+?)(?P<rand>\d+)\.tmp$")
 _DENIED = ("EACCES", "EPERM", "EROFS")
 _OPENERS = ("open", "openat", "openat2", "creat")
 _MKDIRS = ("mkdir", "mkdirat")
@@ -67,136 +51,6 @@ LOCK_FIX = (
     "find the holder with `gotrace cache` or /proc/locks; remove the lock file only if no "
     "process holds it"
 )
-
-
-# -- paths -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CachePath:
-    """One path under GOMODCACHE, classified. ``module``/``version`` are unescaped.
-
-    ``artifact`` is one of :data:`ARTIFACTS`. A ``tmp`` file names what it is renamed to:
-    ``tmp_of`` (``zip``, ``mod``, ...) and ``final`` (the path). ``inner`` is the path inside
-    an extracted module tree (``""`` for its root); ``db`` the checksum database's name.
-    """
-
-    path: str
-    rel: str
-    artifact: str
-    module: str | None = None
-    version: str | None = None
-    tmp_of: str | None = None
-    final: str | None = None
-    inner: str | None = None
-    db: str | None = None
-
-    @property
-    def key(self) -> str | None:
-        """``module@version`` (or just the module for module-level paths)."""
-        if self.module is None:
-            return None
-        return f"{self.module}@{self.version}" if self.version else self.module
-
-
-def classify(path: str, gomodcache: str) -> CachePath | None:
-    """What ``path`` is in the module cache rooted at ``gomodcache``; None when it is not
-    under it."""
-    root = gomodcache.rstrip("/") or "/"
-    if path == root:
-        return CachePath(path, "", "root")
-    if not path.startswith(root + "/"):
-        return None
-    rel = path[len(root) + 1 :].strip("/")
-    if rel == "cache" or rel.startswith("cache/"):
-        return _classify_cache(path, rel)
-    return _classify_extracted(path, rel)
-
-
-def _classify_extracted(path: str, rel: str) -> CachePath:
-    parts = rel.split("/")
-    for i, seg in enumerate(parts):
-        if "@" not in seg:
-            continue
-        name, _, version = seg.partition("@")
-        module = unescape("/".join([*parts[:i], name]))
-        inner = "/".join(parts[i + 1 :])
-        # Before Go 1.16 extraction went to <module>@<version>.tmp-<random>, then a rename.
-        m = re.match(r"^(?P<v>.+?)\.tmp-\d+$", version)
-        if m:
-            return CachePath(
-                path, rel, "extracted-tmp", module, unescape(m.group("v")), inner=inner
-            )
-        return CachePath(path, rel, "extracted", module, unescape(version), inner=inner)
-    return CachePath(path, rel, "other")
-
-
-def _classify_cache(path: str, rel: str) -> CachePath:
-    parts = rel.split("/")
-    if rel == "cache/lock":
-        return CachePath(path, rel, "cache-lock")
-    if len(parts) >= 2 and parts[1] == "vcs":
-        return _classify_vcs(path, rel, parts[2:])
-    if len(parts) < 2 or parts[1] != "download":
-        return CachePath(path, rel, "other")
-    rest = parts[2:]
-    if not rest:
-        return CachePath(path, rel, "download-root")
-    if rest[0] == "sumdb":
-        return _classify_sumdb(path, rel, rest[1:])
-    if "@v" not in rest:
-        return CachePath(path, rel, "module-dir", unescape("/".join(rest)))
-    at = rest.index("@v")
-    module = unescape("/".join(rest[:at]))
-    files = rest[at + 1 :]
-    if not files:
-        return CachePath(path, rel, "version-dir", module)
-    name = files[-1]
-    tmp = _TMP.match(name)
-    if tmp:
-        base = tmp.group("base")
-        final = path[: len(path) - len(name)] + base
-        inner = _version_file(path, rel, module, base)
-        return CachePath(
-            path, rel, "tmp", module, inner.version, tmp_of=inner.artifact, final=final
-        )
-    return _version_file(path, rel, module, name)
-
-
-def _version_file(path: str, rel: str, module: str, name: str) -> CachePath:
-    if name == "list":
-        return CachePath(path, rel, "list", module)
-    for ext in _VERSION_FILES:
-        if name.endswith(ext) and len(name) > len(ext):
-            return CachePath(path, rel, ext[1:], module, unescape(name[: -len(ext)]))
-    return CachePath(path, rel, "other", module)
-
-
-def _classify_sumdb(path: str, rel: str, rest: list[str]) -> CachePath:
-    if not rest:
-        return CachePath(path, rel, "sumdb")
-    db = rest[0]
-    tail = rest[1:]
-    if tail and _TMP.match(tail[-1]):
-        return CachePath(path, rel, "tmp", db=db, tmp_of="sumdb")
-    if len(tail) >= 2 and tail[0] == "lookup":
-        entry = "/".join(tail[1:])
-        module, at, version = entry.rpartition("@")
-        if at:
-            return CachePath(path, rel, "sumdb-lookup", unescape(module), unescape(version), db=db)
-        return CachePath(path, rel, "sumdb-lookup", db=db)
-    if tail and tail[0] == "tile":
-        return CachePath(path, rel, "sumdb-tile", db=db)
-    return CachePath(path, rel, "sumdb", db=db)
-
-
-def _classify_vcs(path: str, rel: str, rest: list[str]) -> CachePath:
-    if not rest:
-        return CachePath(path, rel, "vcs-root")
-    head = rest[0]
-    if len(rest) == 1 and head.endswith(".info"):
-        return CachePath(path, rel, "vcs-info")
-    if len(rest) == 1 and head.endswith(".lock"):
-        return CachePath(path, rel, "vcs-lock")
-    return CachePath(path, rel, "vcs", inner="/".join(rest[1:]))
 
 
 # -- the events on cache paths ---------------------------------------------------------------
@@ -913,7 +767,9 @@ def findings(ctx: Context) -> list[Finding]:
 def _lock_findings(ctx: Context, ev: pl.DataFrame) -> list[Finding]:
     locks = ev.filter(
         (pl.col("syscall") == "flock")
-        & pl.col("artifact").is_in(["lock", "vcs-lock", "cache-lock", "list", "ziphash"])
+        & pl.col("artifact").is_in(
+            ["lock", "vcs-lock", "cache-lock", "list", "list-lock", "ziphash"]
+        )
     )
     waits = locks.filter(
         (pl.col("in_flight") | (pl.col("wait") >= LOCK_WAIT_MIN))
