@@ -139,18 +139,24 @@ def classify_relative(rel: str) -> CachePath:
     return _classify(rel, rel) if rel else CachePath(rel, "", "root")
 
 
+def classify_download(path: str) -> CachePath | None:
+    """What a path under some module cache's ``cache/download`` is, where the cache's root is
+    not known (``path`` is the whole path); None for any other path."""
+    _, sep, rest = path.partition("/cache/download/")
+    if not sep:
+        return None
+    return _classify(path, ("cache/download/" + rest).strip("/"))
+
+
 def download_temp_url_path(path: str, of: tuple[str, ...] = ("zip", "mod", "info")) -> str | None:
     """``/root/go/pkg/mod/cache/download/example.com/a/@v/v1.0.0.zip123.tmp`` ->
     ``example.com/a/@v/v1.0.0.zip``: for a temporary file of one of ``of``, the path a proxy
     serves its final file at (``cache/download`` has a proxy's layout: go can serve it as
     ``GOPROXY=file://...``), still escaped. None for any other path."""
-    _, sep, rest = path.partition("/cache/download/")
-    if not sep:
+    cp = classify_download(path)
+    if cp is None or cp.artifact != "tmp" or cp.tmp_of not in of or not cp.module:
         return None
-    cp = classify_relative("cache/download/" + rest)
-    if cp.artifact != "tmp" or cp.tmp_of not in of or not cp.module or cp.final is None:
-        return None
-    return cp.final.removeprefix("cache/download/")
+    return (cp.final or "").partition("/cache/download/")[2] or None
 
 
 def _classify(path: str, rel: str) -> CachePath:

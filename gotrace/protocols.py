@@ -1,6 +1,7 @@
 """What the bytes on a connection say: HTTP/1.x request and status lines, DNS messages, and
 TLS record framing (in the clear even when the content is not), from the buffers strace
-printed. One home for wire formats; the analyzers ask it, they do not parse bytes.
+printed, and the paths of the GOPROXY protocol. One home for wire formats; the analyzers
+ask it, they do not parse bytes.
 
 TLS (RFC 8446 5.1): each record starts with a 5-byte header, content type (0x16 handshake,
 0x17 application data, 0x15 alert, 0x14 change_cipher_spec), version, length. The first
@@ -13,6 +14,8 @@ from __future__ import annotations
 import re
 import struct
 from typing import Any
+
+from gotrace.modpath import escape, unescape
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS")
 REQUEST = re.compile(rb"^(" + "|".join(HTTP_METHODS).encode() + rb") (\S+) HTTP/1\.[01]\r?\n")
@@ -71,6 +74,37 @@ def header_end(data: bytes) -> int | None:
     return end + 4 if end >= 0 else None
 
 
+# -- the GOPROXY protocol (``go help goproxy``) ------------------------------------------------
+#: what a proxy serves for a module version: ``$base/$module/@v/$version.{info,mod,zip}``
+#: (module path and version escaped: ``!x`` for ``X``), besides ``@v/list`` and ``@latest``
+_PROXY_FILE = re.compile(r"/@v/(?P<v>[^/]+)\.(?P<ext>zip|mod|info)$")
+
+
+def proxy_path(module: str, version: str, ext: str) -> str:
+    """(``github.com/BurntSushi/toml``, ``v1.2.0``, ``zip``) ->
+    ``/github.com/!burnt!sushi/toml/@v/v1.2.0.zip``: the path under a proxy's base URL."""
+    return f"/{escape(module)}/@v/{escape(version)}.{ext}"
+
+
+def split_proxy_url(
+    path: str, known: set[tuple[str, str]]
+) -> tuple[str, tuple[str, str], str] | None:
+    """``/prefix/example.com/dep0/@v/v1.0.0.zip`` -> (``/prefix``, (module, version), ``zip``)
+    for a module@version in ``known`` (unescaped); the prefix is the proxy's base path. A
+    path alone cannot say where the base ends, so the module must be one of ``known``."""
+    m = _PROXY_FILE.search(path)
+    if m is None:
+        return None
+    version = unescape(m.group("v"))
+    segs = path[: m.start()].split("/")
+    for i in range(len(segs)):
+        key = (unescape("/".join(segs[i:])), version)
+        if key in known:
+            return "/".join(segs[:i]), key, m.group("ext")
+    return None
+
+
+# -- TLS ---------------------------------------------------------------------------------------
 TLS_HANDSHAKE, TLS_APPLICATION_DATA, TLS_ALERT, TLS_CHANGE_CIPHER_SPEC = 0x16, 0x17, 0x15, 0x14
 TLS_CONTENT_TYPES = {
     TLS_HANDSHAKE: "handshake",

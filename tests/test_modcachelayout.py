@@ -7,6 +7,7 @@ import pytest
 
 from gotrace.modcachelayout import (
     classify,
+    classify_download,
     classify_relative,
     download_temp_url_path,
     extraction_temp,
@@ -70,3 +71,11 @@ def test_download_temps() -> None:
     assert download_temp_url_path("/r/" + rel) == "github.com/!burnt!sushi/toml/@v/v1.2.0.zip"
     assert download_temp_url_path("/r/" + rel, ("mod",)) is None
     assert download_temp_url_path("/r/cache/download/sumdb/x/lookup/a9.tmp") is None
+
+
+def test_classify_download_without_the_root() -> None:
+    cp = classify_download("/root/go/pkg/mod/cache/download/example.com/a/@v/v1.0.0.zip")
+    assert cp is not None and (cp.artifact, cp.key) == ("zip", "example.com/a@v1.0.0")
+    tmp = classify_download("/r/cache/download/example.com/a/@v/v1.0.0.zip5.tmp")
+    assert tmp is not None and tmp.final == "/r/cache/download/example.com/a/@v/v1.0.0.zip"
+    assert classify_download("/r/example.com/a@v1.0.0/a.go") is None

@@ -73,3 +73,18 @@ def test_http_request_and_status_lines():
     assert header_end(b"HTTP/1.1 200 OK\r\nContent-Le") is None
     assert status_line(b"GET / HTTP/1.1\r\n") is None
     assert '"GET ' in HTTP_REQUEST_STRACE_HEADS
+
+
+def test_goproxy_paths():
+    from gotrace.protocols import proxy_path, split_proxy_url
+
+    path = proxy_path("github.com/BurntSushi/toml", "v1.2.0", "zip")
+    assert path == "/github.com/!burnt!sushi/toml/@v/v1.2.0.zip"
+    known = {("github.com/BurntSushi/toml", "v1.2.0")}
+    assert split_proxy_url("/base" + path, known) == (
+        "/base",
+        ("github.com/BurntSushi/toml", "v1.2.0"),
+        "zip",
+    )
+    assert split_proxy_url(path, set()) is None
+    assert split_proxy_url("/github.com/x/@v/list", known) is None

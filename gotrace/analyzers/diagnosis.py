@@ -18,6 +18,7 @@ from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
 from gotrace.modcachelayout import download_temp_url_path
 from gotrace.netaddr import url_host_port
+from gotrace.protocols import proxy_path
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -221,11 +222,9 @@ def _likely_request(
             & (pl.col("tmp_files").list.len() == 0)
         )
         if waiting.height == 1:
-            from gotrace.modpath import escape
-
             mod, ver = waiting.row(0, named=True)["module"], waiting.row(0, named=True)["version"]
             if ver:
-                return f"GET /{escape(mod)}/@v/{escape(ver)}.mod", "guess"
+                return f"GET {proxy_path(mod, ver, 'mod')}", "guess"
     return None, "unknown"
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gotrace.modcachelayout import classify_download
 from gotrace.netaddr import host_port
 from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
 from gotrace.protocols import request_line, tls_sni
@@ -43,9 +44,6 @@ def is_progress(name: str, errno: str | None, target: str | None) -> bool:
     if name in NOISE or errno == "EAGAIN":
         return False
     return not (target and target.startswith(WAKEUP_FDS))
-
-
-_MODULE_ZIP = re.compile(r"cache/download/(?P<mod>.+)/@v/(?P<ver>[^/]+)\.zip$")
 
 
 @dataclass
@@ -149,9 +147,9 @@ class LiveState:
         if name in ("renameat", "renameat2", "rename") and ret == "0":
             for p in parts:
                 path = decode_string(p)
-                done = _MODULE_ZIP.search(path.text()) if path else None
-                if done:
-                    self.modules_done.add(f"{done.group('mod')}@{done.group('ver')}")
+                done = classify_download(path.text()) if path else None
+                if done and done.artifact == "zip" and done.key:
+                    self.modules_done.add(done.key)
 
     def progress(self) -> str:
         return (

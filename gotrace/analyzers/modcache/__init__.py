@@ -25,9 +25,9 @@ from gotrace.analyzers.modcache.cachelog import (
 )
 from gotrace.analyzers.modcache.checks import LOCK_FIX, LOCK_WAIT_MIN, findings
 from gotrace.analyzers.modcache.events import cache_events, trace_end
-from gotrace.analyzers.modcache.sources import split_proxy_url
 from gotrace.analyzers.modcache.table import modules
 from gotrace.modcachelayout import ARTIFACTS, CachePath, classify
+from gotrace.protocols import split_proxy_url
 
 __all__ = [
     "ARTIFACTS",

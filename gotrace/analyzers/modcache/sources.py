@@ -11,7 +11,6 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.modcache.events import OPENERS
 from gotrace.analyzers.output import go_x
-from gotrace.modpath import unescape
 from gotrace.netaddr import url_origin
 from gotrace.parsers.args import decode_string, parse_socket
 from gotrace.protocols import (
@@ -19,27 +18,10 @@ from gotrace.protocols import (
     HTTP_STATUS_STRACE_HEAD,
     request_line,
     request_strace_head,
+    split_proxy_url,
 )
 
-_ARTIFACT_URL = re.compile(r"/@v/(?P<v>[^/]+)\.(?P<ext>zip|mod|info)$")
 _SOURCE_RANK = {"zip": 0, "mod": 1, "info": 2}
-
-
-def split_proxy_url(
-    path: str, known: set[tuple[str, str]]
-) -> tuple[str, tuple[str, str], str] | None:
-    """``/prefix/example.com/dep0/@v/v1.0.0.zip`` -> (``/prefix``, (module, version), ``zip``)
-    for a module@version in ``known``."""
-    m = _ARTIFACT_URL.search(path)
-    if m is None:
-        return None
-    version = unescape(m.group("v"))
-    segs = path[: m.start()].split("/")
-    for i in range(len(segs)):
-        key = (unescape("/".join(segs[i:])), version)
-        if key in known:
-            return "/".join(segs[:i]), key, m.group("ext")
-    return None
 
 
 def _status_rank(code: int | None) -> int:
