@@ -16,6 +16,7 @@ import struct
 from typing import Any
 
 from gotrace.modpath import escape, unescape
+from gotrace.netaddr import host_port
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS")
 REQUEST = re.compile(rb"^(" + "|".join(HTTP_METHODS).encode() + rb") (\S+) HTTP/1\.[01]\r?\n")
@@ -178,6 +179,16 @@ def tls_sni(data: bytes) -> str | None:
     """The server_name of a TLS ClientHello, or None (not a ClientHello, or cut by -s)."""
     hello = tls_client_hello(data)
     return hello["sni"] if hello else None
+
+
+#: where a resolver listens (go's resolver and the libc one both send to port 53)
+DNS_PORT = 53
+
+
+def is_dns_server(endpoint: str | None) -> bool:
+    """Whether a socket's remote end (``127.0.0.53:53``, ``[::1]:53``) is a DNS server."""
+    hp = host_port(endpoint) if endpoint else None
+    return bool(hp and hp[1] == DNS_PORT)
 
 
 _QTYPES = {

@@ -88,3 +88,10 @@ def test_goproxy_paths():
     )
     assert split_proxy_url(path, set()) is None
     assert split_proxy_url("/github.com/x/@v/list", known) is None
+
+
+def test_dns_servers_are_port_53():
+    from gotrace.protocols import is_dns_server
+
+    assert is_dns_server("127.0.0.53:53") and is_dns_server("[::1]:53")
+    assert not is_dns_server("127.0.0.1:1053") and not is_dns_server(None)

@@ -15,7 +15,7 @@ from typing import Any
 from gotrace.modcachelayout import classify_download
 from gotrace.netaddr import host_port
 from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
-from gotrace.protocols import request_line, tls_sni
+from gotrace.protocols import is_dns_server, request_line, tls_sni
 
 #: readiness waits: they return when data may be there (the read that follows moves it) or
 #: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
@@ -185,7 +185,7 @@ class LiveState:
             hp = host_port(remote) if c.remote else None
             proto = c.target.split(":", 1)[0]
             what = f"{proto} {hp[0]}:{hp[1]}" if hp else remote
-            if hp and hp[1] == 53:
+            if c.remote and is_dns_server(c.remote):
                 return f"waiting for a DNS answer from {what}"
             after = f" after sending `{c.request}`" if c.request else ""
             if c.sni and not c.request:

@@ -19,7 +19,6 @@ import polars as pl
 
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.fdtable import inet_peer
-from gotrace.netaddr import host_port
 from gotrace.parsers.args import decode_string, parse_socket, split_args
 from gotrace.protocols import (
     HTTP_REQUEST_STRACE_HEADS,
@@ -27,6 +26,7 @@ from gotrace.protocols import (
     TLS_HANDSHAKE_STRACE_HEADS,
     content_length,
     header_end,
+    is_dns_server,
     parse_dns,
     request_host,
     request_line,
@@ -96,8 +96,7 @@ class Connection:
 
     @property
     def is_dns(self) -> bool:
-        hp = host_port(self.remote) if self.remote else None
-        return bool(hp and hp[1] == 53)
+        return is_dns_server(self.remote)
 
     def last_request(self) -> str | None:
         return self.requests[-1]["request"] if self.requests else None

@@ -18,6 +18,7 @@ from itertools import pairwise
 from typing import Any
 
 from gotrace.modcachelayout import TEMP_WRITTEN, classify_relative
+from gotrace.protocols import is_dns_server
 from gotrace.tracer.sampler import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 
 #: Go's runtime parks idle threads in these (and a C program waits for I/O in poll/select):
@@ -250,7 +251,7 @@ def _socket_clause(proto: str, remote: str, state: str, socks: Sequence[SocketSa
     n = len(socks)
     noun = "connection" if proto == "TCP" else "socket"
     head = f"{n} {proto} {noun}{'s' if n > 1 else ''} to {remote}"
-    if remote.endswith(":53"):
+    if is_dns_server(remote):
         head += " (DNS)"
     if proto == "TCP":
         head += f" {state}"
@@ -410,7 +411,7 @@ class _Span:
             groups = [g for g in groups if any(awaiting_reply(s) for s in g[1])]
         out = []
         for (proto, remote, state), socks in groups:
-            if remote.endswith(":53"):
+            if is_dns_server(remote):
                 fix = (
                     f"The resolver at {remote} does not answer: check /etc/resolv.conf and "
                     "the network path to it, or point GOPROXY at an address that needs no lookup."
