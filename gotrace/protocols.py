@@ -1,6 +1,7 @@
 """What the bytes on a connection say: HTTP/1.x request and status lines, DNS messages, and
 TLS record framing (in the clear even when the content is not), from the buffers strace
-printed. One home for wire formats; the analyzers ask it, they do not parse bytes.
+printed, and the paths of the GOPROXY protocol. One home for wire formats; the analyzers
+ask it, they do not parse bytes.
 
 TLS (RFC 8446 5.1): each record starts with a 5-byte header, content type (0x16 handshake,
 0x17 application data, 0x15 alert, 0x14 change_cipher_spec), version, length. The first
@@ -14,11 +15,97 @@ import re
 import struct
 from typing import Any
 
-REQUEST = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS) (\S+) HTTP/1\.[01]\r?\n")
+from gotrace.modpath import escape, unescape
+from gotrace.netaddr import host_port
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS")
+REQUEST = re.compile(rb"^(" + "|".join(HTTP_METHODS).encode() + rb") (\S+) HTTP/1\.[01]\r?\n")
 HOST = re.compile(rb"\r\nHost: ([^\r\n]+)", re.IGNORECASE)
 STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
 CONTENT_LENGTH = re.compile(rb"\r\nContent-Length: (\d+)", re.IGNORECASE)
 
+
+#: how strace prints the start of a buffer that holds a request line (``"GET ``), and one
+#: that holds a status line: enough to pick the calls worth decoding from a whole frame
+def request_strace_head(method: str) -> str:
+    """``"GET `` for ``GET``."""
+    return f'"{method} '
+
+
+HTTP_REQUEST_STRACE_HEADS = tuple(request_strace_head(method) for method in HTTP_METHODS)
+HTTP_STATUS_STRACE_HEAD = '"HTTP/1.'
+#: the status code of a status line inside a call's arguments as strace printed them
+#: (a pattern for a frame-wide ``str.extract``; group 1 is the code)
+HTTP_STATUS_IN_ARGS = r'"HTTP/1\.[01] (\d{3})'
+
+
+def request_line(data: bytes) -> tuple[str, str] | None:
+    """``(method, target)`` of the HTTP/1.x request line ``data`` starts with, or None.
+    The target is as sent: a path, or an absolute URL (a request to an HTTP proxy)."""
+    m = REQUEST.match(data)
+    if m is None:
+        return None
+    return m.group(1).decode(), m.group(2).decode("utf-8", "replace")
+
+
+def request_host(data: bytes) -> str | None:
+    """The ``Host:`` header of a request, or None."""
+    m = HOST.search(data)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def status_line(data: bytes) -> tuple[int, str] | None:
+    """``(code, reason)`` of the HTTP/1.x status line ``data`` starts with, or None."""
+    m = STATUS.match(data)
+    if m is None:
+        return None
+    return int(m.group(1)), (m.group(2) or b"").decode("utf-8", "replace")
+
+
+def content_length(data: bytes) -> int | None:
+    """The ``Content-Length:`` of a response head, or None."""
+    m = CONTENT_LENGTH.search(data)
+    return int(m.group(1)) if m else None
+
+
+def header_end(data: bytes) -> int | None:
+    """Where the body starts (just past the blank line ending the head), or None when the
+    head does not end in ``data`` (cut by -s, or split across reads)."""
+    end = data.find(b"\r\n\r\n")
+    return end + 4 if end >= 0 else None
+
+
+# -- the GOPROXY protocol (``go help goproxy``) ------------------------------------------------
+#: what a proxy serves for a module version: ``$base/$module/@v/$version.{info,mod,zip}``
+#: (module path and version escaped: ``!x`` for ``X``), besides ``@v/list`` and ``@latest``
+_PROXY_FILE = re.compile(r"/@v/(?P<v>[^/]+)\.(?P<ext>zip|mod|info)$")
+
+
+def proxy_path(module: str, version: str, ext: str) -> str:
+    """(``github.com/BurntSushi/toml``, ``v1.2.0``, ``zip``) ->
+    ``/github.com/!burnt!sushi/toml/@v/v1.2.0.zip``: the path under a proxy's base URL."""
+    return f"/{escape(module)}/@v/{escape(version)}.{ext}"
+
+
+def split_proxy_url(
+    path: str, known: set[tuple[str, str]]
+) -> tuple[str, tuple[str, str], str] | None:
+    """``/prefix/example.com/dep0/@v/v1.0.0.zip`` -> (``/prefix``, (module, version), ``zip``)
+    for a module@version in ``known`` (unescaped); the prefix is the proxy's base path. A
+    path alone cannot say where the base ends, so the module must be one of ``known``."""
+    m = _PROXY_FILE.search(path)
+    if m is None:
+        return None
+    version = unescape(m.group("v"))
+    segs = path[: m.start()].split("/")
+    for i in range(len(segs)):
+        key = (unescape("/".join(segs[i:])), version)
+        if key in known:
+            return "/".join(segs[:i]), key, m.group("ext")
+    return None
+
+
+# -- TLS ---------------------------------------------------------------------------------------
 TLS_HANDSHAKE, TLS_APPLICATION_DATA, TLS_ALERT, TLS_CHANGE_CIPHER_SPEC = 0x16, 0x17, 0x15, 0x14
 TLS_CONTENT_TYPES = {
     TLS_HANDSHAKE: "handshake",
@@ -33,6 +120,10 @@ TLS_CONTENT_TYPES = {
 TLS_STRACE_HEADS = {
     name: (f'"\\{code:o}\\3', f'"\\x{code:02x}\\x03') for code, name in TLS_CONTENT_TYPES.items()
 }
+
+
+#: the heads a write's buffer starts with when it holds a TLS handshake record
+TLS_HANDSHAKE_STRACE_HEADS = TLS_STRACE_HEADS["handshake"]
 
 
 def tls_record_kind(buffer: str) -> str | None:
@@ -88,6 +179,16 @@ def tls_sni(data: bytes) -> str | None:
     """The server_name of a TLS ClientHello, or None (not a ClientHello, or cut by -s)."""
     hello = tls_client_hello(data)
     return hello["sni"] if hello else None
+
+
+#: where a resolver listens (go's resolver and the libc one both send to port 53)
+DNS_PORT = 53
+
+
+def is_dns_server(endpoint: str | None) -> bool:
+    """Whether a socket's remote end (``127.0.0.53:53``, ``[::1]:53``) is a DNS server."""
+    hp = host_port(endpoint) if endpoint else None
+    return bool(hp and hp[1] == DNS_PORT)
 
 
 _QTYPES = {

@@ -2,8 +2,9 @@
 
 Covered: HTTP ``Authorization``/``Proxy-Authorization``/``Cookie`` header values,
 ``user:token@`` in URLs, the contents of ``.netrc`` and ``.git-credentials`` reads,
-and environment variables whose names contain TOKEN, PASSWORD, SECRET or
-(API_)KEY, as execve prints them with ``-v`` and as meta.json records them.
+and environment variables whose names contain one of :data:`SECRET_NAME_PARTS` (TOKEN,
+PASSWORD, SECRET, (API_)KEY, CREDENTIAL, ...), as execve prints them with ``-v`` and as
+meta.json records them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from collections.abc import Mapping
 import polars as pl
 
 MASK = "[REDACTED]"
+
+#: what makes an environment variable's name secret-looking (regex parts, upper case): the
+#: one list for traces, meta.json and sample_traces/capture.py
+SECRET_NAME_PARTS = (
+    "TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_?KEY", "ACCESS_KEY", "CREDENTIAL",
+)  # fmt: skip
+_SECRET_ALTERNATIVES = "|".join(SECRET_NAME_PARTS)
+#: a secret-looking environment variable name (anywhere in the name, any case)
+SECRET_NAME = re.compile(r"(?i)" + _SECRET_ALTERNATIVES)
 
 # (pattern, replacement) pairs, in the syntax both Python re and polars (Rust regex) accept.
 RULES: tuple[tuple[str, str], ...] = (
@@ -27,7 +37,7 @@ RULES: tuple[tuple[str, str], ...] = (
     (r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s\"'<>:]+:[^/@\s\"'<>]+@", "${1}" + MASK + "@"),
     # NAME=value for secret-looking environment variable names ("GITHUB_TOKEN=abc")
     (
-        r"(?i)\b([A-Z0-9_]*(?:TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY)[A-Z0-9_]*)=[^\"\s,]*",
+        r"(?i)\b([A-Z0-9_]*(?:" + _SECRET_ALTERNATIVES + r")[A-Z0-9_]*)=[^\"\s,]*",
         "${1}=" + MASK,
     ),
     # .netrc syntax: "machine h login u password p"
@@ -35,7 +45,6 @@ RULES: tuple[tuple[str, str], ...] = (
 )
 
 _SECRET_FILE = r"(?:^|/)(?:\.netrc|_netrc|\.git-credentials)$"
-_SECRET_NAME = re.compile(r"(?i)TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY")
 _PY_RULES = tuple((re.compile(p), r.replace("${", "\\g<").replace("}", ">")) for p, r in RULES)
 
 TEXT_COLUMNS = ("args", "text", "info", "ret_target", "fd_target")
@@ -51,15 +60,16 @@ def redact_env(env: Mapping[str, str]) -> dict[str, str]:
     """Environment values for secret-looking names become MASK; URLs lose their credentials."""
     out: dict[str, str] = {}
     for key, value in env.items():
-        out[key] = MASK if _SECRET_NAME.search(key) else redact_text(value)
+        out[key] = MASK if SECRET_NAME.search(key) else redact_text(value)
     return out
 
 
 #: every rule needs one of these words (case-insensitive) in the text: rows without any skip
-#: the regexes. Keep in step with RULES and _SECRET_FILE.
+#: the regexes. Keep in step with RULES, SECRET_NAME_PARTS and _SECRET_FILE.
 KEYWORDS = (
     "authorization", "cookie", "api-key", "private-token", "://", "token", "password",
-    "passwd", "secret", "api_key", "apikey", "access_key", "netrc", "git-credentials",
+    "passwd", "secret", "api_key", "apikey", "access_key", "credential", "netrc",
+    "git-credentials",
 )  # fmt: skip
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gotrace.redact import SECRET_NAME
+
 HERE = Path(__file__).resolve().parent
 FILES = ("trace.strace", "meta.json", "events.parquet", "samples.jsonl")
 #: scenarios also captured with ``go mod download -x`` (as ``<name>-x/``): -x writes a
@@ -49,7 +51,6 @@ GOROOT_PLACEHOLDER = "/opt/go"
 LARGE_TRACE = 1_500_000
 #: go env values that change on every run (GOGCCFLAGS names a fresh go-build temp dir)
 VOLATILE_GO_ENV = ("GOGCCFLAGS",)
-SECRET_NAME = re.compile(r"(?i)TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY|CREDENTIAL")
 #: temp names the lab makes: workdirs (mkdtemp: 8 random characters) and netns names
 LAB_TEMP = re.compile(r"(/tmp/gotrace-lab-[a-z0-9-]+-)([a-z0-9_]{8})(?![a-z0-9_-])")
 LAB_NETNS = re.compile(r"gotrace-lab-(\d+)-([0-9a-f]{6})")

@@ -1,7 +1,8 @@
 """The layers hold: every gotrace module's imports (also those inside functions) are read with
 ``ast`` and checked against the rules below; a failure names each offending edge.
 
-    model, goconfig, errors, modpath, redact, protocols   import nothing above them
+    model, goconfig, errors, modpath, redact, protocols,
+    netaddr, modcachelayout                               import nothing above them
     parsers, tracer (the capture side)                    no analyzers/reporters/cli/fleet/lab/doctor
     analyzers                                             no reporters/cli/fleet/lab/tracer/doctor
     reporters                                             no cli/fleet/lab/tracer/doctor, no Trace
@@ -25,6 +26,8 @@ BOTTOM = (
     "gotrace.modpath",
     "gotrace.redact",
     "gotrace.protocols",
+    "gotrace.netaddr",
+    "gotrace.modcachelayout",
 )
 
 #: (importer, what it must not import, why)

@@ -45,3 +45,53 @@ def test_record_kind_from_strace_buffers():
     assert tls_record_kind('"\\27\\3\\3\\0\\241M') == "application_data"
     assert tls_record_kind('"\\x16\\x03\\x01\\x05') == "handshake"
     assert tls_record_kind('"GET / HTTP/1.1') is None
+
+
+def test_http_request_and_status_lines():
+    from gotrace.protocols import (
+        HTTP_REQUEST_STRACE_HEADS,
+        content_length,
+        header_end,
+        request_host,
+        request_line,
+        status_line,
+    )
+
+    req = b"GET /example.com/dep0/@v/v1.0.0.zip HTTP/1.1\r\nHost: 127.0.0.1:8081\r\n\r\n"
+    assert request_line(req) == ("GET", "/example.com/dep0/@v/v1.0.0.zip")
+    assert request_host(req) == "127.0.0.1:8081"
+    # the absolute form a client sends to an HTTP proxy, and CONNECT
+    assert request_line(b"GET http://h:1/x HTTP/1.1\r\n") == ("GET", "http://h:1/x")
+    assert request_line(b"CONNECT proxy.golang.org:443 HTTP/1.1\r\n")[0] == "CONNECT"  # type: ignore[index]
+    assert request_line(b"\x16\x03\x01\x00") is None
+    assert request_line(b"GET /x") is None  # cut by -s before the version
+    resp = b"HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\nnot found: nothing\n"
+    assert status_line(resp) == (404, "Not Found")
+    assert status_line(b"HTTP/1.0 200\r\n") == (200, "")
+    assert content_length(resp) == 19
+    assert header_end(resp) == len(resp) - 19
+    assert header_end(b"HTTP/1.1 200 OK\r\nContent-Le") is None
+    assert status_line(b"GET / HTTP/1.1\r\n") is None
+    assert '"GET ' in HTTP_REQUEST_STRACE_HEADS
+
+
+def test_goproxy_paths():
+    from gotrace.protocols import proxy_path, split_proxy_url
+
+    path = proxy_path("github.com/BurntSushi/toml", "v1.2.0", "zip")
+    assert path == "/github.com/!burnt!sushi/toml/@v/v1.2.0.zip"
+    known = {("github.com/BurntSushi/toml", "v1.2.0")}
+    assert split_proxy_url("/base" + path, known) == (
+        "/base",
+        ("github.com/BurntSushi/toml", "v1.2.0"),
+        "zip",
+    )
+    assert split_proxy_url(path, set()) is None
+    assert split_proxy_url("/github.com/x/@v/list", known) is None
+
+
+def test_dns_servers_are_port_53():
+    from gotrace.protocols import is_dns_server
+
+    assert is_dns_server("127.0.0.53:53") and is_dns_server("[::1]:53")
+    assert not is_dns_server("127.0.0.1:1053") and not is_dns_server(None)

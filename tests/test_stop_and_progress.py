@@ -177,3 +177,18 @@ def test_live_line_names_the_tls_server_when_the_request_is_encrypted():
         s.feed(parse_line(stamped(raw)), ts)
     line = s.blame()
     assert "TCP 127.0.0.1:4443" in line and "TLS to proxy; the request is encrypted" in line
+
+
+def test_live_counts_a_module_when_its_zip_is_renamed_into_place():
+    s = LiveState()
+    v = "/root/go/pkg/mod/cache/download/github.com/!burnt!sushi/toml/@v"
+    for ts, raw in [
+        (
+            1.0,
+            f'100 1.0 renameat(AT_FDCWD, "{v}/v1.2.0.mod77.tmp", AT_FDCWD, "{v}/v1.2.0.mod") = 0',
+        ),
+        (1.1, f'100 1.1 renameat(AT_FDCWD, "{v}/v1.2.0.zip5.tmp", AT_FDCWD, "{v}/v1.2.0.zip") = 0'),
+    ]:
+        s.feed(parse_line(stamped(raw)), ts)
+    assert s.modules_done == {"github.com/BurntSushi/toml@v1.2.0"}
+    assert s.progress().endswith("1 modules fetched")

@@ -66,6 +66,24 @@ def test_redact_helpers():
     }
 
 
+def test_credential_variables_are_redacted():
+    """sample_traces/capture.py dropped *CREDENTIAL* variables from meta.json while the
+    redactor kept them: one list now, in gotrace.redact."""
+    import polars as pl
+
+    from gotrace.redact import SECRET_NAME, redact_frame
+
+    assert redact_env({"AWS_CREDENTIALS": "x", "GOFLAGS": "-mod=mod"}) == {
+        "AWS_CREDENTIALS": MASK,
+        "GOFLAGS": "-mod=mod",
+    }
+    args = '"/usr/bin/git", ["git"], ["GIT_CREDENTIAL_TOKEN2=abc", "HOME=/root"]'
+    assert redact_text(args) == args.replace("=abc", "=" + MASK)
+    frame = pl.DataFrame({"args": ['["MY_CREDENTIAL=s3cr3t", "PATH=/bin"]']})
+    assert redact_frame(frame)["args"][0] == f'["MY_CREDENTIAL={MASK}", "PATH=/bin"]'
+    assert SECRET_NAME.search("google_application_credentials")
+
+
 def test_argument_decoding():
     assert split_args('3</a,b>, "x, y", {a=1, b=[2, 3]}, 0') == [
         "3</a,b>",

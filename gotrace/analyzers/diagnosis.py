@@ -18,6 +18,9 @@ from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
 from gotrace.goconfig.goproxy import goproxy_notes, proxy_list
+from gotrace.modcachelayout import download_temp_url_path
+from gotrace.netaddr import url_host_port
+from gotrace.protocols import proxy_path
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -118,14 +121,6 @@ def _env(ctx: Context) -> dict[str, str]:
 
 
 # -- GOPROXY / GOSUMDB -------------------------------------------------------------------
-def _host_port_of_url(url: str) -> str | None:
-    m = re.match(
-        r"^(?P<scheme>https?)://(?:[^@/]*@)?(?P<host>\[[^\]]+\]|[^/:]+)(?::(?P<port>\d+))?", url
-    )
-    if not m:
-        return None
-    port = m.group("port") or ("443" if m.group("scheme") == "https" else "80")
-    return f"{m.group('host')}:{port}"
 
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -156,17 +151,17 @@ def _role(
     if not remote:
         return ("other", None, None)
     for entry, sep in proxy_list(env.get("GOPROXY", "")):
-        if _same_endpoint(_host_port_of_url(entry), remote, sni):
+        if _same_endpoint(url_host_port(entry), remote, sni):
             return ("proxy", entry, sep)
     sumdb = env.get("GOSUMDB", "")
     parts = sumdb.split()
-    if len(parts) == 2 and _same_endpoint(_host_port_of_url(parts[1]), remote, sni):
+    if len(parts) == 2 and _same_endpoint(url_host_port(parts[1]), remote, sni):
         return ("sumdb", parts[1], None)
     for var in _PROXY_VARS:
         value = env.get(var)
         if value:
             url = value if "://" in value else f"http://{value}"
-            if _same_endpoint(_host_port_of_url(url), remote, sni):
+            if _same_endpoint(url_host_port(url), remote, sni):
                 return ("http-proxy", url, var)
     return ("other", None, None)
 
@@ -179,9 +174,6 @@ def _setting(role: str, sep: str | None) -> str | None:
 
 def _size(n: int) -> str:
     return f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB"
-
-
-_LEFT_ZIP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.zip)\d*\.tmp$")
 
 
 def _likely_request(
@@ -215,9 +207,9 @@ def _likely_request(
             named=True
         ):
             for left in row["leftovers"] or []:
-                hit = _LEFT_ZIP.search(left)
-                if hit:
-                    return f"GET /{hit.group('path')}", "guess"
+                url_path = download_temp_url_path(left, ("zip",))
+                if url_path:
+                    return f"GET /{url_path}", "guess"
         # go fetches a version's .mod before its zip: one module still waiting for both
         waiting = m.filter(
             (pl.col("result") == "in-progress")
@@ -225,11 +217,9 @@ def _likely_request(
             & (pl.col("tmp_files").list.len() == 0)
         )
         if waiting.height == 1:
-            from gotrace.modpath import escape
-
             mod, ver = waiting.row(0, named=True)["module"], waiting.row(0, named=True)["version"]
             if ver:
-                return f"GET /{escape(mod)}/@v/{escape(ver)}.mod", "guess"
+                return f"GET {proxy_path(mod, ver, 'mod')}", "guess"
     return None, "unknown"
 
 

@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gotrace.parsers.args import decode_string, host_port, parse_fd, parse_socket, split_args
-from gotrace.protocols import REQUEST, tls_sni
+from gotrace.modcachelayout import classify_download
+from gotrace.netaddr import host_port
+from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
+from gotrace.protocols import is_dns_server, request_line, tls_sni
 
 #: readiness waits: they return when data may be there (the read that follows moves it) or
 #: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
@@ -42,9 +44,6 @@ def is_progress(name: str, errno: str | None, target: str | None) -> bool:
     if name in NOISE or errno == "EAGAIN":
         return False
     return not (target and target.startswith(WAKEUP_FDS))
-
-
-_MODULE_ZIP = re.compile(r"cache/download/(?P<mod>.+)/@v/(?P<ver>[^/]+)\.zip$")
 
 
 @dataclass
@@ -129,11 +128,11 @@ class LiveState:
                 and len(parts) > 1
             ):
                 s = decode_string(parts[1])
-                m = REQUEST.match(s.value) if s else None
-                if m:
-                    conn.request = f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}"
+                req = request_line(s.value) if s else None
+                if req:
+                    conn.request = f"{req[0]} {req[1]}"
                     conn.received = 0  # bytes count per request on a reused connection
-                elif s and conn.sni is None and s.value[:1] == b"\x16":
+                elif s and conn.sni is None:
                     conn.sni = tls_sni(s.value)
                 if not conn.waiting:
                     conn.waiting = True
@@ -148,9 +147,9 @@ class LiveState:
         if name in ("renameat", "renameat2", "rename") and ret == "0":
             for p in parts:
                 path = decode_string(p)
-                done = _MODULE_ZIP.search(path.text()) if path else None
-                if done:
-                    self.modules_done.add(f"{done.group('mod')}@{done.group('ver')}")
+                done = classify_download(path.text()) if path else None
+                if done and done.artifact == "zip" and done.key:
+                    self.modules_done.add(done.key)
 
     def progress(self) -> str:
         return (
@@ -186,7 +185,7 @@ class LiveState:
             hp = host_port(remote) if c.remote else None
             proto = c.target.split(":", 1)[0]
             what = f"{proto} {hp[0]}:{hp[1]}" if hp else remote
-            if hp and hp[1] == 53:
+            if c.remote and is_dns_server(c.remote):
                 return f"waiting for a DNS answer from {what}"
             after = f" after sending `{c.request}`" if c.request else ""
             if c.sni and not c.request:

@@ -18,14 +18,19 @@ from typing import Any
 import polars as pl
 
 from gotrace.analyzers.context import Context
-from gotrace.parsers.args import decode_string, host_port, parse_socket, split_args
+from gotrace.parsers.args import decode_string, parse_socket, split_args
 from gotrace.parsers.fdreplay import inet_peer
 from gotrace.protocols import (
-    CONTENT_LENGTH,
-    HOST,
-    REQUEST,
-    STATUS,
+    HTTP_REQUEST_STRACE_HEADS,
+    HTTP_STATUS_STRACE_HEAD,
+    TLS_HANDSHAKE_STRACE_HEADS,
+    content_length,
+    header_end,
+    is_dns_server,
     parse_dns,
+    request_host,
+    request_line,
+    status_line,
     tls_client_hello,
     tls_record_kind,
 )
@@ -91,8 +96,7 @@ class Connection:
 
     @property
     def is_dns(self) -> bool:
-        hp = host_port(self.remote) if self.remote else None
-        return bool(hp and hp[1] == 53)
+        return is_dns_server(self.remote)
 
     def last_request(self) -> str | None:
         return self.requests[-1]["request"] if self.requests else None
@@ -392,17 +396,7 @@ def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
         conn.tls_app_sent += n
 
 
-_HEADS = (
-    '"GET ',
-    '"HEAD ',
-    '"POST ',
-    '"PUT ',
-    '"DELETE ',
-    '"CONNECT ',
-    '"OPTIONS ',
-    '"\\26\\3',
-    '"\\x16\\x03',
-)
+_HEADS = (*HTTP_REQUEST_STRACE_HEADS, *TLS_HANDSHAKE_STRACE_HEADS)
 
 
 def _worth_decoding(conn: Connection, args: str, *, sent: bool) -> bool:
@@ -416,7 +410,9 @@ def _worth_decoding(conn: Connection, args: str, *, sent: bool) -> bool:
         return buf.startswith(_HEADS) or (
             buf.startswith("[{iov_base=") and any(h in buf[:40] for h in _HEADS)
         )
-    return buf.startswith('"HTTP/1.') or (buf.startswith("[{iov_base=") and '"HTTP/1.' in buf[:40])
+    return buf.startswith(HTTP_STATUS_STRACE_HEAD) or (
+        buf.startswith("[{iov_base=") and HTTP_STATUS_STRACE_HEAD in buf[:40]
+    )
 
 
 def _dumped(r: dict[str, Any]) -> tuple[bytes, bool] | None:
@@ -443,13 +439,12 @@ def _payload(args: str) -> tuple[bytes, bool] | None:
 
 
 def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float | None) -> None:
-    m = REQUEST.match(data)
-    if m:
-        host = HOST.search(data)
+    req = request_line(data)
+    if req:
         conn.requests.append(
             {
-                "request": f"{m.group(1).decode()} {m.group(2).decode('utf-8', 'replace')}",
-                "host": host.group(1).decode("utf-8", "replace") if host else None,
+                "request": f"{req[0]} {req[1]}",
+                "host": request_host(data),
                 "ts": when,
                 "line": r["line"],
             }
@@ -460,7 +455,7 @@ def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float |
         if q is not None and not q["answer"]:
             conn.dns.append({**q, "ts": when, "line": r["line"]})
             return
-    if data[:1] == b"\x16" and conn.sni is None:
+    if conn.sni is None:
         hello = tls_client_hello(data)
         if hello is not None:
             conn.sni = hello["sni"]
@@ -471,19 +466,18 @@ def _decode_received(
     conn: Connection, data: bytes, r: dict[str, Any], when: float | None, n: int
 ) -> bool:
     """Record an HTTP status line or a DNS answer; True when ``data`` started one."""
-    m = STATUS.match(data)
-    if m:
-        length = CONTENT_LENGTH.search(data)
-        end = data.find(b"\r\n\r\n")
+    status = status_line(data)
+    if status:
+        body = header_end(data)
         conn.responses.append(
             {
-                "status": f"{m.group(1).decode()} {(m.group(2) or b'').decode('utf-8', 'replace')}".strip(),
+                "status": f"{status[0]} {status[1]}".strip(),
                 "ts": when,
                 "line": r["line"],
-                "content_length": int(length.group(1)) if length else None,
+                "content_length": content_length(data),
                 # body bytes in this read: all it returned past the header (when -s showed the end)
-                "body_bytes": n - (end + 4) if end >= 0 else 0,
-                "first_body_bytes": n - (end + 4) if end >= 0 else 0,
+                "body_bytes": n - body if body is not None else 0,
+                "first_body_bytes": n - body if body is not None else 0,
             }
         )
         return True

@@ -14,7 +14,6 @@ a connect, a child process, a read on a pipe or terminal.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -24,7 +23,8 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.live import NOISE, WAKEUP_FDS
 from gotrace.analyzers.network import Connection
-from gotrace.parsers.args import host_port
+from gotrace.modcachelayout import download_temp_url_path
+from gotrace.netaddr import host_port
 
 #: signals that are part of Go's own housekeeping, not events of interest
 NOISE_SIGNALS = frozenset({"SIGURG", "SIGCHLD"})
@@ -397,9 +397,6 @@ def _open_across(c: Connection, start: float) -> bool:
     return (opened is None or opened <= start + EPS) and (c.close_ts is None or c.close_ts >= start)
 
 
-_CACHE_TMP = re.compile(r"/cache/download/(?P<path>.+/@v/[^/]+\.(?:zip|mod|info))\d+\.tmp$")
-
-
 def download_in_progress(ctx: Context, start: float, end: float) -> tuple[str, int] | None:
     """The module file go was downloading across [start, end]: a cache ``.tmp`` file written
     before ``start`` and written to, closed or renamed again only at ``end`` or later (or
@@ -419,10 +416,10 @@ def download_in_progress(ctx: Context, start: float, end: float) -> tuple[str, i
             continue
         if not after.height and "close" in before["syscall"].to_list():
             continue
-        m = _CACHE_TMP.search(str(target[0]))
-        if m:
+        url_path = download_temp_url_path(str(target[0]))
+        if url_path:
             written = int(before.filter(pl.col("syscall") != "close")["retval"].fill_null(0).sum())
-            best = (f"GET /{m.group('path')}", written)
+            best = (f"GET /{url_path}", written)
     return best
 
 
@@ -457,9 +454,9 @@ def download_awaited(ctx: Context, since: float) -> str | None:
     )
     best = None
     for target in created["target"].to_list():
-        m = _CACHE_TMP.search(str(target))
-        if m and target not in wrote and f'"{target}"' not in renames:
-            best = f"GET /{m.group('path')}"
+        url_path = download_temp_url_path(str(target))
+        if url_path and target not in wrote and f'"{target}"' not in renames:
+            best = f"GET /{url_path}"
     return best
 
 

@@ -12,13 +12,13 @@ out; no I/O, no clock (each sample carries its own time).
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 from gotrace.analyzers.findings import Finding, Severity
-from gotrace.modpath import unescape
+from gotrace.modcachelayout import TEMP_WRITTEN, classify_relative
+from gotrace.protocols import is_dns_server
 from gotrace.tracer.sampler import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 
 #: Go's runtime parks idle threads in these (and a C program waits for I/O in poll/select):
@@ -40,10 +40,6 @@ _FD_CALLS = frozenset(
     }
 )  # fmt: skip
 _CONNECTED = frozenset({"ESTABLISHED", "SYN_SENT", "CLOSE_WAIT", "CONNECTED"})
-_TEMP = re.compile(
-    r"^cache/download/(?P<mod>.+)/@v/(?:(?P<ver>.+?)\.(?P<ext>info|mod|zip|ziphash)\d*\.tmp"
-    r"|(?P<pver>.+)\.partial|list\d*\.tmp)$"
-)
 _MAX_LISTED = 4
 
 
@@ -255,7 +251,7 @@ def _socket_clause(proto: str, remote: str, state: str, socks: Sequence[SocketSa
     n = len(socks)
     noun = "connection" if proto == "TCP" else "socket"
     head = f"{n} {proto} {noun}{'s' if n > 1 else ''} to {remote}"
-    if remote.endswith(":53"):
+    if is_dns_server(remote):
         head += " (DNS)"
     if proto == "TCP":
         head += f" {state}"
@@ -284,15 +280,14 @@ def _socket_clauses(sockets: Iterable[SocketSample]) -> list[str]:
 def download_name(d: DownloadFile) -> str:
     """``cache/download/example.com/dep0/@v/v1.0.0.zip123.tmp`` ->
     ``example.com/dep0@v1.0.0 (.zip tmp 0 bytes)``."""
-    m = _TEMP.match(d.path)
-    if m is None:
-        return f"{d.path} ({d.size} bytes)"
-    mod = unescape(m.group("mod"))
-    if m.group("ext"):
-        return f"{mod}@{unescape(m.group('ver'))} (.{m.group('ext')} tmp {d.size} bytes)"
-    if m.group("pver"):
-        return f"{mod}@{unescape(m.group('pver'))} (.partial: extracting)"
-    return f"{mod} (version list tmp {d.size} bytes)"
+    cp = classify_relative(d.path)
+    if cp.module is not None and cp.artifact == "tmp" and cp.tmp_of in TEMP_WRITTEN:
+        return f"{cp.module}@{cp.version} (.{cp.tmp_of} tmp {d.size} bytes)"
+    if cp.module is not None and cp.artifact == "partial":
+        return f"{cp.module}@{cp.version} (.partial: extracting)"
+    if cp.module is not None and cp.artifact == "tmp" and cp.tmp_of == "list":
+        return f"{cp.module} (version list tmp {d.size} bytes)"
+    return f"{d.path} ({d.size} bytes)"
 
 
 def _downloads_clause(downloads: Sequence[DownloadFile]) -> str:
@@ -420,7 +415,7 @@ class _Span:
             groups = [g for g in groups if any(awaiting_reply(s) for s in g[1])]
         out = []
         for (proto, remote, state), socks in groups:
-            if remote.endswith(":53"):
+            if is_dns_server(remote):
                 fix = (
                     f"The resolver at {remote} does not answer: check /etc/resolv.conf and "
                     "the network path to it, or point GOPROXY at an address that needs no lookup."

@@ -1,14 +1,8 @@
 """The module cache as go leaves it: what each module version has, what an interrupted go left
 behind, which locks are held right now, and what is unreadable or wrongly owned.
 
-Layout (cmd/go/internal/modfetch/cache.go, fetch.go, codehost/codehost.go)::
-
-    GOMODCACHE/cache/download/<escaped path>/@v/list, <v>.info .mod .zip .ziphash .lock .partial
-    GOMODCACHE/cache/download/<escaped path>/@v/<v>.zip<random>.tmp   (a download in progress)
-    GOMODCACHE/cache/download/sumdb/<db>/...                          (checksum lookups, tiles)
-    GOMODCACHE/cache/vcs/<sha256 of key>{,.info,.lock}                 (bare repositories)
-    GOMODCACHE/<escaped path>@<v>/                                     (the extracted module)
-    GOMODCACHE/<escaped path>@<v>.tmp-<random>/                        (extraction, go < 1.16)
+The layout, and what each file name in it is, is :mod:`gotrace.modcachelayout` (shared with
+the trace analyzers and the sampler); this module walks a real cache with it.
 
 A module version is complete when it has .info, .mod, .zip, .ziphash and its extracted
 directory, and no .partial. ``classify`` is pure; ``scan_cache`` and ``fix_cache`` do I/O.
@@ -19,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gotrace import modcachelayout as layout
 from gotrace.doctor.dirs import mode_allows, owner_name
 from gotrace.doctor.model import CachedModule, LockHolder
 from gotrace.doctor.procfs import command_of, holders_of, open_files, read_locks
@@ -33,12 +27,7 @@ from gotrace.modpath import escape as escape_path
 from gotrace.modpath import unescape
 from gotrace.proclocks import LockRecord
 
-ARTIFACTS = ("info", "mod", "zip", "ziphash", "lock", "partial")
-# longest first, so ".ziphash" is not read as ".zip" + "hash"
-_EXTS = sorted(ARTIFACTS, key=len, reverse=True)
-# fetch.go tempFile: "<name><random>.tmp"; renameio (older go): "<name>.tmp<random>"
-_TMP = re.compile(r"^(?P<stem>.+?\.(?:info|mod|zip|ziphash))(?:\d+\.tmp|\.tmp\d*)$")
-_TMPDIR = re.compile(r"^(?P<version>.+)\.tmp-\d+$")
+ARTIFACTS = layout.VERSION_FILES
 _GIT_LOCKS = ("index.lock", "shallow.lock", "config.lock", "packed-refs.lock", "HEAD.lock")
 
 
@@ -487,23 +476,21 @@ class _Scanner:
             self.check(e.path, st, work=is_lock)
             size = st.st_size
             self.totals["download"] += size if not stat.S_ISDIR(st.st_mode) else 0
-            m = _TMP.match(name)
-            if m is not None:
-                stem = m.group("stem")
-                version = _unescape_or_raw(stem[: stem.rfind(".")])
-                b = self.builder(module, version)
+            tmp = layout.version_temp(name)
+            if tmp is not None:
+                b = self.builder(module, _unescape_or_raw(tmp[1]))
                 b.vdir = vdir
                 b.leftovers.append(Leftover(e.path, "tmp", size, self.writers(e.path)))
                 continue
-            ext = next((x for x in _EXTS if name.endswith("." + x)), None)
-            if ext is None or name in ("list", "list.lock"):
+            hit = layout.version_file(name)
+            if hit is None:
                 if is_lock:
                     self.note_lock(e.path)
                 if name not in ("list", "list.lock"):
                     self.other.append(e.path)
                 continue
-            version = _unescape_or_raw(name[: -len(ext) - 1])
-            b = self.builder(module, version)
+            ext, escaped = hit
+            b = self.builder(module, _unescape_or_raw(escaped))
             b.vdir = vdir
             b.files[ext] = size
 
@@ -526,9 +513,9 @@ class _Scanner:
         size = self.tree_bytes(path)
         self.totals["extracted"] += size
         module = _unescape_or_raw(module_part)
-        tmp = _TMPDIR.match(version_part)
+        tmp = layout.extraction_temp(version_part)
         if tmp is not None:
-            b = self.builder(module, _unescape_or_raw(tmp.group("version")))
+            b = self.builder(module, _unescape_or_raw(tmp))
             b.leftovers.append(Leftover(path, "tmpdir", size))
             return
         b = self.builder(module, _unescape_or_raw(version_part))
@@ -634,8 +621,8 @@ def module_state(gomodcache: str, path: str, version: str) -> CachedModule:
     leftovers = []
     with contextlib.suppress(OSError):
         for f in sorted(vdir.iterdir()):
-            m = _TMP.match(f.name)
-            if m is not None and m.group("stem").rsplit(".", 1)[0] == ev:
+            tmp = layout.version_temp(f.name)
+            if tmp is not None and tmp[1] == ev:
                 leftovers.append(Leftover(str(f), "tmp", f.stat().st_size))
     extracted = root / f"{escape_path(path)}@{ev}"
     holders = holders_of(vdir / f"{ev}.lock", read_locks()) if "lock" in files else ()

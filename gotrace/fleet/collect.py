@@ -121,8 +121,9 @@ def run_rows(
     """Every table's rows for one analysed capture (events as an Arrow table)."""
     import polars as pl
 
-    from gotrace.analyzers.diagnosis import _env, _host_port_of_url, _rel
+    from gotrace.analyzers.diagnosis import _env, _rel
     from gotrace.goconfig.goproxy import proxy_list
+    from gotrace.netaddr import url_host_port
 
     an = trace.report
     ctx = an.context
@@ -211,7 +212,7 @@ def run_rows(
     for pos, (url, sep) in enumerate(proxy_list(env.get("GOPROXY", ""))):
         if url in ("direct", "off"):
             continue
-        hp = _host_port_of_url(url)
+        hp = url_host_port(url)
         proxies_of[hp] = url
         conns = [c for c in an.connections if hp and c.remote == hp]
         blamed = next(
@@ -232,7 +233,7 @@ def run_rows(
             }
         )
     sumdb = env.get("GOSUMDB", "").split()
-    sumdb_hp = _host_port_of_url(sumdb[1]) if len(sumdb) == 2 else None
+    sumdb_hp = url_host_port(sumdb[1]) if len(sumdb) == 2 else None
     connections = []
     for c in an.connections:
         r = c.to_row()

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from gotrace import proclocks
 from gotrace.errors import GotraceError
+from gotrace.modcachelayout import is_download_temp
 from gotrace.tracer.base import ProcessBackend
 
 DEFAULT_INTERVAL = 0.1
@@ -536,10 +537,6 @@ def _file_id(st: os.stat_result) -> str:
 def _cmdline(proc: str, pid: int) -> tuple[str, ...]:
     raw = _read(f"{proc}/{pid}/cmdline")
     return tuple(raw.rstrip("\0").split("\0")) if raw else ()
-
-
-def is_download_temp(name: str) -> bool:
-    return name.endswith((".tmp", ".partial"))
 
 
 def gomodcache_from_env(env: Mapping[str, str]) -> str | None:
