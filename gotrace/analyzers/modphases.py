@@ -4,7 +4,6 @@ these; they are worked out here, once, from the module-cache events and the conn
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import polars as pl
@@ -12,11 +11,10 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.modcache import cache_events
 from gotrace.analyzers.network import Connection
-from gotrace.modpath import unescape
+from gotrace.protocols import split_proxy_url
 
 #: (phase, start, stop, still open at the end)
 Phases = dict[tuple[str, str | None], list[tuple[str, float, float, bool]]]
-_GET_MODULE_FILE = re.compile(r"^GET (?:.*?/)?(?P<mod>[^@]+?)/@v/(?P<ver>.+)\.(?:zip|mod|info)$")
 
 _PHASE_CALLS = (
     "flock", "open", "openat", "openat2", "creat", "write", "writev", "pwrite64", "mkdir",
@@ -24,9 +22,13 @@ _PHASE_CALLS = (
 )  # fmt: skip
 
 
-def module_phases(ctx: Context, conns: list[Connection], end: float) -> Phases:
+def module_phases(
+    ctx: Context, conns: list[Connection], end: float, known: set[tuple[str, str]]
+) -> Phases:
     """(module, version) -> [(phase, start, stop, open)] from the calls on the module's cache
-    files (lock, writes of the downloaded files, extraction) and the HTTP requests for it."""
+    files (lock, writes of the downloaded files, extraction) and the HTTP requests for it.
+    ``known``: the (module, version) pairs of the module table, which tell where a proxy
+    URL's base path ends."""
     phases: dict[tuple[str, str | None], list[tuple[str, float, float, bool]]] = {}
     # only the calls that make these phases: a tenth of a big trace, and cache_events'
     # work grows with what it is given
@@ -71,7 +73,7 @@ def module_phases(ctx: Context, conns: list[Connection], end: float) -> Phases:
                 out.append(("write", r["write_a"], r["write_b"] or r["write_a"], False))
             if r["ext_a"] is not None:
                 out.append(("extract", r["ext_a"], r["ext_b"] or r["ext_a"], False))
-    for key, spans in fetches(conns, end).items():
+    for key, spans in fetches(conns, end, known).items():
         a = min(s[0] for s in spans)
         b = max(s[1] for s in spans)
         phases.setdefault(key, []).append(("fetch", a, b, any(s[2] for s in spans)))
@@ -79,18 +81,18 @@ def module_phases(ctx: Context, conns: list[Connection], end: float) -> Phases:
 
 
 def fetches(
-    conns: list[Connection], end: float
+    conns: list[Connection], end: float, known: set[tuple[str, str]]
 ) -> dict[tuple[str, str | None], list[tuple[float, float, bool]]]:
-    """(module, version) -> [(sent, answered, still waiting)] for each GET of ``/@v/`` files."""
-    pattern = _GET_MODULE_FILE
+    """(module, version) -> [(sent, answered, still waiting)] for each GET of a known
+    module's ``.info``/``.mod``/``.zip``, under any proxy base path."""
     out: dict[tuple[str, str | None], list[tuple[float, float, bool]]] = {}
     for c in conns:
         reqs = [r for r in c.requests if r.get("ts") is not None]
         for i, r in enumerate(reqs):
-            m = pattern.match(r["request"])
-            if not m:
+            method, _, target = r["request"].partition(" ")
+            hit = split_proxy_url(target, known) if method == "GET" else None
+            if hit is None or hit[2] not in ("info", "mod", "zip"):
                 continue
-            mod = unescape(m.group("mod").lstrip("/"))
             # the answer ends before the next request on the keep-alive connection
             nxt = reqs[i + 1]["ts"] if i + 1 < len(reqs) else None
             answered = any(resp["line"] > r["line"] for resp in c.responses)
@@ -100,5 +102,5 @@ def fetches(
                 stop, waiting = max(c.last_byte_ts or r["ts"], r["ts"]), False
             else:
                 stop, waiting = (c.close_ts if c.close_ts is not None else end), True
-            out.setdefault((mod, unescape(m.group("ver"))), []).append((r["ts"], stop, waiting))
+            out.setdefault(hit[1], []).append((r["ts"], stop, waiting))
     return out

@@ -155,6 +155,16 @@ def build_report(
     ctx = context if context is not None else build(trace)
     an = diagnose(ctx, min_quiet=min_quiet)
     span = trace_span(ctx)
+    modules = modcache.modules(ctx)
+    known = (
+        {
+            (str(m), str(v))
+            for m, v in modules.select("module", "version").iter_rows()
+            if m is not None and v is not None
+        }
+        if modules.height
+        else set()
+    )
     correlation = None
     if cache_log is not None:
         entries = modcache.parse_cache_log(cache_log)
@@ -169,8 +179,8 @@ def build_report(
         exchanges=an.exchanges,
         limitations=ctx.limitations(),
         summary=summarize(trace, top=top),
-        modules=modcache.modules(ctx),
-        module_phases=module_phases(ctx, an.connections, span.end) if span else {},
+        modules=modules,
+        module_phases=module_phases(ctx, an.connections, span.end, known) if span else {},
         cache_log=modcache.cache_log(ctx),
         cache_log_correlation=correlation,
         span=span,

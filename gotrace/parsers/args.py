@@ -159,11 +159,3 @@ def parse_socket(target: str) -> SocketRef | None:
         rest = head[1].strip('"') if len(head) > 1 else None
         return SocketRef(proto, local=rest, inode=int(head[0]))
     return SocketRef(proto, local=body)
-
-
-def host_port(endpoint: str) -> tuple[str, int] | None:
-    """``127.0.0.1:8081`` / ``[::1]:8081`` -> (host, port)."""
-    m = re.match(r"^\[?(?P<h>[^\[\]]*?)\]?:(?P<p>\d+)$", endpoint)
-    if m is None:
-        return None
-    return m.group("h"), int(m.group("p"))
