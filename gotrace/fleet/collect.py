@@ -121,14 +121,15 @@ def run_rows(
     """Every table's rows for one analysed capture (events as an Arrow table)."""
     import polars as pl
 
-    from gotrace.analyzers.diagnosis import _env, _rel
+    from gotrace.analyzers import settings as goset
+    from gotrace.analyzers.stalls import rel
     from gotrace.goconfig.goproxy import proxy_list
     from gotrace.netaddr import url_host_port
 
     an = trace.report
     ctx = an.context
     meta = trace.meta
-    env = {k: redact_text(v) for k, v in _env(ctx).items()}
+    env = {k: redact_text(v) for k, v in goset.go_env(ctx).items()}
     host = host or str(meta.get("host") or "unknown")
     common = {"schema_version": SCHEMA_VERSION, "run_id": rid}
     frame = ctx.frame
@@ -141,7 +142,7 @@ def run_rows(
     cause = serious[0] if serious else None
 
     def norm(obj: str) -> str:
-        return redact_text(_rel(ctx, obj))
+        return redact_text(rel(ctx, obj))
 
     mods = an.modules
     results = mods["result"].to_list() if mods.height else []

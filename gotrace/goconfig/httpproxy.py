@@ -41,7 +41,7 @@ def proxy_env(environ: Mapping[str, str]) -> ProxyEnv:
     return ProxyEnv(http, http_from, https, https_from, no, no_from, cgi, shadowed)
 
 
-def _proxy_url(value: str) -> str:
+def proxy_url(value: str) -> str:
     """parseProxy: a value without a scheme is taken as ``http://value``."""
     parts = urllib.parse.urlsplit(value)
     if not parts.scheme or not parts.netloc:
@@ -140,4 +140,4 @@ def route_for(url: str, env: ProxyEnv) -> ProxyRoute:
     exempt = _no_proxy_match(env.no_proxy, host, port)
     if exempt is not None:
         return ProxyRoute(url, reason=f"exempt by {env.no_proxy_from}={exempt}")
-    return ProxyRoute(url, _proxy_url(proxy), via)
+    return ProxyRoute(url, proxy_url(proxy), via)

@@ -1,0 +1,369 @@
+"""What each quiet period waited on, as findings: a proxy, the checksum database, an HTTP
+proxy or git that accepted a request and never answered, a body cut off, a lock held, a DNS
+name unanswered, a pause that recovered. Each names the object and the setting behind it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import polars as pl
+
+from gotrace.analyzers import settings as goset
+from gotrace.analyzers.context import Context
+from gotrace.analyzers.findings import Finding
+from gotrace.analyzers.quiet import QuietPeriod
+from gotrace.modcachelayout import download_temp_url_path
+from gotrace.protocols import proxy_path
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB"
+
+
+def _likely_request(
+    ctx: Context, url: str | None, since: float | None = None
+) -> tuple[str | None, str]:
+    """The URL (or request) an encrypted stall most likely was, and how that is known: go
+    -x's last ``# get`` line with no answer, else the zip download left half-done."""
+    from gotrace.analyzers.output import go_x
+
+    x = go_x(ctx)
+    if x.height:
+        answered = set(x.filter(pl.col("kind").is_in(["get-status", "get-error"]))["url"].to_list())
+        open_ = [
+            u
+            for u in x.filter(pl.col("kind") == "get")["url"].to_list()
+            if u not in answered and (url is None or u.startswith(url.rstrip("/")))
+        ]
+        if open_:
+            return open_[-1], "go -x"
+    if since is not None:
+        from gotrace.analyzers.quiet import download_awaited
+
+        awaited = download_awaited(ctx, since)
+        if awaited is not None:
+            return awaited, "guess"
+    from gotrace.analyzers.modcache import modules
+
+    m = modules(ctx)
+    if m.height:
+        for row in m.filter(pl.col("result").is_in(["incomplete", "in-progress"])).iter_rows(
+            named=True
+        ):
+            for left in row["leftovers"] or []:
+                url_path = download_temp_url_path(left, ("zip",))
+                if url_path:
+                    return f"GET /{url_path}", "guess"
+        # go fetches a version's .mod before its zip: one module still waiting for both
+        waiting = m.filter(
+            (pl.col("result") == "in-progress")
+            & (pl.col("renamed").list.len() == 0)
+            & (pl.col("tmp_files").list.len() == 0)
+        )
+        if waiting.height == 1:
+            mod, ver = waiting.row(0, named=True)["module"], waiting.row(0, named=True)["version"]
+            if ver:
+                return f"GET {proxy_path(mod, ver, 'mod')}", "guess"
+    return None, "unknown"
+
+
+def rel(ctx: Context, path: str) -> str:
+    if ctx.gomodcache and path.startswith(ctx.gomodcache.rstrip("/") + "/"):
+        return path[len(ctx.gomodcache.rstrip("/")) + 1 :]
+    return path
+
+
+def quiet_findings(
+    ctx: Context,
+    quiet: list[QuietPeriod],
+    env: dict[str, str],
+    holders: dict[str, tuple[int | None, str | None]] | None = None,
+) -> list[Finding]:
+    out: list[Finding] = []
+    dns = [q for q in quiet if q.kind == "dns"]
+    if dns:
+        total = sum(q.duration for q in dns)
+        name, server = dns[0].objects[0], dns[0].objects[1]
+        tries = sum(int(q.detail.get("spells", 1)) for q in dns)
+        out.append(
+            Finding(
+                kind="dns-timeout",
+                severity="error",
+                summary=f"waited {total:.1f} s for DNS answers for {name} from {server} ({tries} waits, no answer)",
+                start=dns[0].start,
+                end=dns[-1].end,
+                pids=dns[0].pids,
+                objects=(name, server),
+                evidence=tuple(e for q in dns for e in q.evidence),
+                fix=f"the resolver {server} does not answer: check /etc/resolv.conf (or the network namespace's), or put an IP address in GOPROXY",
+                weight=total,
+            )
+        )
+    root = root_pid(ctx)
+    ok = root is not None and ctx.groups.exit_status.get(root) == 0
+    for q in quiet:
+        if q.kind == "dns":
+            continue
+        dur = q.duration
+        common: dict[str, Any] = dict(
+            start=q.start, end=q.end, pids=q.pids, evidence=q.evidence, weight=dur
+        )
+        if ok and not q.trailing and q.kind in ("socket-wait", "body-stall"):
+            out.append(_pause(q, env, common))
+            continue
+        if q.kind == "socket-wait":
+            remote = q.objects[0] if q.objects else None
+            req = q.detail.get("request")
+            role, url, sep = goset.role(remote, env, q.detail.get("sni"))
+            if role == "proxy":
+                why = "the module proxy accepted the request and never answered"
+                fix = (
+                    "go sets no response-header timeout, so it waits forever: fix or replace the proxy at "
+                    f"{url}"
+                )
+                if sep == ",":
+                    fix += "; GOPROXY uses `,` after it, so a timeout never falls back: use `|` to fall back on errors"
+                elif sep == "|":
+                    fix += "; GOPROXY uses `|` after it, but a stall is no error: go never falls back to the next entry"
+                kind = "proxy-stall"
+            elif role == "sumdb":
+                why = "the checksum database accepted the request and never answered"
+                fix = (
+                    f"the checksum database {url} stalls: point GOSUMDB at a reachable one, or list private "
+                    "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
+                )
+                kind = "sumdb-stall"
+            elif role == "other" and _git_remote(ctx, q.pids) is not None:
+                url, helper = _git_remote(ctx, q.pids) or ("?", "git")
+                direct = _direct_setting(env, url)
+                why = (
+                    f"the git server {url} accepted the request and never answered ({helper}, "
+                    f"run by go in direct mode: {direct})"
+                )
+                fix = (
+                    f"go waits for git without a deadline and git waits for {url} forever: fix "
+                    "that server; go holds git's stderr until git fails, so nothing is printed"
+                )
+                kind = "git-stall"
+            elif role == "http-proxy":
+                target = req.split(" ", 2)[1] if req and req.startswith("CONNECT ") else None
+                why = (
+                    f"the HTTP proxy {url} (set by {sep}) accepted "
+                    + (f"the tunnel request to {target}" if target else "the request")
+                    + " and never answered"
+                )
+                fix = (
+                    f"the proxy in {sep} does not answer: fix it, or list the host in NO_PROXY "
+                    "if it should be reached directly"
+                )
+                kind = "http-proxy-stall"
+            else:
+                why = "the server accepted the request and never answered"
+                fix = "find out why the server does not answer; go has no timeout for this wait"
+                kind = "socket-stall"
+            after = f" after sending `{req}`" if req else ""
+            tls = q.detail.get("tls")
+            if tls and not req:
+                # encrypted: name the URL as written, the TLS state and the setting
+                likely, how = _likely_request(ctx, url, q.detail.get("since"))
+                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                setting = goset.setting(role, sep)
+                said = f"{setting}; " if setting else ""
+                sent = _size(int(q.detail.get("unanswered_bytes") or 0))
+                state = (
+                    f"{tls}, {sent} of encrypted request sent, nothing back"
+                    if tls == "TLS established"
+                    else f"{tls}"
+                )
+                if likely and how == "go -x":
+                    which = f": `GET {likely}`"
+                elif likely:
+                    which = f"; most likely `{likely}` (go -x shows the URL)"
+                else:
+                    which = "; go -x shows which URL"
+                summary = (
+                    f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{state} on "
+                    f"{remote}){which} — {why}"
+                )
+                if tls != "TLS established":
+                    kind = "tls-handshake-stall"
+                    answered = (
+                        "answered part of the handshake, then stopped"
+                        if tls.endswith("progress")
+                        else "never answered the ClientHello"
+                    )
+                    summary = (
+                        f"blocked {dur:.1f} s in the TLS handshake with {where} ({said}{state} "
+                        f"on {remote}) — the server accepted the connection and {answered}"
+                    )
+                    fix = (
+                        f"something at {remote} accepts TCP but does not speak TLS back (a wedged "
+                        "proxy, or a middlebox); go gives up only after its 10 s handshake timeout"
+                    )
+                    likely = None
+                objects = tuple(x for x in (remote, where, likely, url) if x)
+            else:
+                summary = f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}"
+                objects = tuple(x for x in (remote, req, url) if x)
+            out.append(
+                Finding(
+                    kind=kind,
+                    severity="error",
+                    summary=summary,
+                    objects=tuple(dict.fromkeys(objects)),
+                    fix=fix,
+                    **common,
+                )
+            )
+        elif q.kind == "body-stall":
+            remote = q.objects[0] if q.objects else None
+            got, expected = q.detail.get("received"), q.detail.get("expected")
+            summary = (
+                f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
+                f"{got} of {expected} body bytes, then nothing — the server stopped sending"
+            )
+            if q.detail.get("tls"):
+                role, url, sep = goset.role(remote, env, q.detail.get("sni"))
+                setting = goset.setting(role, sep)
+                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                summary = (
+                    f"stalled {dur:.1f} s mid-download from {where} ({f'{setting}; ' if setting else ''}"
+                    f"TLS established, on {remote}): most likely `{q.detail.get('request')}`, "
+                    f"{_size(int(got or 0))} of it written, then nothing — the server stopped sending"
+                )
+            out.append(
+                Finding(
+                    kind="body-stall",
+                    severity="error",
+                    summary=summary,
+                    objects=q.objects,
+                    fix="the proxy (or a middlebox) stops mid-response; go has no read timeout: fix the proxy or its upstream",
+                    **common,
+                )
+            )
+        elif q.kind == "lock":
+            path = q.objects[0]
+            holder = q.detail.get("holder")
+            seen = (holders or {}).get(path)
+            if holder is None and seen is not None and seen[0] is not None:
+                holder = seen[0]
+                who = f"held by {seen[1] or f'pid {holder}'}, a process outside the trace"
+            elif holder:
+                who = f"held by pid {holder}"
+            else:
+                who = "held by a process outside the trace"
+            out.append(
+                Finding(
+                    kind="lock-wait",
+                    severity="error",
+                    summary=f"waited {dur:.1f} s for the lock {rel(ctx, path)} ({who})",
+                    objects=(path, *((f"pid {holder}",) if holder else ())),
+                    fix=(
+                        "another go command (or gopls) is downloading the same module version and holds the "
+                        "lock: wait for it or stop it (`gotrace cache` shows the holder); remove the lock file "
+                        "only if no process holds it"
+                    ),
+                    detail={"holder": holder},
+                    **common,
+                )
+            )
+        elif q.kind == "connect":
+            out.append(
+                Finding(
+                    kind="connect-timeout",
+                    severity="error",
+                    summary=f"waited {dur:.1f} s to connect to {q.objects[0]}",
+                    objects=q.objects,
+                    fix="the address does not answer SYNs (firewall or dead host): go gives up after 30 s",
+                    **common,
+                )
+            )
+        elif q.kind == "child":
+            out.append(
+                Finding(
+                    kind="child-stall",
+                    severity="warning",
+                    summary=f"quiet {dur:.1f} s: {q.blame}",
+                    objects=q.objects,
+                    fix="go hides the child's stderr until it fails: trace the child (gotrace shows its calls) or run it by hand",
+                    **common,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    kind="quiet",
+                    severity="info",
+                    summary=f"quiet {dur:.1f} s: {q.blame}",
+                    objects=q.objects,
+                    **{**common, "weight": dur / 10},
+                )
+            )
+    return out
+
+
+def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Finding:
+    """A stall the command recovered from (it went on and exited 0): a pause, not a cause."""
+    remote = q.objects[0] if q.objects else None
+    role, url, _sep = goset.role(remote, env, q.detail.get("sni"))
+    source = url or (f"http://{remote}" if remote else "the server")
+    req = q.detail.get("request")
+    path = req.split(" ", 2)[1].lstrip("/") if req and " " in req else None
+    if q.kind == "body-stall":
+        likely = " (most likely: the response was encrypted)" if q.detail.get("guessed") else ""
+        what = f"in the middle of {path}{likely}" if path else "in the middle of a response"
+    else:
+        what = f"waiting for the answer to {path}" if path else "waiting for an answer"
+    return Finding(
+        kind="pause",
+        severity="warning",
+        summary=f"paused {q.duration:.1f} s {what} from {source}",
+        objects=tuple(x for x in (remote, req, url) if x),
+        fix="the server stalled and recovered; if it recurs, look at the server (or what is in between)",
+        detail={"role": role},
+        **common,
+    )
+
+
+def _git_remote(ctx: Context, pids: tuple[int, ...]) -> tuple[str, str] | None:
+    """(remote URL, helper name) when one of ``pids`` is git's remote helper
+    (``git-remote-http origin URL``, ``git remote-https URL``)."""
+    for pid in pids:
+        proc: int | None = ctx.groups.tgid.get(pid, pid)
+        # the process itself, else its parents (``git remote-http`` execs git-remote-http;
+        # an exec the trace missed leaves the parent's argv to go by)
+        for _ in range(3):
+            if proc is None:
+                break
+            argv = ctx.groups.argv.get(proc) or []
+            names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
+            if names and (
+                names[0].startswith("git-remote-")
+                or names[1:2] in (["remote-http"], ["remote-https"])
+            ):
+                helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
+                return argv[-1], helper
+            proc = ctx.groups.parent.get(proc)
+    return None
+
+
+def _direct_setting(env: dict[str, str], url: str) -> str:
+    """Which setting sent go to the VCS for ``url``'s host: GOPRIVATE/GONOPROXY or
+    GOPROXY=direct."""
+    host = re.sub(r"^[a-z+]+://", "", url).split("/", 1)[0]
+    for key in ("GOPRIVATE", "GONOPROXY"):
+        for pattern in (env.get(key) or "").split(","):
+            if pattern and (
+                host == pattern or host.endswith("." + pattern) or pattern.startswith(host)
+            ):
+                return f"{key}={env[key]}"
+    return f"GOPROXY={env.get('GOPROXY', 'direct')}"
+
+
+def root_pid(ctx: Context) -> int | None:
+    roots = [g for g in set(ctx.groups.tgid.values()) if ctx.groups.parent.get(g) is None]
+    if not roots:
+        return None
+    first = ctx.frame.filter(pl.col("tgid").is_in(roots)).head(1)
+    return int(first["tgid"][0]) if first.height else roots[0]
