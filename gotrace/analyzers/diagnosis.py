@@ -24,6 +24,9 @@ SLOW_BYTES_PER_S = 64 * 1024
 
 @dataclass
 class Analysis:
+    """The diagnosis's part of the :class:`~gotrace.analyzers.report.Report` (which
+    :func:`~gotrace.analyzers.report.build_report` copies into it)."""
+
     verdict: str
     findings: list[Finding]
     quiet: list[QuietPeriod]
@@ -32,30 +35,6 @@ class Analysis:
     settings: list[str] = field(default_factory=list)
     #: HTTP answers per path and how go fell back: ``404 from A, then 200 from B after the comma``
     exchanges: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "findings": [f.to_dict() for f in self.findings],
-            "quiet_periods": [
-                {
-                    "start": q.start,
-                    "end": q.end,
-                    "duration": q.duration,
-                    "kind": q.kind,
-                    "blame": q.blame,
-                    "objects": list(q.objects),
-                    "pids": list(q.pids),
-                    "evidence": list(q.evidence),
-                    "trailing": q.trailing,
-                }
-                for q in self.quiet
-            ],
-            "connections": [c.to_row() for c in self.connections],
-            "settings": self.settings,
-            "exchanges": self.exchanges,
-            "limitations": self.context.limitations(),
-        }
 
 
 def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:

@@ -51,6 +51,20 @@ class QuietPeriod:
     def duration(self) -> float:
         return self.end - self.start
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``detail`` stays internal)."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "duration": self.duration,
+            "kind": self.kind,
+            "blame": self.blame,
+            "objects": list(self.objects),
+            "pids": list(self.pids),
+            "evidence": list(self.evidence),
+            "trailing": self.trailing,
+        }
+
 
 def progress_points(ctx: Context) -> pl.DataFrame:
     """Times at which something other than runtime noise happened (``t``, ``line``)."""

@@ -91,20 +91,7 @@ class Report:
             **self.summary,
             "verdict": self.verdict,
             "findings": [f.to_dict() for f in self.findings],
-            "quiet_periods": [
-                {
-                    "start": q.start,
-                    "end": q.end,
-                    "duration": q.duration,
-                    "kind": q.kind,
-                    "blame": q.blame,
-                    "objects": list(q.objects),
-                    "pids": list(q.pids),
-                    "evidence": list(q.evidence),
-                    "trailing": q.trailing,
-                }
-                for q in self.quiet
-            ],
+            "quiet_periods": [q.to_dict() for q in self.quiet],
             "connections": [c.to_row() for c in self.connections],
             "settings": self.settings,
             "exchanges": self.exchanges,
