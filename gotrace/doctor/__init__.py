@@ -4,7 +4,8 @@ mean is decided by :mod:`gotrace.doctor.checks` on the values of :mod:`gotrace.d
 reading go's settings with the rules of :mod:`gotrace.goconfig`.
 """
 
-from gotrace.doctor.cachescan import CacheReport, FixAction, fix_cache, scan_cache
+from gotrace.doctor.cachefix import FixAction, fix_cache
+from gotrace.doctor.cachescan import CacheReport, scan_cache
 from gotrace.doctor.gather import gather
 
 __all__ = ["CacheReport", "FixAction", "fix_cache", "gather", "scan_cache"]

@@ -7,7 +7,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from gotrace.doctor.cachescan import CacheReport, FixAction
+from gotrace.doctor.cachefix import FixAction
+from gotrace.doctor.cachescan import CacheReport
 from gotrace.doctor.model import Check, DoctorSnapshot, exit_status, summary_counts
 
 MAX_PROBLEMS_PER_KIND = 20
