@@ -318,10 +318,14 @@ def quiet_findings(
 def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Finding:
     """A stall the command recovered from (it went on and exited 0): a pause, not a cause."""
     remote = q.objects[0] if q.objects else None
-    role, url, _sep = goset.role(remote, env, q.detail.get("sni"))
-    source = url or (f"http://{remote}" if remote else "the server")
     req = q.detail.get("request")
-    path = req.split(" ", 2)[1].lstrip("/") if req and " " in req else None
+    role, url, sep = goset.role(remote, env, q.detail.get("sni"), req)
+    source = url or (f"http://{remote}" if remote else "the server")
+    origin, target = request_target(req.split(" ", 2)[1]) if req and " " in req else (None, "")
+    path = target.lstrip("/") if req and " " in req else None
+    if origin is not None and role == "http-proxy":
+        # a plain http URL through HTTP_PROXY: what it was for, and the proxy in between
+        source = f"{goset.proxied_for(origin, env)[0]} (through the HTTP proxy {url}, {sep})"
     if q.kind == "body-stall":
         likely = " (most likely: the response was encrypted)" if q.detail.get("guessed") else ""
         what = f"in the middle of {path}{likely}" if path else "in the middle of a response"
