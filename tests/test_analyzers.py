@@ -195,6 +195,38 @@ def test_http_proxy_502_to_a_plain_request_is_the_proxys_answer():
     ]
 
 
+def test_connect_502_names_the_tunnel_and_the_proxy():
+    env = {"GOPROXY": "https://proxy.golang.org", "HTTPS_PROXY": "http://127.0.0.1:3128"}
+    text = (
+        f'10 1700000100.000000 write({_PROXY_FD}, "CONNECT proxy.golang.org:443 HTTP/1.1\\r\\n'
+        'Host: proxy.golang.org:443\\r\\n\\r\\n", 70) = 70 <0.000010>\n'
+        f'10 1700000100.010000 read({_PROXY_FD}, "HTTP/1.1 502 Bad Gateway\\r\\n'
+        'Content-Length: 0\\r\\n\\r\\n", 4096) = 45 <0.000010>\n'
+    )
+    a = diagnose(build(trace_of(text, env=env)))
+    assert a.findings[0].kind == "http-proxy-refused"
+    assert a.verdict == (
+        "the HTTP proxy http://127.0.0.1:3128 (set by HTTPS_PROXY) answered "
+        "`CONNECT proxy.golang.org:443` with 502 Bad Gateway"
+    )
+
+
+def test_a_pause_through_an_http_proxy_names_the_url_and_the_proxy():
+    path = "/example.com/a/@v/v1.2.0.zip"
+    head = (
+        f'10 1700000103.000000 read({_PROXY_FD}, "HTTP/1.1 200 OK\\r\\n'
+        'Content-Length: 4\\r\\n\\r\\nabcd", 4096) = 42 <0.000010>\n'
+    )
+    tail = "10 1700000103.100000 exit_group(0) = ?\n10 1700000103.100100 +++ exited with 0 +++\n"
+    text = _proxied_get(1700000100.0, path) + _runtime_noise(1700000100.001, 3) + head + tail
+    a = diagnose(build(trace_of(text, env=_PROXIED_ENV, argv=["go", "mod", "download"])))
+    assert a.verdict.startswith("exited 0 after ")
+    assert (
+        f"paused 3.0 s waiting for the answer to {path.lstrip('/')} from http://goproxy.test "
+        "(through the HTTP proxy http://127.0.0.1:3128, HTTP_PROXY)"
+    ) in a.verdict
+
+
 def test_a_404_through_an_http_proxy_is_the_origins():
     path = "/example.com/a/@v/v1.2.0.mod"
     resp = (
