@@ -16,7 +16,7 @@ import struct
 from typing import Any
 
 from gotrace.modpath import escape, unescape
-from gotrace.netaddr import host_port
+from gotrace.netaddr import host_port, url_origin
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS")
 REQUEST = re.compile(rb"^(" + "|".join(HTTP_METHODS).encode() + rb") (\S+) HTTP/1\.[01]\r?\n")
@@ -46,6 +46,14 @@ def request_line(data: bytes) -> tuple[str, str] | None:
     if m is None:
         return None
     return m.group(1).decode(), m.group(2).decode("utf-8", "replace")
+
+
+def request_target(target: str) -> tuple[str | None, str]:
+    """(origin, path) of a request target: (``http://goproxy.test``, ``/example.com/...``)
+    for the absolute form (RFC 9112 3.2.2) go sends to an HTTP proxy, (None, target) for a
+    path (the origin form) or a CONNECT's ``host:port`` (the authority form)."""
+    split = None if target.startswith("/") else url_origin(target)
+    return (None, target) if split is None else split
 
 
 def request_host(data: bytes) -> str | None:

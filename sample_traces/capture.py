@@ -483,6 +483,30 @@ EVIDENCE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("exit 1", r"^{root} .*\+\+\+ exited with 1"),
         ),
     ),
+    "proxied-stall": (
+        "In a network namespace with only lo: GOPROXY=http://goproxy.test through HTTP_PROXY; "
+        "go writes the whole URL (`GET http://goproxy.test/example.com/dep1/@v/v1.0.0.zip`, "
+        "the absolute form) to the proxy's port and reads nothing back; dep0 and dep2 finish.",
+        (
+            (
+                "GET dep1 zip",
+                r'write\(.*"GET http://goproxy\.test/example\.com/dep1/@v/v1\.0\.0\.zip ',
+            ),
+            ("SIGTERM from strace", r"^{root} .*--- SIGTERM .*si_code=SI_USER"),
+        ),
+    ),
+    "proxy-502": (
+        "As proxied-stall, but the proxy answers dep1's zip with `HTTP/1.1 502 Bad Gateway`; "
+        "go prints the error and exits 1.",
+        (
+            (
+                "GET dep1 zip",
+                r'write\(.*"GET http://goproxy\.test/example\.com/dep1/@v/v1\.0\.0\.zip ',
+            ),
+            ("502", r'resumed>"HTTP/1\.1 502|read\(.*"HTTP/1\.1 502'),
+            ("exit 1", r"^{root} .*\+\+\+ exited with 1"),
+        ),
+    ),
     "tls-proxy-stall-x": (
         "As tls-proxy-stall, plus go's `-x` log: `# get https://localhost:P/example.com/dep1/"
         "@v/v1.0.0.zip` with no answer line: the URL the encrypted request was.",

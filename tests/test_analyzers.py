@@ -138,6 +138,105 @@ def test_busy_go_runtime_with_no_real_progress_is_quiet():
     assert "`,`" in (a.findings[0].fix or "")
 
 
+_PROXIED_ENV = {"GOPROXY": "http://goproxy.test", "HTTP_PROXY": "http://127.0.0.1:3128"}
+_PROXY_FD = "7<TCP:[127.0.0.1:5->127.0.0.1:3128]>"
+
+
+def _proxied_get(ts: float, path: str) -> str:
+    return (
+        f'10 {ts:.6f} write({_PROXY_FD}, "GET http://goproxy.test{path} HTTP/1.1\\r\\n'
+        'Host: goproxy.test\\r\\nUser-Agent: Go-http-client/1.1\\r\\n\\r\\n", 90) = 90 <0.000010>\n'
+    )
+
+
+def test_plain_request_through_http_proxy_names_proxy_variable_and_target():
+    """GOPROXY=http://NAME and HTTP_PROXY: go sends the whole URL (the absolute form) to the
+    proxy; the stall is the proxy's, set by HTTP_PROXY, for the GOPROXY entry."""
+    path = "/example.com/a/@v/v1.2.0.zip"
+    tail = "10 1700000105.000000 exit_group(1) = ?\n10 1700000105.000100 +++ exited with 1 +++\n"
+    env = {**_PROXIED_ENV, "HTTPS_PROXY": "http://127.0.0.1:3128"}
+    t = trace_of(
+        _proxied_get(1700000100.0, path) + _runtime_noise(1700000100.001, 5) + tail, env=env
+    )
+    ctx = build(t)
+    (c,) = [c for c in connections(ctx) if c.requests]
+    assert c.requests[0]["origin"] == "http://goproxy.test" and c.requests[0]["path"] == path
+    a = diagnose(ctx)
+    f = a.findings[0]
+    assert f.kind == "http-proxy-stall"
+    # both variables name the proxy: a plain http URL goes through HTTP_PROXY's
+    assert a.verdict == (
+        "blocked 5.0 s in read on TCP 127.0.0.1:3128 after sending "
+        f"`GET http://goproxy.test{path}` — the HTTP proxy http://127.0.0.1:3128 (set by "
+        "HTTP_PROXY) accepted the request for the GOPROXY entry http://goproxy.test and never "
+        "answered"
+    )
+    assert {"127.0.0.1:3128", "HTTP_PROXY", "http://goproxy.test"} <= set(f.objects)
+    assert "goproxy.test in NO_PROXY" in (f.fix or "")
+
+
+def test_http_proxy_502_to_a_plain_request_is_the_proxys_answer():
+    path = "/example.com/a/@v/v1.2.0.mod"
+    resp = (
+        f'10 1700000100.010000 read({_PROXY_FD}, "HTTP/1.1 502 Bad Gateway\\r\\n'
+        'Content-Length: 0\\r\\n\\r\\n", 4096) = 45 <0.000010>\n'
+    )
+    tail = "10 1700000100.100000 exit_group(1) = ?\n10 1700000100.100100 +++ exited with 1 +++\n"
+    a = diagnose(build(trace_of(_proxied_get(1700000100.0, path) + resp + tail, env=_PROXIED_ENV)))
+    f = a.findings[0]
+    assert f.kind == "http-proxy-refused"
+    assert a.verdict == (
+        "the HTTP proxy http://127.0.0.1:3128 (set by HTTP_PROXY) answered "
+        f"`GET http://goproxy.test{path}` (for the GOPROXY entry http://goproxy.test) with "
+        "502 Bad Gateway"
+    )
+    assert a.exchanges == [
+        "example.com/a/@v/v1.2.0.mod: 502 from http://goproxy.test (via http://127.0.0.1:3128)"
+    ]
+
+
+def test_connect_502_names_the_tunnel_and_the_proxy():
+    env = {"GOPROXY": "https://proxy.golang.org", "HTTPS_PROXY": "http://127.0.0.1:3128"}
+    text = (
+        f'10 1700000100.000000 write({_PROXY_FD}, "CONNECT proxy.golang.org:443 HTTP/1.1\\r\\n'
+        'Host: proxy.golang.org:443\\r\\n\\r\\n", 70) = 70 <0.000010>\n'
+        f'10 1700000100.010000 read({_PROXY_FD}, "HTTP/1.1 502 Bad Gateway\\r\\n'
+        'Content-Length: 0\\r\\n\\r\\n", 4096) = 45 <0.000010>\n'
+    )
+    a = diagnose(build(trace_of(text, env=env)))
+    assert a.findings[0].kind == "http-proxy-refused"
+    assert a.verdict == (
+        "the HTTP proxy http://127.0.0.1:3128 (set by HTTPS_PROXY) answered "
+        "`CONNECT proxy.golang.org:443` with 502 Bad Gateway"
+    )
+
+
+def test_a_pause_through_an_http_proxy_names_the_url_and_the_proxy():
+    path = "/example.com/a/@v/v1.2.0.zip"
+    head = (
+        f'10 1700000103.000000 read({_PROXY_FD}, "HTTP/1.1 200 OK\\r\\n'
+        'Content-Length: 4\\r\\n\\r\\nabcd", 4096) = 42 <0.000010>\n'
+    )
+    tail = "10 1700000103.100000 exit_group(0) = ?\n10 1700000103.100100 +++ exited with 0 +++\n"
+    text = _proxied_get(1700000100.0, path) + _runtime_noise(1700000100.001, 3) + head + tail
+    a = diagnose(build(trace_of(text, env=_PROXIED_ENV, argv=["go", "mod", "download"])))
+    assert a.verdict.startswith("exited 0 after ")
+    assert (
+        f"paused 3.0 s waiting for the answer to {path.lstrip('/')} from http://goproxy.test "
+        "(through the HTTP proxy http://127.0.0.1:3128, HTTP_PROXY)"
+    ) in a.verdict
+
+
+def test_a_404_through_an_http_proxy_is_the_origins():
+    path = "/example.com/a/@v/v1.2.0.mod"
+    resp = (
+        f'10 1700000100.010000 read({_PROXY_FD}, "HTTP/1.1 404 Not Found\\r\\n'
+        'Content-Length: 0\\r\\n\\r\\n", 4096) = 42 <0.000010>\n'
+    )
+    a = diagnose(build(trace_of(_proxied_get(1700000100.0, path) + resp, env=_PROXIED_ENV)))
+    assert not [f for f in a.findings if f.kind == "http-proxy-refused"]
+
+
 def test_slow_but_steady_download_is_not_quiet():
     lines = [
         '10 1700000100.000000 write(7<TCP:[127.0.0.1:5->127.0.0.1:8081]>, "GET /example.com/a/@v/v1.2.0.zip HTTP/1.1\\r\\n\\r\\n", 40) = 40 <0.000010>'

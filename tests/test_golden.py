@@ -235,6 +235,43 @@ def test_connect_proxy_407():
     assert "`CONNECT proxy.golang.org:443` with 407 Proxy Authentication Required" in verdict
 
 
+def test_proxied_stall_names_proxy_variable_target_and_request():
+    """GOPROXY=http://goproxy.test through HTTP_PROXY: go sends the whole URL to the proxy."""
+    verdict, t = _verdict_of("proxied-stall")
+    port = _port("proxied-stall", "HTTP_PROXY")
+    f = t.report.findings[0]
+    assert f.kind == "http-proxy-stall"
+    request = "GET http://goproxy.test/example.com/dep1/@v/v1.0.0.zip"
+    for named in (f"127.0.0.1:{port}", request, "HTTP_PROXY", "http://goproxy.test"):
+        assert named in f.objects
+    assert verdict.startswith("stopped by gotrace --timeout after ")
+    assert f"TCP 127.0.0.1:{port} after sending `{request}`" in verdict
+    assert (
+        f"the HTTP proxy http://127.0.0.1:{port} (set by HTTP_PROXY) accepted the request for "
+        "the GOPROXY entry http://goproxy.test and never answered"
+    ) in verdict
+    assert "SIGTERM" not in verdict
+
+
+def test_proxy_502_names_proxy_variable_target_request_and_answer():
+    verdict, t = _verdict_of("proxy-502")
+    port = _port("proxy-502", "HTTP_PROXY")
+    f = t.report.findings[0]
+    assert f.kind == "http-proxy-refused"
+    request = "GET http://goproxy.test/example.com/dep1/@v/v1.0.0.zip"
+    for named in (f"127.0.0.1:{port}", request, "HTTP_PROXY", "http://goproxy.test"):
+        assert named in f.objects
+    assert "502 Bad Gateway" in f.objects
+    assert verdict == (
+        f"the HTTP proxy http://127.0.0.1:{port} (set by HTTP_PROXY) answered `{request}` "
+        "(for the GOPROXY entry http://goproxy.test) with 502 Bad Gateway"
+    )
+    # the HTTP answers section says where the 502 came from and through what
+    assert t.report.exchanges == [
+        f"example.com/dep1/@v/v1.0.0.zip: 502 from http://goproxy.test (via http://127.0.0.1:{port})"
+    ]
+
+
 def test_pause_then_success_tells_the_truth():
     verdict, t = _verdict_of("pause-recover")
     port = proxy_ports("pause-recover")[0]

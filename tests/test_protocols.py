@@ -75,6 +75,16 @@ def test_http_request_and_status_lines():
     assert '"GET ' in HTTP_REQUEST_STRACE_HEADS
 
 
+def test_request_targets_absolute_form_and_others():
+    from gotrace.protocols import request_target
+
+    url = "http://goproxy.test/example.com/dep0/@v/v1.0.0.mod"
+    assert request_target(url) == ("http://goproxy.test", "/example.com/dep0/@v/v1.0.0.mod")
+    assert request_target("http://h:8080") == ("http://h:8080", "/")
+    assert request_target("/x?next=http://a/b") == (None, "/x?next=http://a/b")
+    assert request_target("proxy.golang.org:443") == (None, "proxy.golang.org:443")
+
+
 def test_goproxy_paths():
     from gotrace.protocols import proxy_path, split_proxy_url
 

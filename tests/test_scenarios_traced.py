@@ -528,6 +528,39 @@ def check_connect_407(cap: Capture) -> None:
     assert "with 407 Proxy Authentication Required" in verdict(cap)
 
 
+def _proxied_gets(cap: Capture, path: str) -> pl.DataFrame:
+    """Plain http requests go sent whole (the absolute form) to the HTTP proxy (strace sees
+    no addresses in the namespace: ``-yy`` shows sockets as ``TCP:[inode]``)."""
+    return calls(cap.ev, "write").filter(
+        pl.col("args").str.contains(f'"GET http://goproxy.test{path} HTTP/1.1', literal=True)
+    )
+
+
+def check_proxied_stall(cap: Capture) -> None:
+    stopped_by_gotrace(cap)
+    assert cap.meta["env"]["GOPROXY"] == "http://goproxy.test"
+    (w,) = _proxied_gets(cap, "/example.com/dep1/@v/v1.0.0.zip").head(1).rows(named=True)
+    assert data_reads(cap.ev, w["fd_target"], after=w["line"]).height == 0
+    assert zips_renamed(cap) == MODULES - {"example.com/dep1"}
+    port = re.findall(r":(\d+)", cap.meta["env"]["HTTP_PROXY"])[0]
+    v = verdict(cap)
+    assert f"TCP 127.0.0.1:{port} after sending `GET http://goproxy.test/example.com/dep1/" in v
+    assert f"the HTTP proxy http://127.0.0.1:{port} (set by HTTP_PROXY) accepted the request" in v
+    assert "for the GOPROXY entry http://goproxy.test and never answered" in v
+
+
+def check_proxy_502(cap: Capture) -> None:
+    assert_exited(cap, 1)
+    assert _proxied_gets(cap, "/example.com/dep1/@v/v1.0.0.zip").height == 1
+    assert "502 Bad Gateway" in stderr_text(cap.ev)
+    port = re.findall(r":(\d+)", cap.meta["env"]["HTTP_PROXY"])[0]
+    assert verdict(cap) == (
+        f"the HTTP proxy http://127.0.0.1:{port} (set by HTTP_PROXY) answered "
+        "`GET http://goproxy.test/example.com/dep1/@v/v1.0.0.zip` (for the GOPROXY entry "
+        "http://goproxy.test) with 502 Bad Gateway"
+    )
+
+
 def _execs(cap: Capture, binary: str) -> pl.DataFrame:
     return calls(cap.ev, "execve").filter(
         pl.col("args").str.starts_with(f'"{binary}"') & (pl.col("retval") == 0)
@@ -594,6 +627,8 @@ CHECKS: dict[str, Callable[[Capture], None]] = {
     "connect-407": check_connect_407,
     "git-stall": check_git_stall,
     "git-ok": check_git_ok,
+    "proxied-stall": check_proxied_stall,
+    "proxy-502": check_proxy_502,
 }
 
 

@@ -18,6 +18,7 @@ from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
 from gotrace.analyzers.stalls import quiet_findings, root_pid
+from gotrace.netaddr import url_endpoint
 
 SLOW_BYTES_PER_S = 64 * 1024
 
@@ -99,41 +100,10 @@ def _sample_findings(ctx: Context) -> list[Finding]:
 def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[Finding]:
     out: list[Finding] = []
     for c in conns:
-        for i, req in enumerate(c.requests):
-            # a CONNECT the HTTP proxy turned down: 407 (credentials), 403, 502 (upstream)...
-            if not str(req["request"]).startswith("CONNECT ") or i >= len(c.responses):
-                continue
-            status = str(c.responses[i]["status"])
-            if status.startswith("2"):
-                continue
-            role, url, var = goset.role(c.remote, env)
-            target = str(req["request"]).split(" ")[1]
-            by = (
-                f"the HTTP proxy {url} (set by {var})"
-                if role == "http-proxy"
-                else (f"the HTTP proxy at {c.remote}")
-            )
-            fix = (
-                f"the proxy wants credentials: put them in {var} (https://user:token@host:port; "
-                "go refuses to send them to an http:// proxy), or list the host in NO_PROXY"
-                if status.startswith("407")
-                else f"the proxy could not or would not reach {target}: check its logs and "
-                "allow-list, or list the host in NO_PROXY"
-            )
-            out.append(
-                Finding(
-                    kind="http-proxy-refused",
-                    severity="error",
-                    summary=f"{by} answered `CONNECT {target}` with {status}",
-                    start=req["ts"],
-                    end=c.responses[i]["ts"],
-                    pids=tuple(sorted(c.pids)),
-                    objects=tuple(x for x in (c.remote, url, var, target, status) if x),
-                    evidence=(req["line"], c.responses[i]["line"]),
-                    fix=fix,
-                    weight=1.0,
-                )
-            )
+        for i in range(len(c.requests)):
+            refused = _proxy_refusal(c, i, env)
+            if refused is not None:
+                out.append(refused)
         if c.connect_result in ("ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"):
             retry = _http_retry(c, conns)
             if retry is not None:
@@ -183,6 +153,65 @@ def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[F
                 )
             )
     return out
+
+
+#: answers to a proxied plain-http request that are the HTTP proxy's own, not the origin's
+#: passed on: it wants credentials, or could not reach the origin (a 404 is the origin's)
+PROXY_STATUSES = ("407", "502", "503", "504")
+
+
+def _proxy_refusal(c: Connection, i: int, env: dict[str, str]) -> Finding | None:
+    """The HTTP proxy's refusal of request ``i`` of ``c``: a CONNECT turned down (407 for
+    credentials, 403, 502 upstream...), or a plain http URL (the absolute form) answered
+    with the proxy's own 407/502/503/504."""
+    req = c.requests[i]
+    request = str(req["request"])
+    if i >= len(c.responses):
+        return None
+    status = str(c.responses[i]["status"])
+    origin = req.get("origin")
+    also: tuple[str, ...] = ()
+    if request.startswith("CONNECT "):
+        if status.startswith("2"):
+            return None
+        target = request.split(" ")[1]
+        asked, host = f"`CONNECT {target}`", "the host"
+    elif origin and status.startswith(PROXY_STATUSES):
+        entry, setting = goset.proxied_for(str(origin), env)
+        target = str(origin)
+        asked = f"`{request}` ({f'for the {setting} entry ' if setting else 'for '}{entry})"
+        named = url_endpoint(target)
+        host = named[0] if named else "the host"
+        also = tuple(x for x in (request, entry) if x)
+    else:
+        return None
+    role, url, var = goset.role(c.remote, env, None, request)
+    if role != "http-proxy" and origin:
+        return None  # a server that takes absolute URLs, but no proxy go was told of
+    by = (
+        f"the HTTP proxy {url} (set by {var})"
+        if role == "http-proxy"
+        else f"the HTTP proxy at {c.remote}"
+    )
+    fix = (
+        f"the proxy wants credentials: put them in {var} (https://user:token@host:port; "
+        f"go refuses to send them to an http:// proxy), or list {host} in NO_PROXY"
+        if status.startswith("407")
+        else f"the proxy could not or would not reach {target}: check its logs and "
+        f"allow-list, or list {host} in NO_PROXY"
+    )
+    return Finding(
+        kind="http-proxy-refused",
+        severity="error",
+        summary=f"{by} answered {asked} with {status}",
+        start=req["ts"],
+        end=c.responses[i]["ts"],
+        pids=tuple(sorted(c.pids)),
+        objects=tuple(dict.fromkeys(x for x in (c.remote, url, var, target, status, *also) if x)),
+        evidence=(req["line"], c.responses[i]["line"]),
+        fix=fix,
+        weight=1.0,
+    )
 
 
 def _http_retry(c: Connection, conns: list[Connection]) -> Connection | None:

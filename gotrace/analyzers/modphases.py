@@ -90,7 +90,9 @@ def fetches(
         reqs = [r for r in c.requests if r.get("ts") is not None]
         for i, r in enumerate(reqs):
             method, _, target = r["request"].partition(" ")
-            hit = split_proxy_url(target, known) if method == "GET" else None
+            # a proxied request's target is a URL: its path is what a module proxy serves
+            path = r.get("path") or target
+            hit = split_proxy_url(path, known) if method == "GET" else None
             if hit is None or hit[2] not in ("info", "mod", "zip"):
                 continue
             # the answer ends before the next request on the keep-alive connection

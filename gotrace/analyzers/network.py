@@ -30,6 +30,7 @@ from gotrace.protocols import (
     parse_dns,
     request_host,
     request_line,
+    request_target,
     status_line,
     tls_client_hello,
     tls_record_kind,
@@ -100,6 +101,11 @@ class Connection:
 
     def last_request(self) -> str | None:
         return self.requests[-1]["request"] if self.requests else None
+
+    def proxied_origin(self) -> str | None:
+        """The origin (``http://goproxy.test``) the last request asked an HTTP proxy for,
+        when it was sent in the absolute form; None for a path or a CONNECT."""
+        return self.requests[-1].get("origin") if self.requests else None
 
     def waiting_at(self, start: float, end: float) -> tuple[float, int, int] | None:
         """When nothing came back across [start, end] for something sent at or before
@@ -441,10 +447,14 @@ def _payload(args: str) -> tuple[bytes, bool] | None:
 def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float | None) -> None:
     req = request_line(data)
     if req:
+        origin, path = request_target(req[1])
         conn.requests.append(
             {
                 "request": f"{req[0]} {req[1]}",
                 "host": request_host(data),
+                # the absolute form (a request to an HTTP proxy): where it is for, and its path
+                "origin": origin,
+                "path": path,
                 "ts": when,
                 "line": r["line"],
             }

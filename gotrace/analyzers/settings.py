@@ -12,6 +12,7 @@ from gotrace.goconfig.goproxy import goproxy_notes, proxy_list
 from gotrace.goconfig.gosumdb import parse_gosumdb
 from gotrace.goconfig.httpproxy import PROXY_ENV, proxy_env, proxy_url
 from gotrace.netaddr import url_host_port
+from gotrace.protocols import request_target
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
@@ -45,10 +46,12 @@ def _same_endpoint(url_hp: str | None, remote: str, sni: str | None) -> bool:
 
 
 def role(
-    remote: str | None, env: dict[str, str], sni: str | None = None
+    remote: str | None, env: dict[str, str], sni: str | None = None, request: str | None = None
 ) -> tuple[str, str | None, str | None]:
     """(role, url, separator after it) of a remote endpoint: proxy, sumdb, http-proxy
-    (separator: the variable that set it) or other."""
+    (separator: the variable that set it) or other. ``request`` (as sent on the connection)
+    tells apart HTTPS_PROXY and HTTP_PROXY naming one proxy: go sends a CONNECT to the
+    first and plain http URLs in the absolute form to the second."""
     if not remote:
         return ("other", None, None)
     for entry, sep in proxy_list(env.get("GOPROXY", "")):
@@ -58,10 +61,27 @@ def role(
     if sumdb is not None and sumdb.url and _same_endpoint(url_host_port(sumdb.url), remote, sni):
         return ("sumdb", sumdb.url, None)
     proxies = proxy_env(env)
-    for value, var in ((proxies.https, proxies.https_from), (proxies.http, proxies.http_from)):
+    candidates = [(proxies.https, proxies.https_from), (proxies.http, proxies.http_from)]
+    if request is not None and request_target(request.partition(" ")[2])[0] is not None:
+        candidates.reverse()
+    for value, var in candidates:
         if value and _same_endpoint(url_host_port(proxy_url(value)), remote, sni):
             return ("http-proxy", proxy_url(value), var)
     return ("other", None, None)
+
+
+def proxied_for(origin: str, env: dict[str, str]) -> tuple[str, str | None]:
+    """What an HTTP proxy was asked to reach (the origin of an absolute-form request, or a
+    CONNECT's ``host:443`` as ``https://host:443``): (the GOPROXY entry or GOSUMDB URL it
+    is, as written, and that variable), else (``origin``, None)."""
+    hp = url_host_port(origin)
+    for entry, _sep in proxy_list(env.get("GOPROXY", "")):
+        if hp is not None and url_host_port(entry) == hp:
+            return entry, "GOPROXY"
+    sumdb = parse_gosumdb(env["GOSUMDB"]) if env.get("GOSUMDB") else None
+    if sumdb is not None and sumdb.url and url_host_port(sumdb.url) == hp:
+        return sumdb.url, "GOSUMDB"
+    return origin, None
 
 
 def setting(role_name: str, sep: str | None) -> str | None:
@@ -110,20 +130,24 @@ def explain_exchanges(conns: list[Connection], env: dict[str, str]) -> list[str]
     """One line per request path that did not simply succeed at the first try: each answer
     (or silence) in order, with where it came from and how go moved on (``,`` after a
     404/410, ``|`` after an error). Plain HTTP only: a TLS request is not visible."""
-    by_path: dict[str, list[tuple[float, str, str]]] = {}
+    by_path: dict[str, list[tuple[float, str, str, str]]] = {}
     for c in conns:
-        base = _base_of(c.remote, env, c.sni)
+        here = _base_of(c.remote, env, c.sni)
         for i, req in enumerate(c.requests):
             parts = str(req["request"]).split(" ")
             if len(parts) < 2 or parts[0] == "CONNECT":
                 continue
             resp = c.responses[i] if i < len(c.responses) else None
             status = str(resp["status"]).split(" ")[0] if resp else (c.error or "no answer")
-            path = parts[1]
+            path = str(req.get("path") or parts[1])
+            base, via = here, ""
+            if req.get("origin"):
+                # through an HTTP proxy: the answer is for the URL asked for
+                base, via = proxied_for(str(req["origin"]), env)[0], f" (via {here})"
             prefix = base.split("/", 3)[3] if base.count("/") >= 3 else ""
             if prefix and path.lstrip("/").startswith(prefix.strip("/") + "/"):
                 path = "/" + path.lstrip("/")[len(prefix.strip("/")) + 1 :]
-            by_path.setdefault(path, []).append((req["ts"] or 0.0, status, base))
+            by_path.setdefault(path, []).append((req["ts"] or 0.0, status, base, via))
     seps = {e: sep for e, sep in proxy_list(env.get("GOPROXY", ""))}
     out = []
     for path, tries in by_path.items():
@@ -131,8 +155,8 @@ def explain_exchanges(conns: list[Connection], env: dict[str, str]) -> list[str]
         if all(t[1].startswith("2") for t in tries):
             continue
         words = []
-        for i, (_t, status, base) in enumerate(tries):
-            piece = f"{status} from {base}"
+        for i, (_t, status, base, via) in enumerate(tries):
+            piece = f"{status} from {base}{via}"
             if i:
                 prev = tries[i - 1]
                 sep = seps.get(prev[2])

@@ -14,7 +14,8 @@ from gotrace.analyzers.context import Context
 from gotrace.analyzers.findings import Finding
 from gotrace.analyzers.quiet import QuietPeriod
 from gotrace.modcachelayout import download_temp_url_path
-from gotrace.protocols import proxy_path
+from gotrace.netaddr import url_endpoint
+from gotrace.protocols import proxy_path, request_target
 
 
 def _size(n: int) -> str:
@@ -114,8 +115,10 @@ def quiet_findings(
             continue
         if q.kind == "socket-wait":
             remote = q.objects[0] if q.objects else None
+            #: objects a branch names beyond the socket, the request and the URL
+            also: tuple[str, ...] = ()
             req = q.detail.get("request")
-            role, url, sep = goset.role(remote, env, q.detail.get("sni"))
+            role, url, sep = goset.role(remote, env, q.detail.get("sni"), req)
             if role == "proxy":
                 why = "the module proxy accepted the request and never answered"
                 fix = (
@@ -148,13 +151,22 @@ def quiet_findings(
                 kind = "git-stall"
             elif role == "http-proxy":
                 target = req.split(" ", 2)[1] if req and req.startswith("CONNECT ") else None
-                why = (
-                    f"the HTTP proxy {url} (set by {sep}) accepted "
-                    + (f"the tunnel request to {target}" if target else "the request")
-                    + " and never answered"
-                )
+                origin = request_target(req.partition(" ")[2])[0] if req else None
+                host = "the host"
+                if target:
+                    asked = f"the tunnel request to {target}"
+                elif origin:
+                    # a plain http URL, sent whole (the absolute form): name what it was for
+                    entry, var = goset.proxied_for(origin, env)
+                    asked = f"the request for {f'the {var} entry ' if var else ''}{entry}"
+                    named = url_endpoint(origin)
+                    host = named[0] if named else host
+                    also = (str(sep), entry)
+                else:
+                    asked = "the request"
+                why = f"the HTTP proxy {url} (set by {sep}) accepted {asked} and never answered"
                 fix = (
-                    f"the proxy in {sep} does not answer: fix it, or list the host in NO_PROXY "
+                    f"the proxy in {sep} does not answer: fix it, or list {host} in NO_PROXY "
                     "if it should be reached directly"
                 )
                 kind = "http-proxy-stall"
@@ -205,7 +217,7 @@ def quiet_findings(
                 objects = tuple(x for x in (remote, where, likely, url) if x)
             else:
                 summary = f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}"
-                objects = tuple(x for x in (remote, req, url) if x)
+                objects = tuple(x for x in (remote, req, url, *also) if x)
             out.append(
                 Finding(
                     kind=kind,
@@ -306,10 +318,14 @@ def quiet_findings(
 def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Finding:
     """A stall the command recovered from (it went on and exited 0): a pause, not a cause."""
     remote = q.objects[0] if q.objects else None
-    role, url, _sep = goset.role(remote, env, q.detail.get("sni"))
-    source = url or (f"http://{remote}" if remote else "the server")
     req = q.detail.get("request")
-    path = req.split(" ", 2)[1].lstrip("/") if req and " " in req else None
+    role, url, sep = goset.role(remote, env, q.detail.get("sni"), req)
+    source = url or (f"http://{remote}" if remote else "the server")
+    origin, target = request_target(req.split(" ", 2)[1]) if req and " " in req else (None, "")
+    path = target.lstrip("/") if req and " " in req else None
+    if origin is not None and role == "http-proxy":
+        # a plain http URL through HTTP_PROXY: what it was for, and the proxy in between
+        source = f"{goset.proxied_for(origin, env)[0]} (through the HTTP proxy {url}, {sep})"
     if q.kind == "body-stall":
         likely = " (most likely: the response was encrypted)" if q.detail.get("guessed") else ""
         what = f"in the middle of {path}{likely}" if path else "in the middle of a response"

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from gotrace.lab.modules import corrupt_bytes
 
@@ -36,13 +36,14 @@ FaultKind = Literal[
     "404",
     "410",
     "500",
+    "502",
     "corrupt",
     "pause",
     "handshake_stall",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
-_STATUS_TEXT = {404: "not found", 410: "gone", 500: "internal server error"}
+_STATUS_TEXT = {404: "not found", 410: "gone", 500: "internal server error", 502: "bad gateway"}
 _CONTENT_TYPES = {".info": "application/json", ".zip": "application/zip"}
 
 
@@ -83,7 +84,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, proxy: ModuleProxy) -> None:
         self.proxy = proxy
-        super().__init__((proxy.host, 0), _Handler)
+        super().__init__((proxy.host, proxy.listen_port), _Handler)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -149,7 +150,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
-        if fault.kind in ("404", "410", "500"):
+        if fault.kind in ("404", "410", "500", "502"):
             self._send_error(int(fault.kind), path)
             return
         data = self.server.proxy.read(path)
@@ -209,12 +210,15 @@ class ModuleProxy:
         host: str = "127.0.0.1",
         tls: ssl.SSLContext | None = None,
         name: str | None = None,
+        port: int = 0,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the lab proxy only listens on loopback, not {host}")
         self.root = root.resolve() if root is not None else None
         self.faults = tuple(faults)
         self.host = host
+        #: the port to listen on; 0 picks a free one
+        self.listen_port = port
         #: a server-side TLS context: the proxy speaks https, as ``https://{name}:{port}``
         self.tls = tls
         self.name = name or host
@@ -311,6 +315,32 @@ class ModuleProxy:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+
+def serve_main(argv: Sequence[str]) -> None:
+    """``ROOT PORT LOG [KIND:PATTERN...]``: serve ROOT on 127.0.0.1:PORT with those faults,
+    appending ``METHOD PATH FAULT`` per request to LOG, print ``ready`` and serve until
+    stdin closes. A lab helper that runs inside a network namespace, where go is: also an
+    HTTP proxy for plain http URLs, since a request's target is taken by its path (the
+    absolute form ``GET http://host/path`` a client sends to a proxy included)."""
+    import sys
+
+    root, port, log_path, *specs = argv
+    # Fault checks the kind
+    faults = [
+        Fault(cast(FaultKind, kind), pattern or "*")
+        for kind, _, pattern in (spec.partition(":") for spec in specs)
+    ]
+    with open(log_path, "a", buffering=1) as log:
+
+        class _Logged(ModuleProxy):
+            def _record(self, record: RequestRecord) -> None:
+                super()._record(record)
+                log.write(f"{record.method} {record.path} {record.fault}\n")
+
+        with _Logged(Path(root), faults, port=int(port)):
+            print("ready", flush=True)
+            sys.stdin.read()
 
 
 @contextlib.contextmanager

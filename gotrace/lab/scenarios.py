@@ -619,6 +619,52 @@ def _setup_connect(lab: _Lab, mode: str) -> None:
     lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
 
 
+# --- HTTP proxies for plain http URLs (issue 15) --------------------------------------------------
+
+#: the GOPROXY host of the forward-proxy scenarios: a real-looking name, so that go uses
+#: HTTP_PROXY at all (it never proxies localhost); go sends the whole URL to the proxy and
+#: resolves nothing itself (the namespace's /etc/hosts maps it to 127.0.0.1 all the same)
+FORWARD_TARGET = "goproxy.test"
+
+# The lab's ModuleProxy, run inside the namespace where go is: it takes a request by its
+# path, so it is also a forward proxy for ``GET http://goproxy.test/...`` (the absolute form).
+_FORWARD_PROXY = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from gotrace.lab.proxy import serve_main
+serve_main(sys.argv[2:])
+"""
+
+
+def _setup_forward_proxy(lab: _Lab, *faults: str) -> None:
+    """GOPROXY=http://goproxy.test and HTTP_PROXY=http://127.0.0.1:P, a forward proxy that
+    serves the module tree itself with ``faults`` (``KIND:PATTERN``)."""
+    lab.build()
+    name = _netns(
+        lab,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        f"127.0.0.1 localhost {FORWARD_TARGET}\n::1 localhost\n",
+    )
+    port = 20000 + secrets.randbelow(20000)
+    log = lab.workdir / "forward-proxy.log"
+    log.touch()
+    package_root = str(Path(__file__).resolve().parents[2])
+    helper = [sys.executable, "-c", _FORWARD_PROXY, package_root]
+    helper += [str(lab.proxy_root), str(port), str(log), *faults]
+    lab.spawn("forward-proxy", ["ip", "netns", "exec", name, *helper], ready="ready")
+    lab.files["proxy-log"] = log
+    lab.goproxy = f"http://{FORWARD_TARGET}"
+    lab.extra_env["HTTP_PROXY"] = f"http://127.0.0.1:{port}"
+
+
+def _setup_proxied_stall(lab: _Lab) -> None:
+    _setup_forward_proxy(lab, f"stall:{_zip_of(1)}")
+
+
+def _setup_proxy_502(lab: _Lab) -> None:
+    _setup_forward_proxy(lab, f"502:{_zip_of(1)}")
+
+
 #: the git host of the direct-mode scenarios: dotted, so go treats it as a real host; in the
 #: namespace it resolves, through its own /etc/hosts, to 127.0.0.1 only
 GIT_HOST = "git.example.test"
@@ -1060,6 +1106,36 @@ _ALL += [
         _SILENT,
         _setup_git_ok,
         _requires_git,
+        _SIGTERM,
+    ),
+]
+
+_ALL += [
+    Scenario(
+        "proxied-stall",
+        f"GOPROXY=http://{FORWARD_TARGET} through HTTP_PROXY=http://127.0.0.1:P, which reads "
+        "the proxied GET of dep1's zip and never answers.",
+        "http-proxy-stall",
+        "go sends the whole URL to the HTTP proxy; the proxy never answers, and go has no "
+        "response-header timeout.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_proxied_stall,
+        _requires_netns,
+        _SIGTERM,
+    ),
+    Scenario(
+        "proxy-502",
+        f"GOPROXY=http://{FORWARD_TARGET} through HTTP_PROXY=http://127.0.0.1:P, which answers "
+        "dep1's zip with 502 Bad Gateway.",
+        "http-proxy-refused",
+        "The HTTP proxy could not reach the module proxy (502); go prints the error and exits 1.",
+        30.0,
+        1,
+        r"502 Bad Gateway",
+        _setup_proxy_502,
+        _requires_netns,
         _SIGTERM,
     ),
 ]

@@ -45,6 +45,7 @@ ENV_KEYS = {
     # issue 15's scenarios: the lab's certificate, an HTTP proxy, direct mode
     "SSL_CERT_FILE",
     "HTTPS_PROXY",
+    "HTTP_PROXY",
     "GOPRIVATE",
     "GOINSECURE",
     "GIT_CONFIG_NOSYSTEM",
