@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Protocol
-
 from gotrace.errors import GotraceError, UsageError
+from gotrace.tracer.base import Backend
+
+__all__ = ["BACKENDS", "Backend", "make_backend"]
 
 BACKENDS = ("auto", "strace", "ptrace", "ebpf", "sampler", "dtruss")
-
-
-class Backend(Protocol):
-    """What ``gotrace run`` needs from a capture backend."""
-
-    name: str
-    version: str
-    exe: str
-    root_pid: int | None
-    seccomp_active: bool | None
-
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None: ...
-
-    def poll_root(self) -> int | None: ...
-
-    def signal_command(self, sig: int) -> None: ...
-
-    def stop_command(self, grace: float = 3.0) -> None: ...
-
-    def wait(self, timeout: float | None = None) -> int: ...
-
-    def running(self) -> bool: ...
-
-    def kill_all(self) -> None: ...
 
 
 def make_backend(

@@ -21,19 +21,18 @@ import signal
 import socket
 import stat
 import struct
-import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from gotrace import proclocks
 from gotrace.errors import GotraceError
-from gotrace.tracer.base import ProcessBackend
+from gotrace.tracer.base import Backend, Launch
 
 DEFAULT_INTERVAL = 0.1
 #: how often the whole of GOMODCACHE/cache/download is walked for *.tmp and .partial files
@@ -907,92 +906,61 @@ def _version() -> str:
         return "unknown"
 
 
-class SamplerBackend(ProcessBackend):
+class SamplerBackend(Backend):
     """Runs a command with plain subprocess (no ptrace) and samples its process tree from
-    /proc into ``log`` (samples.jsonl). The interface is :class:`StraceBackend`'s."""
+    /proc into ``log`` (samples.jsonl)."""
 
     name = "sampler"
 
     def __init__(
         self, *, interval: float = DEFAULT_INTERVAL, gomodcache: str | Path | None = None
     ) -> None:
+        super().__init__()
         if not sys.platform.startswith("linux") or not os.path.isdir(f"{PROC}/self/task"):
             raise GotraceError("the sampler backend reads /proc: it needs Linux")
         self.exe = PROC
         self.version = _version()
         self.interval = interval
         self.gomodcache = gomodcache
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.root_pid: int | None = None
-        self.seccomp_active: bool | None = None
         self.sampler: ProcSampler | None = None
 
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None:
-        # As under strace: stdin, stdout and stderr are the user's, and the command stays in
-        # our process group so a terminal's Ctrl-C reaches it.
-        self.proc = subprocess.Popen(
-            list(command),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stderr=subprocess.DEVNULL if stderr_devnull else None,
-        )
-        self.root_pid = self.proc.pid
+    def launch(self, run: Launch) -> None:
+        proc = self.popen(run.command, run)
+        self.root_pid = proc.pid
         modcache = self.gomodcache
         if modcache is None:
-            modcache = gomodcache_from_env(env if env is not None else os.environ)
+            modcache = gomodcache_from_env(run.env if run.env is not None else os.environ)
         try:
             self.sampler = ProcSampler(self.root_pid, modcache, self.interval)
-            self.sampler.start(log)
+            self.sampler.start(run.log)
         except BaseException:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
             raise
-
-    def poll_root(self) -> int | None:
-        return self.root_pid
 
     def drain(self) -> list[Sample]:
         return self.sampler.drain() if self.sampler is not None else []
 
     def signal_command(self, sig: int) -> None:
-        if self.root_pid is None or (self.proc is not None and self.proc.poll() is not None):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.root_pid, sig)
-
-    def wait(self, timeout: float | None = None) -> int:
-        assert self.proc is not None
-        rc = self.proc.wait(timeout=timeout)
-        self._finish()
-        return rc
+        # The command is our own child: once reaped, its pid may be another process's.
+        if self.proc is None or self.proc.poll() is None:
+            super().signal_command(sig)
 
     def running(self) -> bool:
-        alive = self.proc is not None and self.proc.poll() is None
+        alive = super().running()
         if not alive:
-            self._finish()
+            self.finish()
         return alive
 
-    def kill_all(self) -> None:
-        """Last resort: nothing we started may outlive gotrace, descendants included."""
-        if self.proc is None:
+    def kill_command(self) -> None:
+        """The whole tree, not only the command: nothing we started may outlive gotrace."""
+        if self.proc is None or self.proc.poll() is not None:
             return
-        if self.proc.poll() is None:
-            tree = self.sampler.sample().processes if self.sampler is not None else ()
-            for pid in [p.pid for p in tree] or [self.proc.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        self._finish()
+        tree = self.sampler.sample().processes if self.sampler is not None else ()
+        for pid in [p.pid for p in tree] or [self.proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         if self.sampler is not None:
             self.sampler.stop()
