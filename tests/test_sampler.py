@@ -26,20 +26,22 @@ from gotrace.analyzers.samples import (
     progress,
     quiet_summary,
 )
-from gotrace.tracer.sampler import (
+from gotrace.model.samples import (
     DownloadFile,
     FdSample,
     LockSample,
     ProcessSample,
-    ProcSampler,
     Sample,
-    SamplerBackend,
     SocketSample,
     ThreadSample,
+    read_samples,
+)
+from gotrace.tracer.sampler import (
+    ProcSampler,
+    SamplerBackend,
     parse_locks,
     parse_net_table,
     parse_syscall,
-    read_samples,
     syscall_name,
 )
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any
 
+from gotrace.model.samples import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 from gotrace.modpath import unescape
-from gotrace.tracer.sampler import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 
 #: Go's runtime parks idle threads in these (and a C program waits for I/O in poll/select):
 #: a thread moving between them, or on and off a CPU, is not progress.
