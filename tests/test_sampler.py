@@ -42,8 +42,8 @@ from gotrace.tracer.sampler import (
     parse_locks,
     parse_net_table,
     parse_syscall,
-    syscall_name,
 )
+from gotrace.tracer.syscalls import syscall_name
 
 MODCACHE = "/home/u/go/pkg/mod"
 LOCK = f"{MODCACHE}/cache/download/example.com/dep0/@v/v1.0.0.lock"
@@ -335,8 +335,9 @@ def test_syscall_numbers():
         "read", "wait4", "flock", "futex", "epoll_wait", "epoll_pwait", "rseq", "clone3",
         "epoll_pwait2",
     ]  # fmt: skip
-    assert syscall_name(400) == "syscall_400"
-    assert syscall_name(0, "aarch64") == "syscall_0"
+    # one table, strace's spelling for what it does not know (the sampler had syscall_400)
+    assert syscall_name(400) == "syscall_0x190"
+    assert syscall_name(0, "aarch64") == "syscall_0x0"
 
 
 def test_parse_syscall_file():

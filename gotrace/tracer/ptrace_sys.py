@@ -1,7 +1,7 @@
 """The kernel side of the ptrace backend: ptrace requests, tracee memory, the seccomp filter.
 
-python-ptrace supplies the request numbers, the ``siginfo`` layout and the x86_64 syscall
-names; ctypes supplies what python-ptrace (0.9.9) lacks: ``PTRACE_SEIZE``/``LISTEN``/
+python-ptrace supplies the request numbers and the ``siginfo`` layout; the syscall names are
+:mod:`gotrace.tracer.syscalls`; ctypes supplies what python-ptrace (0.9.9) lacks: ``PTRACE_SEIZE``/``LISTEN``/
 ``INTERRUPT``, ``PTRACE_GET_SYSCALL_INFO``, ``process_vm_readv`` and ``seccomp()``.
 Every request raises :class:`OSError` (``ProcessLookupError`` for ESRCH), so callers can
 tell a tracee that vanished from a real failure.
@@ -18,7 +18,8 @@ from collections.abc import Iterable
 
 from ptrace.binding import func as _pt
 from ptrace.binding.linux_struct import siginfo as SigInfo
-from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES as _PT_NAMES
+
+from gotrace.tracer.syscalls import syscall_name as syscall_name
 
 # --- requests and options (<linux/ptrace.h>) ------------------------------------------------
 
@@ -334,44 +335,6 @@ class Memory:
         return list(struct.unpack(f"<{n}Q", data[: 8 * n]))
 
 
-# --- syscall table ---------------------------------------------------------------------------
-
-#: x86_64 names: python-ptrace's table (Linux 5.8), strace's spelling, and the calls added since
-SYSCALL_NAMES: dict[int, str] = {n: s for n, s in _PT_NAMES.items() if n < 512}
-SYSCALL_NAMES.update(
-    {
-        283: "timerfd_create",
-        435: "clone3",
-        436: "close_range",
-        437: "openat2",
-        438: "pidfd_getfd",
-        439: "faccessat2",
-        440: "process_madvise",
-        441: "epoll_pwait2",
-        442: "mount_setattr",
-        443: "quotactl_fd",
-        444: "landlock_create_ruleset",
-        445: "landlock_add_rule",
-        446: "landlock_restrict_self",
-        447: "memfd_secret",
-        448: "process_mrelease",
-        449: "futex_waitv",
-        450: "set_mempolicy_home_node",
-        451: "cachestat",
-        452: "fchmodat2",
-        453: "map_shadow_stack",
-        454: "futex_wake",
-        455: "futex_wait",
-        456: "futex_requeue",
-        457: "statmount",
-        458: "listmount",
-        459: "lsm_get_self_attr",
-        460: "lsm_set_self_attr",
-        461: "lsm_list_modules",
-        462: "mseal",
-    }
-)
-
 #: strace 6.1's ``-e trace=%process,%network,%file,%desc,futex,nanosleep,clock_nanosleep`` on
 #: x86_64 (read off ``strace -d --seccomp-bpf``'s filter): the calls the analyzers need.
 WATCHED_NRS: frozenset[int] = frozenset(
@@ -387,10 +350,6 @@ WATCHED_NRS: frozenset[int] = frozenset(
 
 
 NR_FUTEX = 202
-
-
-def syscall_name(nr: int) -> str:
-    return SYSCALL_NAMES.get(nr) or f"syscall_{nr:#x}"
 
 
 def machine_supported() -> str | None:
