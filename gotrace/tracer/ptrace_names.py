@@ -11,6 +11,8 @@ import os
 import signal as _signal
 from collections.abc import Sequence
 
+from ptrace.signames import SIGNAMES
+
 Table = Sequence[tuple[int, str]]
 
 
@@ -36,16 +38,17 @@ def enum(value: int, table: dict[int, str], *, signed: bool = False) -> str:
     return str(value) if signed else hex(value)
 
 
+#: python-ptrace's signal names, with strace's choice where a number has two (SIGIO/SIGPOLL)
+_SIGNAMES: dict[int, str] = {**SIGNAMES, _signal.SIGIO: "SIGIO"}
+
+
 def signame(sig: int) -> str:
     if sig == 0:
         return "0"
     if 32 <= sig <= 64:
         # The kernel's real-time range (glibc's SIGRTMIN is 34): strace counts from 32.
         return "SIGRTMIN" if sig == 32 else f"SIGRT_{sig - 32}"
-    try:
-        return _signal.Signals(sig).name
-    except ValueError:
-        return str(sig)
+    return _SIGNAMES.get(sig, str(sig))
 
 
 _ERRNO_NAMES = dict(_errno.errorcode)
