@@ -326,18 +326,10 @@ def gomodcache_from_env(env: Mapping[str, str]) -> str | None:
 
 @dataclass
 class _RawProcess:
-    """What one pass over a process read, before its sockets are looked up."""
+    """What one pass over a process read: ``process`` has no sockets yet, they are looked up
+    by inode once the whole tree is read."""
 
-    pid: int
-    ppid: int
-    comm: str
-    cmdline: tuple[str, ...]
-    state: str
-    cpu: float
-    rchar: int | None
-    wchar: int | None
-    threads: list[ThreadSample]
-    fds: list[FdSample]
+    process: ProcessSample
     socket_fds: list[tuple[int, int, str | None]]  # fd, inode, protocol name
     netns: str
 
@@ -454,11 +446,11 @@ class ProcSampler:
         if socket_fds:
             with contextlib.suppress(OSError):
                 netns = os.readlink(f"{base}/ns/net")
-        raw = _RawProcess(
+        process = ProcessSample(
             pid, ppid, comm, _cmdline(self.proc, pid), state, cpu, rchar, wchar,
-            threads, fds, socket_fds, netns,
+            tuple(threads), tuple(fds),
         )  # fmt: skip
-        return raw, children
+        return _RawProcess(process, socket_fds, netns), children
 
     def _read_fds(self, base: str) -> tuple[list[FdSample], list[tuple[int, int, str | None]]]:
         fds: list[FdSample] = []
@@ -496,7 +488,7 @@ class ProcSampler:
         wanted: dict[str, tuple[int, set[int], set[str]]] = {}
         for r in raws:
             if r.socket_fds:
-                _, inodes, kinds = wanted.setdefault(r.netns, (r.pid, set(), set()))
+                _, inodes, kinds = wanted.setdefault(r.netns, (r.process.pid, set(), set()))
                 for _, inode, proto in r.socket_fds:
                     if proto is None:  # no hint: look in every table
                         inodes.add(inode)
@@ -532,10 +524,7 @@ class ProcSampler:
             else SocketSample(fd, inode, (proto or "").lower())
             for fd, inode, proto in raw.socket_fds
         )
-        return ProcessSample(
-            raw.pid, raw.ppid, raw.comm, raw.cmdline, raw.state, raw.cpu, raw.rchar,
-            raw.wchar, tuple(raw.threads), tuple(raw.fds), sockets,
-        )  # fmt: skip
+        return dataclasses.replace(raw.process, sockets=sockets)
 
     def _locks(self, processes: tuple[ProcessSample, ...]) -> tuple[LockSample, ...]:
         """The /proc/locks entries on files the tree has open or waits for, read only while a
