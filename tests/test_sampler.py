@@ -36,11 +36,11 @@ from gotrace.model.samples import (
     ThreadSample,
     read_samples,
 )
+from gotrace.tracer.procnet import parse_net_table
 from gotrace.tracer.sampler import (
     ProcSampler,
     SamplerBackend,
     parse_locks,
-    parse_net_table,
     parse_syscall,
 )
 from gotrace.tracer.syscalls import syscall_name
