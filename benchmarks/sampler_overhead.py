@@ -45,7 +45,8 @@ def child(mode: str, spec_path: Path, interval: float) -> None:
         rc = proc.wait()
         wall = time.perf_counter() - t0
     else:
-        from gotrace.tracer.sampler import SamplerBackend, read_samples
+        from gotrace.model.samples import read_samples
+        from gotrace.tracer.sampler import SamplerBackend
 
         backend = SamplerBackend(interval=interval, gomodcache=spec["gomodcache"])
         t0 = time.perf_counter()

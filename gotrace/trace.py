@@ -38,10 +38,10 @@ from gotrace.analyzers.processes import process_table
 from gotrace.analyzers.report import Report, build_report
 from gotrace.errors import GotraceError
 from gotrace.model.events import EVENT_SCHEMA, Event, empty_frame
+from gotrace.model.samples import Sample, read_samples
 from gotrace.parsers import strace as strace_parser
 from gotrace.parsers.base import file_kind
 from gotrace.redact import redact_env, redact_frame, redact_text
-from gotrace.tracer.sampler import Sample, read_samples
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -67,7 +67,6 @@ FORBIDDEN: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
             "gotrace.lab",
             "gotrace.tracer",
             "gotrace.doctor",
-            "gotrace.api",
             "gotrace.trace",
         ),
         "reporters render a report; they do not capture, drive or load a Trace",
@@ -81,16 +80,6 @@ FORBIDDEN: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
 
 #: only these may import gotrace.cli
 CLI_IMPORTERS = ("gotrace.cli", "gotrace.__main__")
-
-#: Edges that break a rule today and are being fixed by their owners (issue #11). Each must
-#: still exist: when one is fixed, this test fails until it is removed here, so the set only
-#: shrinks. Empty it once the work below has landed.
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # helper C: the /proc sample model moves from tracer/sampler to gotrace/model/samples.py
-        ("gotrace.analyzers.samples", "gotrace.tracer.sampler"),
-    }
-)
 
 
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:
@@ -187,12 +176,48 @@ def test_rules_catch_a_bad_edge() -> None:
 
 def test_layers_hold() -> None:
     edges = import_graph()
-    bad = {e: why for e, why in violations(edges).items() if e not in KNOWN_VIOLATIONS}
+    bad = violations(edges)
     assert not bad, "imports that break the layers:\n" + _describe(edges, bad)
 
 
-def test_known_violations_still_exist() -> None:
-    edges = import_graph()
-    found = violations(edges)
-    gone = {e: "fixed: remove it from KNOWN_VIOLATIONS" for e in KNOWN_VIOLATIONS if e not in found}
-    assert not gone, "KNOWN_VIOLATIONS that no longer occur:\n" + _describe(edges, gone)
+def _guarded_gotrace_imports(path: Path) -> Iterator[int]:
+    """Lines of ``try:`` blocks that import a gotrace module and catch ImportError (or any
+    exception): a guard that would turn a broken module into silently missing findings."""
+    catches = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = set()
+        for h in node.handlers:
+            types = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
+            caught |= {t.id for t in types if isinstance(t, ast.Name)} | (
+                {"*"} if h.type is None else set()
+            )
+        if not caught & (catches | {"*"}):
+            continue
+        for stmt in node.body:
+            for sub in ast.walk(stmt):
+                name = (
+                    sub.module
+                    if isinstance(sub, ast.ImportFrom)
+                    else sub.names[0].name
+                    if isinstance(sub, ast.Import)
+                    else None
+                )
+                if name and (name == "gotrace" or name.startswith("gotrace.")):
+                    yield sub.lineno
+                if (
+                    isinstance(sub, ast.Call)
+                    and isinstance(sub.func, ast.Attribute)
+                    and sub.func.attr == "import_module"
+                ):
+                    yield sub.lineno
+
+
+def test_no_import_guards_around_gotrace_modules() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in _guarded_gotrace_imports(path)
+    ]
+    assert not found, "gotrace imports inside try/except ImportError: " + ", ".join(found)

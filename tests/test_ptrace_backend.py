@@ -23,8 +23,7 @@ import polars as pl
 import pytest
 
 from gotrace.parsers.strace import parse_frame, parse_text
-from gotrace.tracer.ptrace import PtraceBackend
-from gotrace.tracer.ptrace_sys import machine_supported
+from gotrace.tracer.ptrace import PtraceBackend, machine_supported
 
 pytestmark = pytest.mark.skipif(machine_supported() is not None, reason=str(machine_supported()))
 

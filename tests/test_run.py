@@ -152,7 +152,7 @@ def test_progress_and_quiet_line_on_a_terminal(tmp_path: Path):
     os.close(master)
     out = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0
-    assert "\r\x1b[K" in out and "threads/processes" in out  # the status line, redrawn
+    assert "\r\x1b[2K" in out and "threads/processes" in out  # the status line, redrawn (rich)
     assert "quiet for" in out and "clock_nanosleep" in out
 
 

@@ -46,7 +46,7 @@ class Context:
     string_size: int | None
     fd_replayed: int = 0
     fd_disagree: int = 0
-    #: /proc samples taken beside the trace (gotrace.tracer.sampler.Sample values)
+    #: /proc samples taken beside the trace (gotrace.model.samples.Sample values)
     samples: tuple[Any, ...] = ()
 
     @property

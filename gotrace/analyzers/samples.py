@@ -1,6 +1,6 @@
 """What /proc samples of a go command say: did anything move, and if not, what is it stuck on.
 
-Pure: :class:`~gotrace.tracer.sampler.Sample` values in, booleans, sentences and findings
+Pure: :class:`~gotrace.model.samples.Sample` values in, booleans, sentences and findings
 out; no I/O, no clock (each sample carries its own time).
 
 - :func:`progress` -- did anything move between two samples.
@@ -18,8 +18,8 @@ from itertools import pairwise
 
 from gotrace.analyzers.findings import Finding, Severity
 from gotrace.modcachelayout import TEMP_WRITTEN, classify_relative
+from gotrace.model.samples import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 from gotrace.protocols import is_dns_server
-from gotrace.tracer.sampler import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 
 #: Go's runtime parks idle threads in these (and a C program waits for I/O in poll/select):
 #: a thread moving between them, or on and off a CPU, is not progress.

@@ -419,11 +419,11 @@ def execute(
     for line in problems:
         print(f"gotrace: error: {line}", file=sys.stderr)
     final = 128 + received if received is not None else status
+    from gotrace.cli.ci import finish
+
     try:
         trace = _analyze(outdir, json_file=json_file, redact=redact, html=html, label=label)
         if ci is not None:
-            from gotrace.cli.ci import finish
-
             finish(outdir, trace, final, redact=redact, **ci)
     except GotraceError as exc:
         print(f"gotrace: error: analysis failed: {exc}; the raw trace is in {log}", file=sys.stderr)
@@ -592,6 +592,9 @@ class Monitor:
         self.log = log
         self.quiet_after = quiet_after
         self.tty = tty
+        from gotrace.terminal import StatusLine
+
+        self.status = StatusLine(tty=tty)
         self.state = LiveState()
         self.offset = 0
         self.partial = b""
@@ -649,16 +652,13 @@ class Monitor:
                 self.last_status = now
 
     def _say(self, text: str, *, final: bool) -> None:
-        if self.tty:
-            sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
+        if final:
+            self.status.say(text)
         else:
-            sys.stderr.write(f"gotrace: {text}\n")
-        sys.stderr.flush()
+            self.status.show(text)
 
     def finish(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        self.status.close()
 
 
 class SampleMonitor:
@@ -681,6 +681,7 @@ class SampleMonitor:
         if line is None:
             self.said_at = None
         elif self.said_at is None or now - self.said_at >= max(self.quiet_after, 5.0):
-            sys.stderr.write(("\r\033[K" if self.tty else "gotrace: ") + self.prefix + line + "\n")
-            sys.stderr.flush()
+            from gotrace.terminal import StatusLine
+
+            StatusLine(tty=self.tty).say(self.prefix + line)
             self.said_at = now

@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import shlex
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pyarrow as pa
 from gotrace.errors import GotraceError
 from gotrace.fleet.schema import PARTITIONS, SCHEMA_VERSION, TABLES, schema
 from gotrace.redact import redact_text
+from gotrace.terminal import StatusLine
 
 if TYPE_CHECKING:
     from gotrace.analyzers.findings import Finding
@@ -434,29 +434,29 @@ def collect(
         _drop_orphans(dest)
         known = existing_ids(dest)
         rows: dict[str, list[Any]] = {t: [] for t in TABLES}
-        for i, path in enumerate(captures):
-            if progress:
-                sys.stderr.write(f"\r\033[K{i + 1}/{len(captures)} {path}")
-                sys.stderr.flush()
-            try:
-                trace = load(path)
-                rid = run_id(path, trace.meta)
-                if rid in known:
-                    result.skipped.append(str(path))
+        status = StatusLine(tty=progress)
+        try:
+            for i, path in enumerate(captures):
+                status.show(f"{i + 1}/{len(captures)} {path}")
+                try:
+                    trace = load(path)
+                    rid = run_id(path, trace.meta)
+                    if rid in known:
+                        result.skipped.append(str(path))
+                        continue
+                    got = run_rows(trace, rid, host=host, labels=labels, batch=result.batch)
+                except GotraceError as exc:
+                    result.failed.append((str(path), str(exc)))
                     continue
-                got = run_rows(trace, rid, host=host, labels=labels, batch=result.batch)
-            except GotraceError as exc:
-                result.failed.append((str(path), str(exc)))
-                continue
-            except (OSError, UnicodeDecodeError) as exc:
-                result.failed.append((str(path), f"{path}: {exc}"))
-                continue
-            known.add(rid)
-            result.added.append(rid)
-            for t in TABLES:
-                rows[t].append(got[t])
-        if progress:
-            sys.stderr.write("\r\033[K")
+                except (OSError, UnicodeDecodeError) as exc:
+                    result.failed.append((str(path), f"{path}: {exc}"))
+                    continue
+                known.add(rid)
+                result.added.append(rid)
+                for t in TABLES:
+                    rows[t].append(got[t])
+        finally:
+            status.close()
         if result.added:
             # the partition keys of each run: its UTC start day, and its host
             keys = {

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Protocol
+from gotrace.errors import UsageError
+from gotrace.tracer.base import Backend
 
-from gotrace.errors import GotraceError, UsageError
+__all__ = ["BACKENDS", "Backend", "make_backend"]
 
 BACKENDS = ("auto", "strace", "ptrace", "ebpf", "sampler", "dtruss")
-
-
-class Backend(Protocol):
-    """What ``gotrace run`` needs from a capture backend."""
-
-    name: str
-    version: str
-    exe: str
-    root_pid: int | None
-    seccomp_active: bool | None
-
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None: ...
-
-    def poll_root(self) -> int | None: ...
-
-    def signal_command(self, sig: int) -> None: ...
-
-    def stop_command(self, grace: float = 3.0) -> None: ...
-
-    def wait(self, timeout: float | None = None) -> int: ...
-
-    def running(self) -> bool: ...
-
-    def kill_all(self) -> None: ...
 
 
 def make_backend(
@@ -58,17 +25,9 @@ def make_backend(
 
         return StraceBackend(string_size=string_size)
     if name == "ptrace":
-        import importlib
+        from gotrace.tracer.ptrace import PtraceBackend
 
-        try:
-            ptrace = importlib.import_module("gotrace.tracer.ptrace")
-        except ImportError as exc:
-            raise GotraceError(
-                "strace is not installed and the ptrace backend is unavailable: "
-                "apt-get install strace (Debian package 'strace')"
-            ) from exc
-        backend: Backend = ptrace.PtraceBackend(string_size=string_size)
-        return backend
+        return PtraceBackend(string_size=string_size)
     if name == "ebpf":
         from gotrace.tracer.ebpf import EbpfBackend
 

@@ -32,15 +32,14 @@ import contextlib
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
 from gotrace.errors import GotraceError
-from gotrace.tracer.base import ProcessBackend
+from gotrace.tracer.base import Backend, Child, Launch
 
 #: dtruss -b: dynamic variable buffer. The default 4m drops events on a busy go
 #: ("dtrace: N dynamic variable drops"); microsoft/scalar's patched dtruss defaults to ~30MB.
@@ -129,7 +128,7 @@ def ps_rows() -> list[tuple[int, int, str]]:
     return rows
 
 
-class DtrussBackend(ProcessBackend):
+class DtrussBackend(Backend):
     """Runs a command under dtruss (macOS), writing dtruss's stderr to ``log``."""
 
     name = "dtruss"
@@ -137,6 +136,7 @@ class DtrussBackend(ProcessBackend):
     exit_status_known = False
 
     def __init__(self, *, bufsize: str = DEFAULT_BUFSIZE) -> None:
+        super().__init__()
         if not is_macos():
             raise GotraceError(NOT_MACOS)
         exe = dtruss_path()
@@ -147,23 +147,12 @@ class DtrussBackend(ProcessBackend):
         self.bufsize = bufsize
         # dtrace needs root; as root already, sudo would only reset the environment.
         self.sudo: str | None = None if os.geteuid() == 0 else "sudo"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.root_pid: int | None = None
-        self.seccomp_active: bool | None = None  # dtruss has no seccomp filter
-        self.notes: list[str] = []
         self._log: IO[bytes] | None = None
 
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None:
+    def launch(self, run: Launch) -> None:
         # sudo may replace PATH: hand dtruss the command's absolute path.
-        path = (env or os.environ).get("PATH")
+        command = run.command
+        path = (run.env or os.environ).get("PATH")
         exe = shutil.which(command[0], path=path) if command else None
         argv = build_argv(
             self.exe,
@@ -172,19 +161,14 @@ class DtrussBackend(ProcessBackend):
             bufsize=self.bufsize,
         )
         self.notes.append("the command's stderr is in the dtruss log (dtruss writes to stderr)")
-        if stderr_devnull:
+        if run.stderr_devnull:
             self.notes.append("stderr_devnull ignored: the command's stderr is dtruss's")
-        self._log = open(log, "wb")  # noqa: SIM115 -- closed in wait()/kill_all()
+        self._log = open(run.log, "wb")  # noqa: SIM115 -- closed in wait()/kill_all()
         try:
-            self.proc = subprocess.Popen(
-                argv,
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                stderr=self._log,
-            )
-        except OSError as exc:
+            self.popen(argv, run, stderr=self._log)
+        except GotraceError:
             self._close_log()
-            raise GotraceError(f"{argv[0]}: cannot start ({exc.strerror or exc})") from exc
+            raise
 
     def poll_root(self) -> int | None:
         """The traced command's pid (dtrace's child), once it exists."""
@@ -211,24 +195,16 @@ class DtrussBackend(ProcessBackend):
 
     def wait(self, timeout: float | None = None) -> int:
         """dtrace's (sudo's) exit status; the command's own status is not known."""
-        assert self.proc is not None
-        rc = self.proc.wait(timeout=timeout)
-        self._close_log()
-        return rc
+        return super().wait(timeout)
 
-    def kill_all(self) -> None:
-        """Last resort: nothing we started may outlive gotrace."""
-        if self.proc is None:
-            return
-        self.signal_command(signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.terminate()  # sudo relays SIGTERM to dtruss
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(timeout=5)
+    def end_child(self, proc: Child) -> None:
+        proc.terminate()  # sudo relays SIGTERM to dtruss
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    def finish(self) -> None:
         self._close_log()
 
     def _close_log(self) -> None:

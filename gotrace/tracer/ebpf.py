@@ -1,7 +1,7 @@
 """Capture with eBPF: bpftrace records the calls in the kernel, without stopping the command.
 
-``EbpfBackend`` has :class:`gotrace.tracer.ptrace.PtraceBackend`'s interface and its status
-pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and attaches its
+``EbpfBackend`` is a :class:`gotrace.tracer.base.WorkerBackend`, as the ptrace backend is,
+with its status pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and attaches its
 program (:mod:`gotrace.tracer.ebpf_script`) when the backend is made, which takes seconds
 and is not the command's time; :meth:`start` then forks the writer
 (:mod:`gotrace.tracer.ebpf_worker`), which starts the command and writes the same
@@ -25,14 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gotrace.errors import GotraceError
-from gotrace.tracer.base import tool_version
+from gotrace.tracer.base import Launch, WorkerBackend, resolve_executable, tool_version
 from gotrace.tracer.ebpf_script import NOT_RECORDED, STRLEN, TRACEFS, program
-from gotrace.tracer.ptrace import PtraceBackend, resolve_executable
 from gotrace.tracer.strace import DEFAULT_STRING_SIZE
 
 BTF = Path("/sys/kernel/btf/vmlinux")
@@ -103,12 +100,13 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class EbpfBackend(PtraceBackend):
+class EbpfBackend(WorkerBackend):
     """Runs a command under bpftrace, writing the raw log to ``log``."""
 
     name = "ebpf"
 
     def __init__(self, *, string_size: int = DEFAULT_STRING_SIZE) -> None:
+        super().__init__()
         reason = unavailable()
         if reason is not None:
             raise GotraceError(reason)
@@ -118,7 +116,6 @@ class EbpfBackend(PtraceBackend):
         self.version = f"bpftrace {bpftrace_version(exe)}"
         self.string_size = string_size
         self.seccomp = False
-        self._init_worker_state()
         self.marker = random.randint(1 << 29, (1 << 31) - 2)
         self._bpf = self._attach()
 
@@ -184,56 +181,33 @@ class EbpfBackend(PtraceBackend):
         with contextlib.suppress(OSError, AttributeError):
             os.unlink(self._script.name)
 
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None:
+    def launch(self, run: Launch) -> None:
         from gotrace.tracer.ebpf_worker import worker_main
 
-        if cwd is not None and not os.path.isdir(cwd):
-            raise GotraceError(f"{cwd}: no such directory")
-        run_env = dict(os.environ) if env is None else dict(env)
-        path = resolve_executable(command[0], run_env)
-        try:
-            log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise GotraceError(f"{log}: cannot write the trace ({exc.strerror})") from exc
+        run.check_cwd()
+        path = resolve_executable(run.command[0], run.full_env())
+        log_fd = self.open_log(run.log)
         assert self._bpf.stdout is not None
         bpf_fd = self._bpf.stdout.fileno()
-        status_r, status_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            os.close(status_r)
-            worker_main(
-                log_fd,
-                status_w,
-                bpf_fd,
-                self._bpf.pid,
-                self.marker,
-                path,
-                list(command),
-                run_env,
-                cwd,
-                stderr_devnull,
-                string_size=self.string_size,
-                strlen=STRLEN,
+        bpf_pid = self._bpf.pid
+        stdout = self._bpf.stdout
+        try:
+            self.fork_worker(
+                lambda status_fd: worker_main(
+                    log_fd,
+                    status_fd,
+                    bpf_fd,
+                    bpf_pid,
+                    self.marker,
+                    path,
+                    run,
+                    string_size=self.string_size,
+                    strlen=STRLEN,
+                ),
+                [log_fd],
             )
-        os.close(status_w)
-        os.close(log_fd)
-        self._bpf.stdout.close()  # the writer reads it
-        os.set_blocking(status_r, False)
-        self.worker_pid = pid
-        self._status_fd = status_r
-        self._await_start()
+        finally:
+            stdout.close()  # the writer reads it
 
     def wait(self, timeout: float | None = None) -> int:
         rc = super().wait(timeout)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from gotrace.parsers.fdreplay import Fd, FdReplay, Table, inet_peer
 from gotrace.tracer import ptrace_sys as pt
+from gotrace.tracer.base import Launch
 from gotrace.tracer.ptrace_decode import Call, Decoder, siginfo_text
 from gotrace.tracer.ptrace_fds import FdNames, escape_target
 from gotrace.tracer.ptrace_names import signame
@@ -532,15 +533,13 @@ def worker_main(
     bpf_pid: int,
     marker: int,
     path: str,
-    argv: list[str],
-    env: dict[str, str],
-    cwd: str | None,
-    stderr_devnull: bool,
+    run: Launch,
     *,
     string_size: int,
     strlen: int,
 ) -> None:
     """The body of the forked writer process; never returns."""
+    argv, env, cwd, stderr_devnull = list(run.command), run.full_env(), run.cwd, run.stderr_devnull
 
     def say(text: str) -> None:
         with contextlib.suppress(OSError):

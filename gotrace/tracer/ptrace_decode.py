@@ -6,6 +6,11 @@ a call that blocks shows its entry half, with the fd, until it returns. Each wat
 has a layout, a tuple of :class:`Arg`; an argument printed at exit is marked ``out``, and
 every argument after the first ``out`` one waits for the exit too.
 
+Only the arguments the analyzers read are decoded: fds, paths, strings and buffers, socket
+addresses, the flags and operations :mod:`gotrace.tracer.ptrace_names` names, argv, wait
+statuses and siginfo. The others (stat and epoll structs, timespecs, mmap/access/at flags,
+ioctl requests...) are printed as numbers or addresses, as ``strace -X raw`` prints them.
+
 Reading tracee memory can fail (the tracee died, a bad pointer): the argument is then printed
 as its address, as strace does.
 """
@@ -219,10 +224,6 @@ def fmt_int(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return str(_s32(v))
 
 
-def fmt_long(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return str(_s64(v))
-
-
 def fmt_uint(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return str(v & 0xFFFFFFFF)
 
@@ -330,79 +331,12 @@ def fmt_mode(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return n.umode(v & 0o7777)
 
 
-def fmt_fmode(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return n.file_mode(v & 0xFFFFFFFF)
-
-
 def fmt_sig(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return n.signame(_s32(v))
 
 
-def fmt_atflags(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return n.flags(v & 0xFFFFFFFF, n.AT_FLAGS)
-
-
-def fmt_access(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return n.flags(v & 0xFFFFFFFF, n.ACCESS_MODES, zero="F_OK")
-
-
 def fmt_off(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return str(_s64(v))
-
-
-def fmt_timespec(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if not v:
-        return "NULL"
-    data = d.mem.read(c.tid, v, 16)
-    if len(data) < 16:
-        return hex(v)
-    sec, nsec = struct.unpack("<qq", data)
-    return f"{{tv_sec={sec}, tv_nsec={nsec}}}"
-
-
-def fmt_rem(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    """nanosleep's ``rem``: filled in only when a signal cut the sleep short."""
-    if not v:
-        return "NULL"
-    if r is not None and -r in (4, 516):
-        return fmt_timespec(d, c, v, r)
-    return hex(v)
-
-
-def fmt_stat(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if not v:
-        return "NULL"
-    if _failed(r):
-        return hex(v)
-    data = d.mem.read(c.tid, v, 56)
-    if len(data) < 56:
-        return hex(v)
-    mode = struct.unpack_from("<I", data, 24)[0]
-    rdev, size = struct.unpack_from("<Qq", data, 40)
-    kind = mode & n.S_IFMT
-    if kind in (0o020000, 0o060000):
-        major = ((rdev >> 8) & 0xFFF) | ((rdev >> 32) & ~0xFFF)
-        minor = (rdev & 0xFF) | ((rdev >> 12) & ~0xFF)
-        return f"{{st_mode={n.file_mode(mode)}, st_rdev=makedev({major:#x}, {minor:#x}), ...}}"
-    return f"{{st_mode={n.file_mode(mode)}, st_size={size}, ...}}"
-
-
-def fmt_statx(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if not v:
-        return "NULL"
-    if _failed(r):
-        return hex(v)
-    data = d.mem.read(c.tid, v, 48)
-    if len(data) < 48:
-        return hex(v)
-    mask = struct.unpack_from("<I", data, 0)[0]
-    attrs = struct.unpack_from("<Q", data, 8)[0]
-    mode = struct.unpack_from("<H", data, 28)[0]
-    size = struct.unpack_from("<Q", data, 40)[0]
-    return (
-        f"{{stx_mask={mask:#x}, stx_attributes={attrs:#x}, "
-        f"stx_mode={n.file_mode(mode)}, stx_size={size}, ...}}"
-    )
 
 
 def fmt_intptr(d: Decoder, c: Call, v: int, r: int | None) -> str:
@@ -549,7 +483,7 @@ def _msghdr(d: Decoder, c: Call, addr: int, limit: int | None) -> str:
     return (
         f"{{msg_name={sa}, msg_namelen={namelen}, msg_iov={_iov(d, c, iov, iovlen, limit)}, "
         f"msg_iovlen={iovlen}, msg_controllen={controllen}, "
-        f"msg_flags={n.flags(mflags & 0xFFFFFFFF, n.MSG_FLAGS)}}}"
+        f"msg_flags={n.flags(mflags & 0xFFFFFFFF, ())}}}"
     )
 
 
@@ -703,108 +637,6 @@ def fmt_envp(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return f"{v:#x} /* {count} vars */"
 
 
-def fmt_epoll_event(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if not v:
-        return "NULL"
-    data = d.mem.read(c.tid, v, 12)
-    if len(data) < 12:
-        return hex(v)
-    return _epoll_event(data, 0)
-
-
-def _epoll_event(data: bytes, off: int) -> str:
-    events, u64 = struct.unpack_from("<IQ", data, off)
-    return (
-        f"{{events={n.flags(events, n.EPOLL_EVENTS)}, data={{u32={u64 & 0xFFFFFFFF}, u64={u64}}}}}"
-    )
-
-
-def fmt_epoll_events_out(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if r is None or _failed(r):
-        return hex(v)
-    if r == 0:
-        return "[]"
-    count = min(r, 64)
-    data = d.mem.read(c.tid, v, 12 * count)
-    if len(data) < 12 * count:
-        return hex(v)
-    items = [_epoll_event(data, 12 * i) for i in range(count)]
-    if r > count:
-        items.append("...")
-    return "[" + ", ".join(items) + "]"
-
-
-def fmt_pollfds_in(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    count = min(c.args[1] & 0xFFFFFFFF, 64)
-    data = d.mem.read(c.tid, v, 8 * count)
-    if len(data) < 8 * count:
-        return hex(v)
-    items = []
-    for i in range(count):
-        fd, events, _ = struct.unpack_from("<ihh", data, 8 * i)
-        items.append(
-            f"{{fd={d.fds.fd(c.tid, c.tgid, fd)}, events={n.flags(events & 0xFFFF, n.POLL_EVENTS)}}}"
-        )
-    return "[" + ", ".join(items) + "]"
-
-
-def fmt_getdents(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if r is None or _failed(r):
-        return hex(v)
-    data = d.mem.read(c.tid, v, r)
-    count = 0
-    pos = 0
-    while pos + 19 <= len(data):
-        reclen = struct.unpack_from("<H", data, pos + 16)[0]
-        if reclen == 0:
-            break
-        count += 1
-        pos += reclen
-    return f"{v:#x} /* {count} entries */"
-
-
-def fmt_cwd(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if r is None or _failed(r):
-        return hex(v)
-    data = d.mem.read(c.tid, v, max(r - 1, 0))
-    return quote(data)
-
-
-def fmt_readlink_buf(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if r is None or _failed(r):
-        return hex(v)
-    data = d.mem.read(c.tid, v, r)
-    return quote(data[: d.strsize], r > d.strsize)
-
-
-def fmt_utimes(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    if not v:
-        return "NULL"
-    data = d.mem.read(c.tid, v, 32)
-    if len(data) < 32:
-        return hex(v)
-    out = []
-    for sec, nsec in struct.iter_unpack("<qq", data):
-        if nsec == (1 << 30) - 1:
-            out.append("UTIME_NOW")
-        elif nsec == (1 << 30) - 2:
-            out.append("UTIME_OMIT")
-        else:
-            out.append(f"{{tv_sec={sec}, tv_nsec={nsec}}}")
-    return "[" + ", ".join(out) + "]"
-
-
-def fmt_sockopt_val(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    length = c.args[4] & 0xFFFFFFFF
-    if not v:
-        return "NULL"
-    if length == 4:
-        data = d.mem.read(c.tid, v, 4)
-        if len(data) == 4:
-            return f"[{struct.unpack('<i', data)[0]}]"
-    return _buf(d, c, v, length)
-
-
 def fmt_sockopt_out(d: Decoder, c: Call, v: int, r: int | None) -> str:
     if not v:
         return "NULL"
@@ -824,26 +656,8 @@ def fmt_sockopt_name(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return n.enum(_s32(v), names, signed=True)
 
 
-def fmt_protocol(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    family = _s32(c.args[0])
-    proto = _s32(v)
-    if family in (2, 10):
-        return n.enum(proto, n.IPPROTO, signed=True)
-    if family == 16:
-        return n.enum(proto, n.NETLINK_PROTO, signed=True)
-    return str(proto)
-
-
 def fmt_sock_type(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return n.sock_type(v & 0xFFFFFFFF)
-
-
-def fmt_mmap_flags(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return n.mmap_flags(v & 0xFFFFFFFF)
-
-
-def fmt_ioctl_req(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return n.IOCTL.get(v & 0xFFFFFFFF) or hex(v & 0xFFFFFFFF)
 
 
 def fmt_flock_op(d: Decoder, c: Call, v: int, r: int | None) -> str:
@@ -852,26 +666,6 @@ def fmt_flock_op(d: Decoder, c: Call, v: int, r: int | None) -> str:
 
 def fmt_futex_op(d: Decoder, c: Call, v: int, r: int | None) -> str:
     return n.futex_op(v & 0xFFFFFFFF)
-
-
-def fmt_bitset(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    v &= 0xFFFFFFFF
-    return "FUTEX_BITSET_MATCH_ANY" if v == 0xFFFFFFFF else hex(v)
-
-
-def fmt_clone_flags(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    return n.clone_flags(v)
-
-
-def fmt_flock_struct(d: Decoder, c: Call, v: int, r: int | None) -> str:
-    data = d.mem.read(c.tid, v, 32)
-    if len(data) < 32:
-        return hex(v)
-    ltype, whence, start, length, _pid = struct.unpack("<hhqqi", data[:28])
-    return (
-        f"{{l_type={n.enum(ltype, n.LOCK_TYPE, signed=True)}, "
-        f"l_whence={n.enum(whence, n.SEEK, signed=True)}, l_start={start}, l_len={length}}}"
-    )
 
 
 def fmt_clone3(d: Decoder, c: Call, v: int, r: int | None) -> str:
@@ -915,10 +709,6 @@ PTR = fmt_ptr
 OFF = fmt_off
 
 
-def _args(*fmts: Fmt) -> Layout:
-    return tuple(Arg(f, i) for i, f in enumerate(fmts))
-
-
 def _open(d: Decoder, c: Call) -> Layout:
     base = (A(PATH, 0), A(fmt_oflags, 1))
     if c.args[1] & n.O_CREAT or c.args[1] & n.O_TMPFILE == n.O_TMPFILE:
@@ -943,11 +733,9 @@ def _fcntl(d: Decoder, c: Call) -> Layout:
     if cmd == 4:
         return (*head, A(fmt_oflags, 2))
     if cmd in (5, 36):
-        return (*head, A(fmt_flock_struct, 2, True))
+        return (*head, A(PTR, 2, True))
     if cmd in (6, 7, 37, 38):
-        return (*head, A(fmt_flock_struct, 2))
-    if cmd in (10, 1024):
-        return (*head, A(fmt_sig if cmd == 10 else INT, 2))
+        return (*head, A(PTR, 2))
     return (*head, A(INT, 2))
 
 
@@ -967,14 +755,13 @@ def _futex(d: Decoder, c: Call) -> Layout:
     cmd = c.args[1] & 127
     head = (A(PTR, 0), A(fmt_futex_op, 1), A(INT, 2))
     if cmd in (0, 11):  # WAIT, WAIT_REQUEUE_PI
-        extra = (A(fmt_timespec, 3),) if cmd == 0 else (A(fmt_timespec, 3), A(PTR, 4))
-        return (*head, *extra)
+        return (*head, A(PTR, 3)) if cmd == 0 else (*head, A(PTR, 3), A(PTR, 4))
     if cmd in (1, 7):
         return head if cmd == 1 else head[:2]
     if cmd == 9:
-        return (*head, A(fmt_timespec, 3), A(fmt_bitset, 5))
+        return (*head, A(PTR, 3), A(HEX, 5))
     if cmd == 10:
-        return (*head, A(fmt_bitset, 5))
+        return (*head, A(HEX, 5))
     if cmd == 3:
         return (*head, A(UINT, 3), A(PTR, 4))
     if cmd in (4, 12):
@@ -982,7 +769,7 @@ def _futex(d: Decoder, c: Call) -> Layout:
     if cmd == 5:
         return (*head, A(UINT, 3), A(PTR, 4), A(HEX, 5))
     if cmd in (6, 13, 8):
-        return (A(PTR, 0), A(fmt_futex_op, 1), A(fmt_timespec, 3))
+        return (A(PTR, 0), A(fmt_futex_op, 1), A(PTR, 3))
     return (*head, A(HEX, 3), A(PTR, 4), A(HEX, 5))
 
 
@@ -1018,7 +805,7 @@ def _recvfrom(d: Decoder, c: Call) -> Layout:
         A(FD, 0),
         A(fmt_rbuf, 1, True),
         A(ULONG, 2, True),
-        A(flags_of(n.MSG_FLAGS), 3, True),
+        A(HEX, 3, True),
         A(sockaddr_out(5), 4, True),
         A(fmt_socklen_io, 5, True),
     )
@@ -1026,11 +813,10 @@ def _recvfrom(d: Decoder, c: Call) -> Layout:
 
 def _ioctl(d: Decoder, c: Call) -> Layout:
     if c.args[1] & 0xFFFFFFFF in (0x5450, 0x5451):  # FIONCLEX, FIOCLEX take no argument
-        return (A(FD, 0), A(fmt_ioctl_req, 1))
-    return (A(FD, 0), A(fmt_ioctl_req, 1), A(PTR if c.args[2] > 4096 else HEX, 2, True))
+        return (A(FD, 0), A(HEX, 1))
+    return (A(FD, 0), A(HEX, 1), A(PTR if c.args[2] > 4096 else HEX, 2, True))
 
 
-MSG = flags_of(n.MSG_FLAGS)
 SIG = fmt_sig
 
 LAYOUTS: dict[str, Layout | LayoutFn] = {
@@ -1040,25 +826,25 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
     "openat": _openat,
     "creat": (A(PATH, 0), A(fmt_mode, 1)),
     "close": (A(FD, 0),),
-    "stat": (A(PATH, 0), A(fmt_stat, 1, True)),
-    "lstat": (A(PATH, 0), A(fmt_stat, 1, True)),
-    "fstat": (A(FD, 0), A(fmt_stat, 1, True)),
-    "newfstatat": (A(DIRFD, 0), A(PATH, 1), A(fmt_stat, 2, True), A(fmt_atflags, 3, True)),
+    "stat": (A(PATH, 0), A(PTR, 1, True)),
+    "lstat": (A(PATH, 0), A(PTR, 1, True)),
+    "fstat": (A(FD, 0), A(PTR, 1, True)),
+    "newfstatat": (A(DIRFD, 0), A(PATH, 1), A(PTR, 2, True), A(HEX, 3, True)),
     "statx": (
         A(DIRFD, 0),
         A(PATH, 1),
-        A(fmt_atflags, 2),
+        A(HEX, 2),
         A(HEX, 3),
-        A(fmt_statx, 4, True),
+        A(PTR, 4, True),
     ),
-    "poll": (A(fmt_pollfds_in, 0), A(UINT, 1), A(INT, 2)),
-    "ppoll": (A(fmt_pollfds_in, 0), A(UINT, 1), A(fmt_timespec, 2), A(PTR, 3), A(ULONG, 4)),
-    "lseek": (A(FD, 0), A(OFF, 1), A(enum_of(n.SEEK), 2)),
+    "poll": (A(PTR, 0), A(UINT, 1), A(INT, 2)),
+    "ppoll": (A(PTR, 0), A(UINT, 1), A(PTR, 2), A(PTR, 3), A(ULONG, 4)),
+    "lseek": (A(FD, 0), A(OFF, 1), A(UINT, 2)),
     "mmap": (
         A(PTR, 0),
         A(ULONG, 1),
-        A(flags_of(n.PROT, zero="PROT_NONE"), 2),
-        A(fmt_mmap_flags, 3),
+        A(HEX, 2),
+        A(HEX, 3),
         A(FD, 4),
         A(HEX, 5),
     ),
@@ -1077,23 +863,18 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
         A(HEX, 5, True),
     ),
     "pwritev2": (A(FD, 0), A(iov_in(2), 1), A(UINT, 2), A(OFF, 3), A(HEX, 5)),
-    "access": (A(PATH, 0), A(fmt_access, 1)),
-    "faccessat": (A(DIRFD, 0), A(PATH, 1), A(fmt_access, 2)),
-    "faccessat2": (A(DIRFD, 0), A(PATH, 1), A(fmt_access, 2), A(flags_of(n.AT_EACCESS_FLAGS), 3)),
+    "access": (A(PATH, 0), A(HEX, 1)),
+    "faccessat": (A(DIRFD, 0), A(PATH, 1), A(HEX, 2)),
+    "faccessat2": (A(DIRFD, 0), A(PATH, 1), A(HEX, 2), A(HEX, 3)),
     "pipe": (A(fmt_fdpair, 0, True),),
     "pipe2": (A(fmt_fdpair, 0, True), A(fmt_oflags_noacc, 1, True)),
     "dup": (A(FD, 0),),
     "dup2": (A(FD, 0), A(FD, 1)),
     "dup3": (A(FD, 0), A(FD, 1), A(fmt_oflags_noacc, 2)),
-    "nanosleep": (A(fmt_timespec, 0), A(fmt_rem, 1, True)),
-    "clock_nanosleep": (
-        A(enum_of(n.CLOCKS), 0),
-        A(flags_of(n.TIMER_FLAGS), 1),
-        A(fmt_timespec, 2),
-        A(fmt_rem, 3, True),
-    ),
+    "nanosleep": (A(PTR, 0), A(PTR, 1, True)),
+    "clock_nanosleep": (A(INT, 0), A(HEX, 1), A(PTR, 2), A(PTR, 3, True)),
     "sendfile": (A(FD, 0), A(FD, 1), A(PTR, 2), A(ULONG, 3)),
-    "socket": (A(enum_of(n.AF), 0), A(fmt_sock_type, 1), A(fmt_protocol, 2)),
+    "socket": (A(enum_of(n.AF), 0), A(fmt_sock_type, 1), A(INT, 2)),
     "connect": (A(FD, 0), A(sockaddr_in(2), 1), A(UINT, 2)),
     "bind": (A(FD, 0), A(sockaddr_in(2), 1), A(UINT, 2)),
     "listen": (A(FD, 0), A(INT, 1)),
@@ -1105,27 +886,21 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
         A(FD, 0),
         A(wbuf(2), 1),
         A(ULONG, 2),
-        A(MSG, 3),
+        A(HEX, 3),
         A(sockaddr_in(5), 4),
         A(UINT, 5),
     ),
     "recvfrom": _recvfrom,
-    "sendmsg": (A(FD, 0), A(fmt_msghdr_in, 1), A(MSG, 2)),
-    "recvmsg": (A(FD, 0), A(fmt_msghdr_out, 1, True), A(MSG, 2, True)),
-    "shutdown": (A(FD, 0), A(enum_of(n.SHUT), 1)),
+    "sendmsg": (A(FD, 0), A(fmt_msghdr_in, 1), A(HEX, 2)),
+    "recvmsg": (A(FD, 0), A(fmt_msghdr_out, 1, True), A(HEX, 2, True)),
+    "shutdown": (A(FD, 0), A(INT, 1)),
     "socketpair": (
         A(enum_of(n.AF), 0),
         A(fmt_sock_type, 1),
-        A(fmt_protocol, 2),
+        A(INT, 2),
         A(fmt_fdpair, 3, True),
     ),
-    "setsockopt": (
-        A(FD, 0),
-        A(enum_of(n.SOL), 1),
-        A(fmt_sockopt_name, 2),
-        A(fmt_sockopt_val, 3),
-        A(UINT, 4),
-    ),
+    "setsockopt": (A(FD, 0), A(INT, 1), A(INT, 2), A(PTR, 3), A(UINT, 4)),
     "getsockopt": (
         A(FD, 0),
         A(enum_of(n.SOL), 1),
@@ -1138,20 +913,20 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
     "fork": (),
     "vfork": (),
     "execve": (A(PATH, 0), A(fmt_argv, 1), A(fmt_envp, 2)),
-    "execveat": (A(DIRFD, 0), A(PATH, 1), A(fmt_argv, 2), A(fmt_envp, 3), A(fmt_atflags, 4)),
+    "execveat": (A(DIRFD, 0), A(PATH, 1), A(fmt_argv, 2), A(fmt_envp, 3), A(HEX, 4)),
     "exit": (A(INT, 0),),
     "exit_group": (A(INT, 0),),
     "wait4": (
         A(INT, 0),
         A(fmt_wstatus, 1, True),
-        A(flags_of(n.WAIT_OPTIONS), 2, True),
+        A(HEX, 2, True),
         A(PTR, 3, True),
     ),
     "waitid": (
-        A(enum_of(n.IDTYPE), 0),
+        A(INT, 0),
         A(INT, 1),
         A(fmt_siginfo_out, 2, True),
-        A(flags_of(n.WAIT_OPTIONS), 3, True),
+        A(HEX, 3, True),
         A(PTR, 4, True),
     ),
     "kill": (A(INT, 0), A(SIG, 1)),
@@ -1170,52 +945,52 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
     "truncate": (A(PATH, 0), A(OFF, 1)),
     "ftruncate": (A(FD, 0), A(OFF, 1)),
     "fallocate": (A(FD, 0), A(HEX, 1), A(OFF, 2), A(OFF, 3)),
-    "fadvise64": (A(FD, 0), A(OFF, 1), A(OFF, 2), A(enum_of(n.FADVISE), 3)),
+    "fadvise64": (A(FD, 0), A(OFF, 1), A(OFF, 2), A(INT, 3)),
     "readahead": (A(FD, 0), A(OFF, 1), A(ULONG, 2)),
-    "getdents": (A(FD, 0), A(fmt_getdents, 1, True), A(UINT, 2, True)),
-    "getdents64": (A(FD, 0), A(fmt_getdents, 1, True), A(UINT, 2, True)),
-    "getcwd": (A(fmt_cwd, 0, True), A(ULONG, 1, True)),
+    "getdents": (A(FD, 0), A(PTR, 1, True), A(UINT, 2, True)),
+    "getdents64": (A(FD, 0), A(PTR, 1, True), A(UINT, 2, True)),
+    "getcwd": (A(PTR, 0, True), A(ULONG, 1, True)),
     "chdir": (A(PATH, 0),),
     "fchdir": (A(FD, 0),),
     "chroot": (A(PATH, 0),),
     "rename": (A(PATH, 0), A(PATH, 1)),
     "renameat": (A(DIRFD, 0), A(PATH, 1), A(DIRFD, 2), A(PATH, 3)),
-    "renameat2": (A(DIRFD, 0), A(PATH, 1), A(DIRFD, 2), A(PATH, 3), A(flags_of(n.RENAME_FLAGS), 4)),
+    "renameat2": (A(DIRFD, 0), A(PATH, 1), A(DIRFD, 2), A(PATH, 3), A(HEX, 4)),
     "mkdir": (A(PATH, 0), A(fmt_mode, 1)),
     "mkdirat": (A(DIRFD, 0), A(PATH, 1), A(fmt_mode, 2)),
     "rmdir": (A(PATH, 0),),
     "link": (A(PATH, 0), A(PATH, 1)),
-    "linkat": (A(DIRFD, 0), A(PATH, 1), A(DIRFD, 2), A(PATH, 3), A(fmt_atflags, 4)),
+    "linkat": (A(DIRFD, 0), A(PATH, 1), A(DIRFD, 2), A(PATH, 3), A(HEX, 4)),
     "unlink": (A(PATH, 0),),
-    "unlinkat": (A(DIRFD, 0), A(PATH, 1), A(fmt_atflags, 2)),
+    "unlinkat": (A(DIRFD, 0), A(PATH, 1), A(HEX, 2)),
     "symlink": (A(PATH, 0), A(PATH, 1)),
     "symlinkat": (A(PATH, 0), A(DIRFD, 1), A(PATH, 2)),
-    "readlink": (A(PATH, 0), A(fmt_readlink_buf, 1, True), A(ULONG, 2, True)),
-    "readlinkat": (A(DIRFD, 0), A(PATH, 1), A(fmt_readlink_buf, 2, True), A(ULONG, 3, True)),
+    "readlink": (A(PATH, 0), A(PTR, 1, True), A(ULONG, 2, True)),
+    "readlinkat": (A(DIRFD, 0), A(PATH, 1), A(PTR, 2, True), A(ULONG, 3, True)),
     "chmod": (A(PATH, 0), A(fmt_mode, 1)),
     "fchmod": (A(FD, 0), A(fmt_mode, 1)),
     "fchmodat": (A(DIRFD, 0), A(PATH, 1), A(fmt_mode, 2)),
-    "fchmodat2": (A(DIRFD, 0), A(PATH, 1), A(fmt_mode, 2), A(fmt_atflags, 3)),
+    "fchmodat2": (A(DIRFD, 0), A(PATH, 1), A(fmt_mode, 2), A(HEX, 3)),
     "chown": (A(PATH, 0), A(INT, 1), A(INT, 2)),
     "lchown": (A(PATH, 0), A(INT, 1), A(INT, 2)),
     "fchown": (A(FD, 0), A(INT, 1), A(INT, 2)),
-    "fchownat": (A(DIRFD, 0), A(PATH, 1), A(INT, 2), A(INT, 3), A(fmt_atflags, 4)),
+    "fchownat": (A(DIRFD, 0), A(PATH, 1), A(INT, 2), A(INT, 3), A(HEX, 4)),
     "utime": (A(PATH, 0), A(PTR, 1)),
     "utimes": (A(PATH, 0), A(PTR, 1)),
     "futimesat": (A(DIRFD, 0), A(PATH, 1), A(PTR, 2)),
-    "utimensat": (A(DIRFD, 0), A(PATH, 1), A(fmt_utimes, 2), A(fmt_atflags, 3)),
-    "mknod": (A(PATH, 0), A(fmt_fmode, 1), A(HEX, 2)),
-    "mknodat": (A(DIRFD, 0), A(PATH, 1), A(fmt_fmode, 2), A(HEX, 3)),
+    "utimensat": (A(DIRFD, 0), A(PATH, 1), A(PTR, 2), A(HEX, 3)),
+    "mknod": (A(PATH, 0), A(HEX, 1), A(HEX, 2)),
+    "mknodat": (A(DIRFD, 0), A(PATH, 1), A(HEX, 2), A(HEX, 3)),
     "statfs": (A(PATH, 0), A(PTR, 1, True)),
     "fstatfs": (A(FD, 0), A(PTR, 1, True)),
     "futex": _futex,
     "epoll_create": (A(INT, 0),),
-    "epoll_create1": (A(flags_of(n.EPOLL_CREATE_FLAGS), 0),),
-    "epoll_ctl": (A(FD, 0), A(enum_of(n.EPOLL_CTL), 1), A(FD, 2), A(fmt_epoll_event, 3)),
-    "epoll_wait": (A(FD, 0), A(fmt_epoll_events_out, 1, True), A(INT, 2, True), A(INT, 3, True)),
+    "epoll_create1": (A(HEX, 0),),
+    "epoll_ctl": (A(FD, 0), A(INT, 1), A(FD, 2), A(PTR, 3)),
+    "epoll_wait": (A(FD, 0), A(PTR, 1, True), A(INT, 2, True), A(INT, 3, True)),
     "epoll_pwait": (
         A(FD, 0),
-        A(fmt_epoll_events_out, 1, True),
+        A(PTR, 1, True),
         A(INT, 2, True),
         A(INT, 3, True),
         A(PTR, 4, True),
@@ -1223,20 +998,20 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
     ),
     "epoll_pwait2": (
         A(FD, 0),
-        A(fmt_epoll_events_out, 1, True),
+        A(PTR, 1, True),
         A(INT, 2, True),
-        A(fmt_timespec, 3, True),
+        A(PTR, 3, True),
         A(PTR, 4, True),
         A(ULONG, 5, True),
     ),
     "eventfd": (A(UINT, 0),),
-    "eventfd2": (A(UINT, 0), A(flags_of(n.EFD_FLAGS), 1)),
-    "timerfd_create": (A(enum_of(n.CLOCKS), 0), A(flags_of(n.TFD_FLAGS), 1)),
+    "eventfd2": (A(UINT, 0), A(HEX, 1)),
+    "timerfd_create": (A(INT, 0), A(HEX, 1)),
     "inotify_init": (),
-    "inotify_init1": (A(flags_of(n.IN_FLAGS), 0),),
+    "inotify_init1": (A(HEX, 0),),
     "inotify_add_watch": (A(FD, 0), A(PATH, 1), A(HEX, 2)),
     "inotify_rm_watch": (A(FD, 0), A(INT, 1)),
-    "memfd_create": (A(fmt_str, 0), A(flags_of(n.MFD_FLAGS), 1)),
+    "memfd_create": (A(fmt_str, 0), A(HEX, 1)),
     "openat2": (A(DIRFD, 0), A(PATH, 1), A(PTR, 2), A(ULONG, 3)),
     "splice": (A(FD, 0), A(PTR, 1), A(FD, 2), A(PTR, 3), A(ULONG, 4), A(HEX, 5)),
     "tee": (A(FD, 0), A(FD, 1), A(ULONG, 2), A(HEX, 3)),
@@ -1244,7 +1019,7 @@ LAYOUTS: dict[str, Layout | LayoutFn] = {
     "copy_file_range": (A(FD, 0), A(PTR, 1), A(FD, 2), A(PTR, 3), A(ULONG, 4), A(HEX, 5)),
     "sync_file_range": (A(FD, 0), A(OFF, 1), A(OFF, 2), A(HEX, 3)),
     "select": (A(INT, 0), A(PTR, 1), A(PTR, 2), A(PTR, 3), A(PTR, 4)),
-    "pselect6": (A(INT, 0), A(PTR, 1), A(PTR, 2), A(PTR, 3), A(fmt_timespec, 4), A(PTR, 5)),
+    "pselect6": (A(INT, 0), A(PTR, 1), A(PTR, 2), A(PTR, 3), A(PTR, 4), A(PTR, 5)),
     "setns": (A(FD, 0), A(HEX, 1)),
     "fgetxattr": (A(FD, 0), A(fmt_str, 1), A(PTR, 2, True), A(ULONG, 3, True)),
     "getxattr": (A(PATH, 0), A(fmt_str, 1), A(PTR, 2, True), A(ULONG, 3, True)),

@@ -1,7 +1,12 @@
 """Constant names as strace prints them (x86_64 Linux): flags, enums, errnos, signals.
 
-Only what the watched calls (``TRACE_SET``) need. ``flags()`` and ``enum()`` fall back to hex
-for bits and values with no name, as strace does (``O_RDONLY|0x40000000``).
+Only the arguments the analyzers read are named (open/socket/fcntl flags, flock and futex
+operations, clone flags, socket options for SO_ERROR, wait statuses, signals, errnos); the
+ptrace backend prints every other argument as strace's raw form (``-X raw``) does, in hex.
+``flags()`` and ``enum()`` fall back to hex for bits and values with no name, as strace does
+(``O_RDONLY|0x40000000``). Signal names are python-ptrace's (:mod:`ptrace.signames`); python-
+ptrace's own argument tables spell some names otherwise than strace (``AF_FILE``) and print
+unknown bits in decimal, so they are not used here.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import errno as _errno
 import os
 import signal as _signal
 from collections.abc import Sequence
+
+from ptrace.signames import SIGNAMES
 
 Table = Sequence[tuple[int, str]]
 
@@ -36,16 +43,17 @@ def enum(value: int, table: dict[int, str], *, signed: bool = False) -> str:
     return str(value) if signed else hex(value)
 
 
+#: python-ptrace's signal names, with strace's choice where a number has two (SIGIO/SIGPOLL)
+_SIGNAMES: dict[int, str] = {**SIGNAMES, _signal.SIGIO: "SIGIO"}
+
+
 def signame(sig: int) -> str:
     if sig == 0:
         return "0"
     if 32 <= sig <= 64:
         # The kernel's real-time range (glibc's SIGRTMIN is 34): strace counts from 32.
         return "SIGRTMIN" if sig == 32 else f"SIGRT_{sig - 32}"
-    try:
-        return _signal.Signals(sig).name
-    except ValueError:
-        return str(sig)
+    return _SIGNAMES.get(sig, str(sig))
 
 
 _ERRNO_NAMES = dict(_errno.errorcode)
@@ -121,52 +129,6 @@ def open_flags_noacc(value: int) -> str:
 
 
 AT_FDCWD = -100
-AT_FLAGS: Table = [
-    (0x100, "AT_SYMLINK_NOFOLLOW"),
-    (0x200, "AT_REMOVEDIR"),
-    (0x400, "AT_SYMLINK_FOLLOW"),
-    (0x800, "AT_NO_AUTOMOUNT"),
-    (0x1000, "AT_EMPTY_PATH"),
-    (0x2000, "AT_STATX_FORCE_SYNC"),
-    (0x4000, "AT_STATX_DONT_SYNC"),
-    (0x8000, "AT_RECURSIVE"),
-]
-AT_EACCESS_FLAGS: Table = [(0x200, "AT_EACCESS"), *[f for f in AT_FLAGS if f[0] != 0x200]]
-ACCESS_MODES: Table = [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")]
-RENAME_FLAGS: Table = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
-
-PROT: Table = [
-    (1, "PROT_READ"),
-    (2, "PROT_WRITE"),
-    (4, "PROT_EXEC"),
-    (0x8, "PROT_SEM"),
-    (0x01000000, "PROT_GROWSDOWN"),
-    (0x02000000, "PROT_GROWSUP"),
-]
-MAP_TYPE = {1: "MAP_SHARED", 2: "MAP_PRIVATE", 3: "MAP_SHARED_VALIDATE"}
-MAP_FLAGS: Table = [
-    (0x10, "MAP_FIXED"),
-    (0x20, "MAP_ANONYMOUS"),
-    (0x40, "MAP_32BIT"),
-    (0x100, "MAP_GROWSDOWN"),
-    (0x800, "MAP_DENYWRITE"),
-    (0x1000, "MAP_EXECUTABLE"),
-    (0x2000, "MAP_LOCKED"),
-    (0x4000, "MAP_NORESERVE"),
-    (0x8000, "MAP_POPULATE"),
-    (0x10000, "MAP_NONBLOCK"),
-    (0x20000, "MAP_STACK"),
-    (0x40000, "MAP_HUGETLB"),
-    (0x80000, "MAP_SYNC"),
-    (0x100000, "MAP_FIXED_NOREPLACE"),
-    (0x4000000, "MAP_UNINITIALIZED"),
-]
-
-
-def mmap_flags(value: int) -> str:
-    kind = MAP_TYPE.get(value & 0xF, hex(value & 0xF))
-    rest = flags(value & ~0xF, MAP_FLAGS, zero="")
-    return f"{kind}|{rest}" if rest else kind
 
 
 AF = {
@@ -181,22 +143,6 @@ AF = {
 }
 SOCK_TYPE = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET"}
 SOCK_FLAGS: Table = [(0o2000000, "SOCK_CLOEXEC"), (0o4000, "SOCK_NONBLOCK")]
-IPPROTO = {
-    0: "IPPROTO_IP",
-    1: "IPPROTO_ICMP",
-    6: "IPPROTO_TCP",
-    17: "IPPROTO_UDP",
-    41: "IPPROTO_IPV6",
-    58: "IPPROTO_ICMPV6",
-    132: "IPPROTO_SCTP",
-    255: "IPPROTO_RAW",
-}
-NETLINK_PROTO = {
-    0: "NETLINK_ROUTE",
-    4: "NETLINK_SOCK_DIAG",
-    9: "NETLINK_AUDIT",
-    15: "NETLINK_KOBJECT_UEVENT",
-}
 
 
 def sock_type(value: int) -> str:
@@ -205,30 +151,6 @@ def sock_type(value: int) -> str:
     return f"{kind}|{rest}" if rest else kind
 
 
-MSG_FLAGS: Table = [
-    (0x1, "MSG_OOB"),
-    (0x2, "MSG_PEEK"),
-    (0x4, "MSG_DONTROUTE"),
-    (0x8, "MSG_CTRUNC"),
-    (0x10, "MSG_PROXY"),
-    (0x20, "MSG_TRUNC"),
-    (0x40, "MSG_DONTWAIT"),
-    (0x80, "MSG_EOR"),
-    (0x100, "MSG_WAITALL"),
-    (0x200, "MSG_FIN"),
-    (0x400, "MSG_SYN"),
-    (0x800, "MSG_CONFIRM"),
-    (0x1000, "MSG_RST"),
-    (0x2000, "MSG_ERRQUEUE"),
-    (0x4000, "MSG_NOSIGNAL"),
-    (0x8000, "MSG_MORE"),
-    (0x10000, "MSG_WAITFORONE"),
-    (0x40000, "MSG_BATCH"),
-    (0x4000000, "MSG_ZEROCOPY"),
-    (0x20000000, "MSG_FASTOPEN"),
-    (0x40000000, "MSG_CMSG_CLOEXEC"),
-]
-SHUT = {0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"}
 SOL = {
     0: "SOL_IP",
     1: "SOL_SOCKET",
@@ -268,41 +190,8 @@ SO = {
     39: "SO_DOMAIN",
     46: "SO_BUSY_POLL",
 }
-TCP_OPT = {
-    1: "TCP_NODELAY",
-    2: "TCP_MAXSEG",
-    3: "TCP_CORK",
-    4: "TCP_KEEPIDLE",
-    5: "TCP_KEEPINTVL",
-    6: "TCP_KEEPCNT",
-    7: "TCP_SYNCNT",
-    8: "TCP_LINGER2",
-    9: "TCP_DEFER_ACCEPT",
-    10: "TCP_WINDOW_CLAMP",
-    11: "TCP_INFO",
-    12: "TCP_QUICKACK",
-    13: "TCP_CONGESTION",
-    18: "TCP_USER_TIMEOUT",
-    23: "TCP_FASTOPEN",
-    30: "TCP_FASTOPEN_CONNECT",
-}
-IP_OPT = {
-    1: "IP_TOS",
-    2: "IP_TTL",
-    3: "IP_HDRINCL",
-    4: "IP_OPTIONS",
-    10: "IP_MTU_DISCOVER",
-    11: "IP_RECVERR",
-    14: "IP_MTU",
-}
-IPV6_OPT = {
-    16: "IPV6_UNICAST_HOPS",
-    23: "IPV6_MTU_DISCOVER",
-    25: "IPV6_RECVERR",
-    26: "IPV6_V6ONLY",
-    67: "IPV6_TCLASS",
-}
-SOCKOPT_NAMES = {0: IP_OPT, 1: SO, 6: TCP_OPT, 41: IPV6_OPT}
+#: option names by level: SOL_SOCKET only (the analyzers read getsockopt's SO_ERROR)
+SOCKOPT_NAMES = {1: SO}
 
 FCNTL_CMD = {
     0: "F_DUPFD",
@@ -332,8 +221,6 @@ FCNTL_CMD = {
     1034: "F_GET_SEALS",
 }
 FD_FLAGS: Table = [(1, "FD_CLOEXEC")]
-LOCK_TYPE = {0: "F_RDLCK", 1: "F_WRLCK", 2: "F_UNLCK"}
-SEEK = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
 FLOCK_OPS = {1: "LOCK_SH", 2: "LOCK_EX", 8: "LOCK_UN", 32: "LOCK_MAND"}
 
 
@@ -417,122 +304,6 @@ def clone_flags(value: int) -> str:
     if sig:
         text = f"{text}|{signame(sig)}" if text else signame(sig)
     return text or "0"
-
-
-WAIT_OPTIONS: Table = [
-    (1, "WNOHANG"),
-    (2, "WSTOPPED"),
-    (4, "WEXITED"),
-    (8, "WCONTINUED"),
-    (0x1000000, "WNOWAIT"),
-    (0x20000000, "__WNOTHREAD"),
-    (0x40000000, "__WALL"),
-    (0x80000000, "__WCLONE"),
-]
-IDTYPE = {0: "P_ALL", 1: "P_PID", 2: "P_PGID", 3: "P_PIDFD"}
-
-EPOLL_EVENTS: Table = [
-    (0x1, "EPOLLIN"),
-    (0x2, "EPOLLPRI"),
-    (0x4, "EPOLLOUT"),
-    (0x8, "EPOLLERR"),
-    (0x10, "EPOLLHUP"),
-    (0x20, "EPOLLNVAL"),
-    (0x40, "EPOLLRDNORM"),
-    (0x80, "EPOLLRDBAND"),
-    (0x100, "EPOLLWRNORM"),
-    (0x200, "EPOLLWRBAND"),
-    (0x400, "EPOLLMSG"),
-    (0x2000, "EPOLLRDHUP"),
-    (0x10000000, "EPOLLEXCLUSIVE"),
-    (0x20000000, "EPOLLWAKEUP"),
-    (0x40000000, "EPOLLONESHOT"),
-    (0x80000000, "EPOLLET"),
-]
-EPOLL_CTL = {1: "EPOLL_CTL_ADD", 2: "EPOLL_CTL_DEL", 3: "EPOLL_CTL_MOD"}
-EPOLL_CREATE_FLAGS: Table = [(0o2000000, "EPOLL_CLOEXEC")]
-POLL_EVENTS: Table = [
-    (0x1, "POLLIN"),
-    (0x2, "POLLPRI"),
-    (0x4, "POLLOUT"),
-    (0x8, "POLLERR"),
-    (0x10, "POLLHUP"),
-    (0x20, "POLLNVAL"),
-    (0x40, "POLLRDNORM"),
-    (0x80, "POLLRDBAND"),
-    (0x100, "POLLWRNORM"),
-    (0x200, "POLLWRBAND"),
-    (0x400, "POLLMSG"),
-    (0x2000, "POLLRDHUP"),
-]
-EFD_FLAGS: Table = [(1, "EFD_SEMAPHORE"), (0o2000000, "EFD_CLOEXEC"), (0o4000, "EFD_NONBLOCK")]
-TFD_FLAGS: Table = [(0o2000000, "TFD_CLOEXEC"), (0o4000, "TFD_NONBLOCK")]
-IN_FLAGS: Table = [(0o2000000, "IN_CLOEXEC"), (0o4000, "IN_NONBLOCK")]
-MFD_FLAGS: Table = [(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (4, "MFD_HUGETLB")]
-CLOCKS = {
-    0: "CLOCK_REALTIME",
-    1: "CLOCK_MONOTONIC",
-    2: "CLOCK_PROCESS_CPUTIME_ID",
-    3: "CLOCK_THREAD_CPUTIME_ID",
-    4: "CLOCK_MONOTONIC_RAW",
-    5: "CLOCK_REALTIME_COARSE",
-    6: "CLOCK_MONOTONIC_COARSE",
-    7: "CLOCK_BOOTTIME",
-    8: "CLOCK_REALTIME_ALARM",
-    9: "CLOCK_BOOTTIME_ALARM",
-    11: "CLOCK_TAI",
-}
-TIMER_FLAGS: Table = [(1, "TIMER_ABSTIME")]
-FADVISE = {
-    0: "POSIX_FADV_NORMAL",
-    1: "POSIX_FADV_RANDOM",
-    2: "POSIX_FADV_SEQUENTIAL",
-    3: "POSIX_FADV_WILLNEED",
-    4: "POSIX_FADV_DONTNEED",
-    5: "POSIX_FADV_NOREUSE",
-}
-IOCTL = {
-    0x5401: "TCGETS",
-    0x5402: "TCSETS",
-    0x5403: "TCSETSW",
-    0x5404: "TCSETSF",
-    0x540E: "TIOCSCTTY",
-    0x540F: "TIOCGPGRP",
-    0x5410: "TIOCSPGRP",
-    0x5413: "TIOCGWINSZ",
-    0x5414: "TIOCSWINSZ",
-    0x541B: "FIONREAD",
-    0x5421: "FIONBIO",
-    0x5450: "FIONCLEX",
-    0x5451: "FIOCLEX",
-    0x5452: "FIOASYNC",
-    0x80045430: "TIOCGPTN",
-    0x40045431: "TIOCSPTLCK",
-}
-
-S_IFMT = 0o170000
-S_IFMT_NAMES = {
-    0o140000: "S_IFSOCK",
-    0o120000: "S_IFLNK",
-    0o100000: "S_IFREG",
-    0o060000: "S_IFBLK",
-    0o040000: "S_IFDIR",
-    0o020000: "S_IFCHR",
-    0o010000: "S_IFIFO",
-}
-
-
-def file_mode(mode: int) -> str:
-    """``S_IFREG|0644``; setuid/setgid/sticky by name as strace prints them."""
-    parts = []
-    kind = mode & S_IFMT
-    if kind:
-        parts.append(S_IFMT_NAMES.get(kind, f"{kind:#o}"))
-    for bit, name in ((0o4000, "S_ISUID"), (0o2000, "S_ISGID"), (0o1000, "S_ISVTX")):
-        if mode & bit:
-            parts.append(name)
-    parts.append(f"{mode & 0o777:#05o}".replace("0o", "0"))
-    return "|".join(parts)
 
 
 def umode(mode: int) -> str:

@@ -1,8 +1,10 @@
 """The kernel side of the ptrace backend: ptrace requests, tracee memory, the seccomp filter.
 
-python-ptrace supplies the request numbers, the ``siginfo`` layout and the x86_64 syscall
-names; ctypes supplies what python-ptrace (0.9.9) lacks: ``PTRACE_SEIZE``/``LISTEN``/
-``INTERRUPT``, ``PTRACE_GET_SYSCALL_INFO``, ``process_vm_readv`` and ``seccomp()``.
+python-ptrace supplies the binding: its ``ptrace()`` call, the request, option and event
+numbers, the ``siginfo`` layout, ``user_regs_struct`` and ``PTRACE_GETREGS``. What it lacks
+(0.9.9) is added here: ``PTRACE_SEIZE``/``LISTEN``/``INTERRUPT`` and
+``PTRACE_GET_SYSCALL_INFO`` (sent through its ``ptrace()``), ``process_vm_readv`` and
+``seccomp()`` (ctypes). The syscall names are :mod:`gotrace.tracer.syscalls`.
 Every request raises :class:`OSError` (``ProcessLookupError`` for ESRCH), so callers can
 tell a tracee that vanished from a real failure.
 """
@@ -12,23 +14,20 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import platform
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 from ptrace.binding import func as _pt
 from ptrace.binding.linux_struct import siginfo as SigInfo
-from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES as _PT_NAMES
+from ptrace.error import PtraceError
 
-# --- requests and options (<linux/ptrace.h>) ------------------------------------------------
+from gotrace.tracer.syscalls import syscall_name as syscall_name
+
+# --- requests and options: python-ptrace's, and the ones it lacks (<linux/ptrace.h>) ----------
 
 PTRACE_CONT = _pt.PTRACE_CONT
-PTRACE_DETACH = _pt.PTRACE_DETACH
 PTRACE_SYSCALL = _pt.PTRACE_SYSCALL
-PTRACE_GETREGS = 12
-PTRACE_SETOPTIONS = _pt.PTRACE_SETOPTIONS
-PTRACE_GETEVENTMSG = _pt.PTRACE_GETEVENTMSG
-PTRACE_GETSIGINFO = _pt.PTRACE_GETSIGINFO
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
@@ -52,7 +51,7 @@ EVENT_SECCOMP = 7
 EVENT_STOP = 128
 
 #: waitpid flag: also wait for clone children (threads), and only our own tracees
-WALL = 0x40000000
+WALL = _pt.THREAD_TRACE_FLAGS
 WNOTHREAD = 0x20000000
 
 #: PTRACE_GET_SYSCALL_INFO ops
@@ -61,12 +60,9 @@ OP_NONE, OP_ENTRY, OP_EXIT, OP_SECCOMP = 0, 1, 2, 3
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
 
-# --- libc ------------------------------------------------------------------------------------
+# --- libc: what python-ptrace does not bind -----------------------------------------------------
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_ptrace = _libc.ptrace
-_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
-_ptrace.restype = ctypes.c_long
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 _prctl = _libc.prctl
@@ -95,12 +91,18 @@ def _fail() -> OSError:
     return OSError(err, os.strerror(err))
 
 
+def _oserror(exc: PtraceError) -> OSError:
+    """python-ptrace's error as the OSError callers tell apart (ProcessLookupError: ESRCH)."""
+    err = exc.errno or 0
+    return OSError(err, os.strerror(err))
+
+
 def request(req: int, pid: int, addr: int = 0, data: int = 0) -> int:
     """One ptrace request; raises OSError (ProcessLookupError when the tracee is gone)."""
-    ctypes.set_errno(0)
-    res: int = _ptrace(req, pid, addr or None, data or None)
-    if res == -1 and ctypes.get_errno():
-        raise _fail()
+    try:
+        res: int = _pt.ptrace(req, pid, addr, data)
+    except PtraceError as exc:
+        raise _oserror(exc) from None
     return res
 
 
@@ -118,20 +120,27 @@ def interrupt(pid: int) -> None:
 
 
 def detach(pid: int, sig: int = 0) -> None:
-    request(PTRACE_DETACH, pid, 0, sig)
+    try:
+        _pt.ptrace_detach(pid, sig)
+    except PtraceError as exc:
+        raise _oserror(exc) from None
 
 
 def event_msg(pid: int) -> int:
-    value = ctypes.c_ulong()
-    request(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(value))
-    return value.value
+    try:
+        value: int = _pt.ptrace_geteventmsg(pid)
+    except PtraceError as exc:
+        raise _oserror(exc) from None
+    return value
 
 
 def get_siginfo(pid: int) -> bytes:
     """The raw 128-byte siginfo of a signal-delivery-stop (python-ptrace's layout)."""
-    info = SigInfo()
-    request(PTRACE_GETSIGINFO, pid, 0, ctypes.addressof(info))
-    return ctypes.string_at(ctypes.addressof(info), ctypes.sizeof(info))
+    try:
+        info = _pt.ptrace_getsiginfo(pid)
+    except PtraceError as exc:
+        raise _oserror(exc) from None
+    return ctypes.string_at(ctypes.addressof(info), ctypes.sizeof(SigInfo))
 
 
 # --- syscall entry/exit: PTRACE_GET_SYSCALL_INFO (Linux 5.3), else the registers -----------------
@@ -168,43 +177,6 @@ class _SyscallInfo(ctypes.Structure):
     )
 
 
-class _Regs(ctypes.Structure):
-    """x86_64 ``struct user_regs_struct``."""
-
-    _fields_ = tuple(
-        (name, ctypes.c_ulong)
-        for name in [
-            "r15",
-            "r14",
-            "r13",
-            "r12",
-            "rbp",
-            "rbx",
-            "r11",
-            "r10",
-            "r9",
-            "r8",
-            "rax",
-            "rcx",
-            "rdx",
-            "rsi",
-            "rdi",
-            "orig_rax",
-            "rip",
-            "cs",
-            "eflags",
-            "rsp",
-            "ss",
-            "fs_base",
-            "gs_base",
-            "ds",
-            "es",
-            "fs",
-            "gs",
-        ]
-    )
-
-
 class SyscallReader:
     """Reads a stopped tracee's syscall number and arguments, or its return value."""
 
@@ -212,8 +184,6 @@ class SyscallReader:
         self._info = _SyscallInfo()
         self._info_addr = ctypes.addressof(self._info)
         self._size = ctypes.sizeof(self._info)
-        self._regs = _Regs()
-        self._regs_addr = ctypes.addressof(self._regs)
         self.use_info = True
 
     def op(self, pid: int) -> int:
@@ -245,9 +215,13 @@ class SyscallReader:
         rax = int(self._get_regs(pid).rax)
         return rax - (1 << 64) if rax >= 1 << 63 else rax
 
-    def _get_regs(self, pid: int) -> _Regs:
-        request(PTRACE_GETREGS, pid, 0, self._regs_addr)
-        return self._regs
+    @staticmethod
+    def _get_regs(pid: int) -> Any:
+        """python-ptrace's ``user_regs_struct`` (PTRACE_GETREGS), before Linux 5.3."""
+        try:
+            return _pt.ptrace_getregs(pid)
+        except PtraceError as exc:
+            raise _oserror(exc) from None
 
 
 # --- tracee memory ---------------------------------------------------------------------------
@@ -334,44 +308,6 @@ class Memory:
         return list(struct.unpack(f"<{n}Q", data[: 8 * n]))
 
 
-# --- syscall table ---------------------------------------------------------------------------
-
-#: x86_64 names: python-ptrace's table (Linux 5.8), strace's spelling, and the calls added since
-SYSCALL_NAMES: dict[int, str] = {n: s for n, s in _PT_NAMES.items() if n < 512}
-SYSCALL_NAMES.update(
-    {
-        283: "timerfd_create",
-        435: "clone3",
-        436: "close_range",
-        437: "openat2",
-        438: "pidfd_getfd",
-        439: "faccessat2",
-        440: "process_madvise",
-        441: "epoll_pwait2",
-        442: "mount_setattr",
-        443: "quotactl_fd",
-        444: "landlock_create_ruleset",
-        445: "landlock_add_rule",
-        446: "landlock_restrict_self",
-        447: "memfd_secret",
-        448: "process_mrelease",
-        449: "futex_waitv",
-        450: "set_mempolicy_home_node",
-        451: "cachestat",
-        452: "fchmodat2",
-        453: "map_shadow_stack",
-        454: "futex_wake",
-        455: "futex_wait",
-        456: "futex_requeue",
-        457: "statmount",
-        458: "listmount",
-        459: "lsm_get_self_attr",
-        460: "lsm_set_self_attr",
-        461: "lsm_list_modules",
-        462: "mseal",
-    }
-)
-
 #: strace 6.1's ``-e trace=%process,%network,%file,%desc,futex,nanosleep,clock_nanosleep`` on
 #: x86_64 (read off ``strace -d --seccomp-bpf``'s filter): the calls the analyzers need.
 WATCHED_NRS: frozenset[int] = frozenset(
@@ -387,19 +323,6 @@ WATCHED_NRS: frozenset[int] = frozenset(
 
 
 NR_FUTEX = 202
-
-
-def syscall_name(nr: int) -> str:
-    return SYSCALL_NAMES.get(nr) or f"syscall_{nr:#x}"
-
-
-def machine_supported() -> str | None:
-    """Why this machine cannot use the ptrace backend, or None."""
-    if platform.system() != "Linux":
-        return "the ptrace backend needs Linux"
-    if platform.machine() not in ("x86_64", "amd64", "AMD64"):
-        return f"the ptrace backend knows x86_64 syscalls only (this is {platform.machine()})"
-    return None
 
 
 # --- seccomp-bpf ----------------------------------------------------------------------------

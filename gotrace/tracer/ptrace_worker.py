@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from gotrace.tracer import ptrace_sys as pt
+from gotrace.tracer.base import Launch
 from gotrace.tracer.ptrace_decode import Call, Decoder, siginfo_fields, siginfo_text
 from gotrace.tracer.ptrace_names import signame
 
@@ -513,16 +514,14 @@ def worker_main(
     log_fd: int,
     status_fd: int,
     path: str,
-    argv: list[str],
-    env: dict[str, str],
-    cwd: str | None,
-    stderr_devnull: bool,
+    run: Launch,
     *,
     string_size: int,
     seccomp: bool,
     trace_futex: bool = True,
 ) -> None:
     """The body of the forked tracer process; never returns."""
+    argv, env, cwd, stderr_devnull = list(run.command), run.full_env(), run.cwd, run.stderr_devnull
     code = 1
     try:
         keep = {0, 1, 2, log_fd, status_fd}

@@ -1,10 +1,11 @@
 """Watch a process tree through /proc, with no ptrace: the call each thread is blocked in, its
 sockets, the cache locks it waits for, its I/O counters and the module files it is writing.
 
-Capture only: :class:`ProcSampler` reads /proc and returns :class:`Sample` values (frozen,
-JSON-serialisable); in its background mode it appends one JSON object per line to
-``samples.jsonl``. :class:`SamplerBackend` runs a command with plain subprocess and samples
-it; it can also run beside strace as a watchdog. Turning samples into words is
+Capture only: :class:`ProcSampler` reads /proc and returns
+:class:`gotrace.model.samples.Sample` values; in its background mode it appends one per line
+to ``samples.jsonl``. :class:`SamplerBackend` runs a command with plain subprocess and samples
+it; it can also run beside strace as a watchdog. The tree's sockets are looked up in
+:mod:`gotrace.tracer.procnet`. Turning samples into words is
 :mod:`gotrace.analyzers.samples`.
 
 Everything read here can vanish between two reads (a thread exits, a process is reaped, an
@@ -15,26 +16,34 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import signal
-import socket
 import stat
-import struct
-import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from gotrace import proclocks
 from gotrace.errors import GotraceError
 from gotrace.modcachelayout import is_download_temp
-from gotrace.tracer.base import ProcessBackend
+from gotrace.model.samples import (
+    DownloadFile,
+    FdSample,
+    LockSample,
+    ProcessSample,
+    Sample,
+    SocketSample,
+    ThreadSample,
+    write_sample,
+)
+from gotrace.tracer.base import Backend, Launch
+from gotrace.tracer.procnet import parse_net_table, tcp_sockets
+from gotrace.tracer.syscalls import syscall_name
 
 DEFAULT_INTERVAL = 0.1
 #: how often the whole of GOMODCACHE/cache/download is walked for *.tmp and .partial files
@@ -45,254 +54,7 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _NET_TABLES = ("tcp", "tcp6", "udp", "udp6", "unix")
 #: the socket's ``system.sockprotoname`` xattr -> the /proc/net table that lists it
 _PROTO_TABLE = {"TCP": "tcp", "TCPv6": "tcp6", "UDP": "udp", "UDPv6": "udp6", "UNIX": "unix"}
-_TCP_STATES = {
-    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-    6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",
-    12: "NEW_SYN_RECV",
-}  # fmt: skip
 _LOCK_CALLS = frozenset({"flock", "fcntl"})
-_UNIX_STATES = {1: "UNCONNECTED", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTING"}
-
-# x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl): 0-334, then 424-469.
-_X86_64_LOW = (
-    "read", "write", "open", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap",
-    "mprotect", "munmap", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "ioctl",
-    "pread64", "pwrite64", "readv", "writev", "access", "pipe", "select", "sched_yield",
-    "mremap", "msync", "mincore", "madvise", "shmget", "shmat", "shmctl", "dup", "dup2",
-    "pause", "nanosleep", "getitimer", "alarm", "setitimer", "getpid", "sendfile", "socket",
-    "connect", "accept", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "bind",
-    "listen", "getsockname", "getpeername", "socketpair", "setsockopt", "getsockopt", "clone",
-    "fork", "vfork", "execve", "exit", "wait4", "kill", "uname", "semget", "semop", "semctl",
-    "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "fcntl", "flock", "fsync", "fdatasync",
-    "truncate", "ftruncate", "getdents", "getcwd", "chdir", "fchdir", "rename", "mkdir",
-    "rmdir", "creat", "link", "unlink", "symlink", "readlink", "chmod", "fchmod", "chown",
-    "fchown", "lchown", "umask", "gettimeofday", "getrlimit", "getrusage", "sysinfo", "times",
-    "ptrace", "getuid", "syslog", "getgid", "setuid", "setgid", "geteuid", "getegid", "setpgid",
-    "getppid", "getpgrp", "setsid", "setreuid", "setregid", "getgroups", "setgroups",
-    "setresuid", "getresuid", "setresgid", "getresgid", "getpgid", "setfsuid", "setfsgid",
-    "getsid", "capget", "capset", "rt_sigpending", "rt_sigtimedwait", "rt_sigqueueinfo",
-    "rt_sigsuspend", "sigaltstack", "utime", "mknod", "uselib", "personality", "ustat",
-    "statfs", "fstatfs", "sysfs", "getpriority", "setpriority", "sched_setparam",
-    "sched_getparam", "sched_setscheduler", "sched_getscheduler", "sched_get_priority_max",
-    "sched_get_priority_min", "sched_rr_get_interval", "mlock", "munlock", "mlockall",
-    "munlockall", "vhangup", "modify_ldt", "pivot_root", "_sysctl", "prctl", "arch_prctl",
-    "adjtimex", "setrlimit", "chroot", "sync", "acct", "settimeofday", "mount", "umount2",
-    "swapon", "swapoff", "reboot", "sethostname", "setdomainname", "iopl", "ioperm",
-    "create_module", "init_module", "delete_module", "get_kernel_syms", "query_module",
-    "quotactl", "nfsservctl", "getpmsg", "putpmsg", "afs_syscall", "tuxcall", "security",
-    "gettid", "readahead", "setxattr", "lsetxattr", "fsetxattr", "getxattr", "lgetxattr",
-    "fgetxattr", "listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr",
-    "fremovexattr", "tkill", "time", "futex", "sched_setaffinity", "sched_getaffinity",
-    "set_thread_area", "io_setup", "io_destroy", "io_getevents", "io_submit", "io_cancel",
-    "get_thread_area", "lookup_dcookie", "epoll_create", "epoll_ctl_old", "epoll_wait_old",
-    "remap_file_pages", "getdents64", "set_tid_address", "restart_syscall", "semtimedop",
-    "fadvise64", "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun",
-    "timer_delete", "clock_settime", "clock_gettime", "clock_getres", "clock_nanosleep",
-    "exit_group", "epoll_wait", "epoll_ctl", "tgkill", "utimes", "vserver", "mbind",
-    "set_mempolicy", "get_mempolicy", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
-    "mq_notify", "mq_getsetattr", "kexec_load", "waitid", "add_key", "request_key", "keyctl",
-    "ioprio_set", "ioprio_get", "inotify_init", "inotify_add_watch", "inotify_rm_watch",
-    "migrate_pages", "openat", "mkdirat", "mknodat", "fchownat", "futimesat", "newfstatat",
-    "unlinkat", "renameat", "linkat", "symlinkat", "readlinkat", "fchmodat", "faccessat",
-    "pselect6", "ppoll", "unshare", "set_robust_list", "get_robust_list", "splice", "tee",
-    "sync_file_range", "vmsplice", "move_pages", "utimensat", "epoll_pwait", "signalfd",
-    "timerfd_create", "eventfd", "fallocate", "timerfd_settime", "timerfd_gettime", "accept4",
-    "signalfd4", "eventfd2", "epoll_create1", "dup3", "pipe2", "inotify_init1", "preadv",
-    "pwritev", "rt_tgsigqueueinfo", "perf_event_open", "recvmmsg", "fanotify_init",
-    "fanotify_mark", "prlimit64", "name_to_handle_at", "open_by_handle_at", "clock_adjtime",
-    "syncfs", "sendmmsg", "setns", "getcpu", "process_vm_readv", "process_vm_writev", "kcmp",
-    "finit_module", "sched_setattr", "sched_getattr", "renameat2", "seccomp", "getrandom",
-    "memfd_create", "kexec_file_load", "bpf", "execveat", "userfaultfd", "membarrier", "mlock2",
-    "copy_file_range", "preadv2", "pwritev2", "pkey_mprotect", "pkey_alloc", "pkey_free",
-    "statx", "io_pgetevents", "rseq",
-)  # fmt: skip
-_X86_64_HIGH = (
-    "pidfd_send_signal", "io_uring_setup", "io_uring_enter", "io_uring_register", "open_tree",
-    "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "pidfd_open", "clone3",
-    "close_range", "openat2", "pidfd_getfd", "faccessat2", "process_madvise", "epoll_pwait2",
-    "mount_setattr", "quotactl_fd", "landlock_create_ruleset", "landlock_add_rule",
-    "landlock_restrict_self", "memfd_secret", "process_mrelease", "futex_waitv",
-    "set_mempolicy_home_node", "cachestat", "fchmodat2", "map_shadow_stack", "futex_wake",
-    "futex_wait", "futex_requeue", "statmount", "listmount", "lsm_get_self_attr",
-    "lsm_set_self_attr", "lsm_list_modules", "mseal", "setxattrat", "getxattrat", "listxattrat",
-    "removexattrat", "open_tree_attr", "file_getattr", "file_setattr",
-)  # fmt: skip
-_X86_64_HIGH_BASE = 424
-
-
-def syscall_name(nr: int, machine: str = "x86_64") -> str:
-    """``202`` -> ``futex``; ``syscall_N`` for a number this table (or machine) does not know."""
-    if machine == "x86_64":
-        if 0 <= nr < len(_X86_64_LOW):
-            return _X86_64_LOW[nr]
-        if 0 <= nr - _X86_64_HIGH_BASE < len(_X86_64_HIGH):
-            return _X86_64_HIGH[nr - _X86_64_HIGH_BASE]
-    return f"syscall_{nr}"
-
-
-# --- the data model: frozen, JSON-serialisable, no I/O ---------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadSample:
-    """One thread. ``syscall`` is the call it is blocked in, ``running`` when it is in none
-    (on a CPU, or stopped outside a call), ``?`` when /proc would not say; ``args`` are the
-    call's six raw arguments and ``wchan`` the kernel function it sleeps in."""
-
-    tid: int
-    state: str
-    syscall: str
-    nr: int | None = None
-    args: tuple[int, ...] = ()
-    wchan: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FdSample:
-    """An open fd that is not a socket, as /proc/PID/fd names it. A regular file also has its
-    size and ``file_id``, ``major:minor:inode`` written as /proc/locks writes it."""
-
-    fd: int
-    target: str
-    size: int | None = None
-    file_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SocketSample:
-    """A socket fd matched by inode in /proc/PID/net/{tcp,tcp6,udp,udp6,unix} (or the
-    sock_diag dump of the same). A socket in none of them keeps only its protocol name
-    (``netlink``...), or ``""``. Queues are bytes: for TCP, ``tx_queue`` is sent but not
-    acknowledged and ``rx_queue`` received but not yet read. The rest is TCP's own tcp_info,
-    known only from sock_diag (None otherwise): milliseconds since data was last sent, data
-    was last received and an ACK was last received (in jiffies: 4 ms steps at HZ=250), and
-    the connection's byte totals (``bytes_acked`` counts the SYN). They tell a request
-    waiting for its answer from an idle keep-alive connection
-    (:func:`gotrace.analyzers.samples.awaiting_reply`)."""
-
-    fd: int
-    inode: int
-    proto: str = ""
-    local: str = ""
-    remote: str = ""
-    state: str = ""
-    tx_queue: int = 0
-    rx_queue: int = 0
-    last_send_ms: int | None = None
-    last_recv_ms: int | None = None
-    last_ack_recv_ms: int | None = None
-    bytes_acked: int | None = None
-    bytes_received: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessSample:
-    """One process of the tree. ``cpu`` is user+system seconds; ``rchar``/``wchar`` are the
-    bytes it has read and written so far (None when /proc/PID/io is unreadable)."""
-
-    pid: int
-    ppid: int
-    comm: str
-    cmdline: tuple[str, ...]
-    state: str
-    cpu: float
-    rchar: int | None
-    wchar: int | None
-    threads: tuple[ThreadSample, ...] = ()
-    fds: tuple[FdSample, ...] = ()
-    sockets: tuple[SocketSample, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class LockSample:
-    """A /proc/locks entry on a file the tree has open, or held or awaited by the tree; only
-    taken while a thread of the tree is blocked in flock or fcntl. ``holder`` is -1 for an
-    open-file-description lock (the kernel does not say whose)."""
-
-    file_id: str
-    path: str | None
-    kind: str
-    mode: str
-    holder: int
-    holder_cmdline: str
-    waiters: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadFile:
-    """A ``*.tmp`` or ``*.partial`` file under GOMODCACHE/cache/download (path relative to
-    GOMODCACHE)."""
-
-    path: str
-    size: int
-    mtime: float
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """The process tree at one instant. ``index`` is the sample's 0-based line in
-    samples.jsonl; ``time`` is epoch seconds (the clock of strace -ttt); ``took`` is how long
-    reading /proc took."""
-
-    index: int
-    time: float
-    root_pid: int
-    gomodcache: str | None
-    processes: tuple[ProcessSample, ...]
-    locks: tuple[LockSample, ...] = ()
-    downloads: tuple[DownloadFile, ...] = ()
-    took: float = 0.0
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, line: str) -> Sample:
-        return cls.from_dict(json.loads(line))
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Sample:
-        return cls(
-            index=int(d["index"]),
-            time=float(d["time"]),
-            root_pid=int(d["root_pid"]),
-            gomodcache=d.get("gomodcache"),
-            processes=tuple(_process_from_dict(p) for p in d.get("processes", ())),
-            locks=tuple(
-                LockSample(**{**lk, "waiters": tuple(lk.get("waiters", ()))})
-                for lk in d.get("locks", ())
-            ),
-            downloads=tuple(DownloadFile(**f) for f in d.get("downloads", ())),
-            took=float(d.get("took", 0.0)),
-        )
-
-
-def _process_from_dict(d: Mapping[str, Any]) -> ProcessSample:
-    return ProcessSample(
-        **{
-            **d,
-            "cmdline": tuple(d.get("cmdline", ())),
-            "threads": tuple(
-                ThreadSample(**{**t, "args": tuple(t.get("args", ()))})
-                for t in d.get("threads", ())
-            ),
-            "fds": tuple(FdSample(**f) for f in d.get("fds", ())),
-            "sockets": tuple(SocketSample(**s) for s in d.get("sockets", ())),
-        }
-    )
-
-
-def read_samples(path: Path) -> list[Sample]:
-    """Every complete line of a samples.jsonl (a line cut by a killed sampler is skipped)."""
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                out.append(Sample.from_json(line))
-    return out
-
 
 # --- reading /proc ---------------------------------------------------------------------------
 
@@ -360,151 +122,6 @@ def _parse_io(text: str | None) -> tuple[int | None, int | None]:
     return rchar, wchar
 
 
-def _addr(hexaddr: str) -> str:
-    """``0100007F:1F90`` -> ``127.0.0.1:8080``; IPv6 ``[::1]:8080`` (v4-mapped shown as v4).
-    The address is the kernel's 32-bit words printed in host byte order."""
-    host, _, port_hex = hexaddr.partition(":")
-    port = int(port_hex, 16)
-    try:
-        raw = b"".join(struct.pack("=I", int(host[i : i + 8], 16)) for i in range(0, len(host), 8))
-    except ValueError:
-        return hexaddr
-    if len(raw) not in (4, 16):
-        return hexaddr
-    return _endpoint(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw, port)
-
-
-def parse_net_table(kind: str, text: str, inodes: set[int]) -> dict[int, SocketSample]:
-    """The sockets of ``inodes`` in one /proc/net table (``fd`` is filled in by the caller)."""
-    out: dict[int, SocketSample] = {}
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        try:
-            if kind == "unix":
-                inode = int(f[6])
-                if inode in inodes:
-                    path = f[7] if len(f) > 7 else ""
-                    state = _UNIX_STATES.get(int(f[5], 16), f[5])
-                    out[inode] = SocketSample(-1, inode, "unix", path, "", state)
-                continue
-            inode = int(f[9])
-            if inode not in inodes:
-                continue
-            tx, _, rx = f[4].partition(":")
-            st = int(f[3], 16)
-            state = _TCP_STATES.get(st, f[3]) if kind.startswith("tcp") else _udp_state(st)
-            out[inode] = SocketSample(
-                -1, inode, kind, _addr(f[1]), _addr(f[2]), state, int(tx, 16), int(rx, 16)
-            )
-        except (IndexError, ValueError):
-            continue
-    return out
-
-
-def _udp_state(st: int) -> str:
-    return "CONNECTED" if st == 1 else "UNCONNECTED"
-
-
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_NLM_F_REQUEST_DUMP = 0x1 | 0x300
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLMSG_HDR = struct.Struct("=IHHII")
-# inet_diag_msg: family, state, timer, retrans; sport, dport (big-endian); src[16], dst[16];
-# if, cookie[2]; expires, rqueue, wqueue, uid, inode
-_INET_DIAG_MSG = struct.Struct("=BBBB")
-_INET_DIAG_QUEUES = struct.Struct("=IIIII")
-_INET_DIAG_MSG_SIZE = 72
-_INET_DIAG_INFO = 2  # the attribute holding struct tcp_info
-_RTA_HDR = struct.Struct("=HH")
-# tcp_info: tcpi_last_data_sent at byte 44, tcpi_last_data_recv at 52, tcpi_last_ack_recv
-# at 56 (ms ago); tcpi_bytes_acked at 120 and tcpi_bytes_received at 128 (Linux 4.1+)
-_TCP_INFO_TIMES = struct.Struct("=I4xII")
-_TCP_INFO_BYTES = struct.Struct("=QQ")
-_LISTEN = 10  # its wqueue is the backlog limit; /proc/net/tcp shows 0
-
-
-def tcp_sockets(inodes: set[int]) -> dict[int, SocketSample] | None:
-    """The TCP sockets of ``inodes`` in this process's network namespace, from a
-    NETLINK_SOCK_DIAG dump; None when netlink is not available here."""
-    out: dict[int, SocketSample] = {}
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
-            nl.settimeout(2.0)
-            for family, kind in ((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")):
-                # inet_diag_req_v2: family, protocol, ext (ask for tcp_info), pad, states
-                # (all), sockid (zeros: every socket)
-                ext = 1 << (_INET_DIAG_INFO - 1)
-                req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, ext, 0, 0xFFFFFFFF)
-                req += bytes(48)
-                hdr = _NLMSG_HDR.pack(
-                    16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0
-                )
-                nl.send(hdr + req)
-                _read_diag_dump(nl, kind, inodes, out)
-    except OSError:
-        return None
-    return out
-
-
-def _read_diag_dump(
-    nl: socket.socket, kind: str, inodes: set[int], out: dict[int, SocketSample]
-) -> None:
-    af = socket.AF_INET if kind == "tcp" else socket.AF_INET6
-    size = 4 if kind == "tcp" else 16
-    while True:
-        data = nl.recv(1 << 16)
-        off = 0
-        while off + 16 <= len(data):
-            length, kind_nr, _, _, _ = _NLMSG_HDR.unpack_from(data, off)
-            if kind_nr == _NLMSG_DONE:
-                return
-            if kind_nr == _NLMSG_ERROR:
-                raise OSError("sock_diag dump refused")
-            msg = off + 16
-            _, state, _, _ = _INET_DIAG_MSG.unpack_from(data, msg)
-            _, rqueue, wqueue, _, inode = _INET_DIAG_QUEUES.unpack_from(data, msg + 52)
-            if inode in inodes:
-                sport, dport = struct.unpack_from(">HH", data, msg + 4)
-                src, dst = data[msg + 8 : msg + 8 + size], data[msg + 24 : msg + 24 + size]
-                info = _tcp_info(data, msg + _INET_DIAG_MSG_SIZE, off + length)
-                out[inode] = SocketSample(
-                    -1, inode, kind, _endpoint(af, src, sport), _endpoint(af, dst, dport),
-                    _TCP_STATES.get(state, str(state)), 0 if state == _LISTEN else wqueue, rqueue,
-                    *info,
-                )  # fmt: skip
-            off += (length + 3) & ~3
-        if not data:
-            return
-
-
-def _tcp_info(
-    data: bytes, at: int, end: int
-) -> tuple[int | None, int | None, int | None, int | None, int | None]:
-    """(last_send_ms, last_recv_ms, last_ack_recv_ms, bytes_acked, bytes_received) from the
-    message's INET_DIAG_INFO attribute (struct tcp_info), as far as this kernel has them."""
-    while at + 4 <= end:
-        length, kind = _RTA_HDR.unpack_from(data, at)
-        if length < 4:
-            break
-        size = length - 4
-        if kind == _INET_DIAG_INFO and size >= 44 + _TCP_INFO_TIMES.size:
-            sent, recv, ack = _TCP_INFO_TIMES.unpack_from(data, at + 4 + 44)
-            if size < 120 + _TCP_INFO_BYTES.size:
-                return sent, recv, ack, None, None
-            acked, received = _TCP_INFO_BYTES.unpack_from(data, at + 4 + 120)
-            return sent, recv, ack, acked, received
-        at += (length + 3) & ~3
-    return None, None, None, None, None
-
-
-def _endpoint(af: int, raw: bytes, port: int) -> str:
-    if af == socket.AF_INET6 and raw[:12] == b"\0" * 10 + b"\xff\xff":
-        af, raw = socket.AF_INET, raw[12:]
-    host = socket.inet_ntop(af, raw)
-    return f"{host}:{port}" if af == socket.AF_INET else f"[{host}]:{port}"
-
-
 def parse_locks(text: str) -> list[tuple[str, str, str, int, tuple[int, ...]]]:
     """(file_id, kind, mode, holder pid, waiter pids) per held lock in /proc/locks::
 
@@ -553,18 +170,10 @@ def gomodcache_from_env(env: Mapping[str, str]) -> str | None:
 
 @dataclass
 class _RawProcess:
-    """What one pass over a process read, before its sockets are looked up."""
+    """What one pass over a process read: ``process`` has no sockets yet, they are looked up
+    by inode once the whole tree is read."""
 
-    pid: int
-    ppid: int
-    comm: str
-    cmdline: tuple[str, ...]
-    state: str
-    cpu: float
-    rchar: int | None
-    wchar: int | None
-    threads: list[ThreadSample]
-    fds: list[FdSample]
+    process: ProcessSample
     socket_fds: list[tuple[int, int, str | None]]  # fd, inode, protocol name
     netns: str
 
@@ -681,11 +290,11 @@ class ProcSampler:
         if socket_fds:
             with contextlib.suppress(OSError):
                 netns = os.readlink(f"{base}/ns/net")
-        raw = _RawProcess(
+        process = ProcessSample(
             pid, ppid, comm, _cmdline(self.proc, pid), state, cpu, rchar, wchar,
-            threads, fds, socket_fds, netns,
+            tuple(threads), tuple(fds),
         )  # fmt: skip
-        return raw, children
+        return _RawProcess(process, socket_fds, netns), children
 
     def _read_fds(self, base: str) -> tuple[list[FdSample], list[tuple[int, int, str | None]]]:
         fds: list[FdSample] = []
@@ -723,7 +332,7 @@ class ProcSampler:
         wanted: dict[str, tuple[int, set[int], set[str]]] = {}
         for r in raws:
             if r.socket_fds:
-                _, inodes, kinds = wanted.setdefault(r.netns, (r.pid, set(), set()))
+                _, inodes, kinds = wanted.setdefault(r.netns, (r.process.pid, set(), set()))
                 for _, inode, proto in r.socket_fds:
                     if proto is None:  # no hint: look in every table
                         inodes.add(inode)
@@ -759,10 +368,7 @@ class ProcSampler:
             else SocketSample(fd, inode, (proto or "").lower())
             for fd, inode, proto in raw.socket_fds
         )
-        return ProcessSample(
-            raw.pid, raw.ppid, raw.comm, raw.cmdline, raw.state, raw.cpu, raw.rchar,
-            raw.wchar, tuple(raw.threads), tuple(raw.fds), sockets,
-        )  # fmt: skip
+        return dataclasses.replace(raw.process, sockets=sockets)
 
     def _locks(self, processes: tuple[ProcessSample, ...]) -> tuple[LockSample, ...]:
         """The /proc/locks entries on files the tree has open or waits for, read only while a
@@ -841,8 +447,7 @@ class ProcSampler:
         self._pending.append(sample)
         if self._out is not None:
             try:
-                self._out.write(sample.to_json() + "\n")
-                self._out.flush()
+                write_sample(self._out, sample)
             except OSError as exc:
                 # a full disk: keep sampling for the live view, stop writing the file
                 self.write_error = exc
@@ -904,92 +509,61 @@ def _version() -> str:
         return "unknown"
 
 
-class SamplerBackend(ProcessBackend):
+class SamplerBackend(Backend):
     """Runs a command with plain subprocess (no ptrace) and samples its process tree from
-    /proc into ``log`` (samples.jsonl). The interface is :class:`StraceBackend`'s."""
+    /proc into ``log`` (samples.jsonl)."""
 
     name = "sampler"
 
     def __init__(
         self, *, interval: float = DEFAULT_INTERVAL, gomodcache: str | Path | None = None
     ) -> None:
+        super().__init__()
         if not sys.platform.startswith("linux") or not os.path.isdir(f"{PROC}/self/task"):
             raise GotraceError("the sampler backend reads /proc: it needs Linux")
         self.exe = PROC
         self.version = _version()
         self.interval = interval
         self.gomodcache = gomodcache
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.root_pid: int | None = None
-        self.seccomp_active: bool | None = None
         self.sampler: ProcSampler | None = None
 
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None:
-        # As under strace: stdin, stdout and stderr are the user's, and the command stays in
-        # our process group so a terminal's Ctrl-C reaches it.
-        self.proc = subprocess.Popen(
-            list(command),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stderr=subprocess.DEVNULL if stderr_devnull else None,
-        )
-        self.root_pid = self.proc.pid
+    def launch(self, run: Launch) -> None:
+        proc = self.popen(run.command, run)
+        self.root_pid = proc.pid
         modcache = self.gomodcache
         if modcache is None:
-            modcache = gomodcache_from_env(env if env is not None else os.environ)
+            modcache = gomodcache_from_env(run.env if run.env is not None else os.environ)
         try:
             self.sampler = ProcSampler(self.root_pid, modcache, self.interval)
-            self.sampler.start(log)
+            self.sampler.start(run.log)
         except BaseException:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
             raise
-
-    def poll_root(self) -> int | None:
-        return self.root_pid
 
     def drain(self) -> list[Sample]:
         return self.sampler.drain() if self.sampler is not None else []
 
     def signal_command(self, sig: int) -> None:
-        if self.root_pid is None or (self.proc is not None and self.proc.poll() is not None):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.root_pid, sig)
-
-    def wait(self, timeout: float | None = None) -> int:
-        assert self.proc is not None
-        rc = self.proc.wait(timeout=timeout)
-        self._finish()
-        return rc
+        # The command is our own child: once reaped, its pid may be another process's.
+        if self.proc is None or self.proc.poll() is None:
+            super().signal_command(sig)
 
     def running(self) -> bool:
-        alive = self.proc is not None and self.proc.poll() is None
+        alive = super().running()
         if not alive:
-            self._finish()
+            self.finish()
         return alive
 
-    def kill_all(self) -> None:
-        """Last resort: nothing we started may outlive gotrace, descendants included."""
-        if self.proc is None:
+    def kill_command(self) -> None:
+        """The whole tree, not only the command: nothing we started may outlive gotrace."""
+        if self.proc is None or self.proc.poll() is not None:
             return
-        if self.proc.poll() is None:
-            tree = self.sampler.sample().processes if self.sampler is not None else ()
-            for pid in [p.pid for p in tree] or [self.proc.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        self._finish()
+        tree = self.sampler.sample().processes if self.sampler is not None else ()
+        for pid in [p.pid for p in tree] or [self.proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         if self.sampler is not None:
             self.sampler.stop()

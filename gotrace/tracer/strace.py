@@ -10,15 +10,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gotrace.errors import GotraceError
-from gotrace.tracer.base import ProcessBackend, open_relay, tool_version
-from gotrace.tracer.relay import LogRelay
+from gotrace.tracer.base import Backend, Launch, open_relay, tool_version
 
 #: what the analyzers need: processes, sockets, files and fds (read/write/flock/epoll),
 #: and the waits Go's runtime parks in.
@@ -119,12 +117,13 @@ def seccomp_mode(pid: int) -> int | None:
     return None
 
 
-class StraceBackend(ProcessBackend):
+class StraceBackend(Backend):
     """Runs a command under strace, writing the raw log to ``log``."""
 
     name = "strace"
 
     def __init__(self, *, string_size: int = DEFAULT_STRING_SIZE, seccomp: bool = True) -> None:
+        super().__init__()
         exe = strace_path()
         if exe is None:
             raise GotraceError(
@@ -135,37 +134,18 @@ class StraceBackend(ProcessBackend):
         self.version = strace_version(exe)
         self.string_size = string_size
         self.seccomp = seccomp
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.root_pid: int | None = None
         self.log: Path | None = None
-        self.seccomp_active: bool | None = None
-        self.relay: LogRelay | None = None
 
-    def start(
-        self,
-        command: Sequence[str],
-        log: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stderr_devnull: bool = False,
-    ) -> None:
+    def launch(self, run: Launch) -> None:
         check_ptrace_allowed()
-        self.relay = open_relay(log)
-        target = self.relay.fifo if self.relay is not None else log
+        self.relay = open_relay(run.log)
+        target = self.relay.fifo if self.relay is not None else run.log
         argv = build_argv(
-            self.exe, target, command, string_size=self.string_size, seccomp=self.seccomp
+            self.exe, target, run.command, string_size=self.string_size, seccomp=self.seccomp
         )
-        # The command's stdin, stdout and stderr are the user's, unchanged; strace writes only
-        # to the log (-o). A Ctrl-C on a terminal reaches the command through its process
-        # group; without a terminal we forward it (signal_command).
-        self.log = log
-        self.proc = subprocess.Popen(
-            argv,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stderr=subprocess.DEVNULL if stderr_devnull else None,
-        )
+        # strace writes only to the log (-o); the command's stdio is the user's.
+        self.log = run.log
+        self.popen(argv, run)
 
     def poll_root(self) -> int | None:
         """The traced command's pid, once the log names it.
