@@ -405,12 +405,11 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
         )
     else:
         raise GotraceError(f"{p}: directory holds no trace.strace or events.parquet")
-    # the directory's samples.jsonl is the watchdog's own file; a saved file's copy stands in
-    # only when it is gone
-    return t.replace(
-        meta={**t.meta, **meta, "source": str(p)},
-        samples=t.samples if samples is None else samples,
-    )
+    if samples is None and parquet.exists():
+        # the directory's samples.jsonl is the watchdog's own file; the copy saved in
+        # events.parquet stands in only when it is gone (also when the trace is newer)
+        samples = t.samples or _parquet_samples(parquet, redact=redact)
+    return t.replace(meta={**t.meta, **meta, "source": str(p)}, samples=samples or ())
 
 
 def _read_samples_file(path: Path, *, redact: bool) -> tuple[Sample, ...]:
@@ -435,6 +434,20 @@ def redact_sample(s: Sample) -> Sample:
         dataclasses.replace(lk, holder_cmdline=redact_text(lk.holder_cmdline)) for lk in s.locks
     )
     return dataclasses.replace(s, processes=procs, locks=locks)
+
+
+def _parquet_samples(path: Path, *, redact: bool) -> tuple[Sample, ...]:
+    """The samples saved in a Parquet file's metadata, without reading its rows."""
+    import pyarrow.parquet as pq
+
+    try:
+        kv = pq.read_schema(path).metadata or {}
+        samples = tuple(
+            Sample.from_json(line) for line in kv.get(SAMPLES_KEY, b"").decode().splitlines()
+        )
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise GotraceError(f"{path}: unreadable gotrace metadata ({exc})") from exc
+    return tuple(redact_sample(s) for s in samples) if redact else samples
 
 
 def load_parquet(path: Path, *, redact: bool = True) -> Trace:

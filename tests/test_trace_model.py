@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -49,13 +51,16 @@ def test_lock_held_names_the_holder_from_the_directory_and_from_the_saved_file(
     alone = tmp_path / "alone.parquet"
     shutil.copy(SAMPLES / "lock-held" / "events.parquet", alone)
     assert f"held by pid {holder} (" in gotrace.load(alone).verdict
-    # and a run directory whose samples.jsonl is gone falls back to the saved copy
+    # and a run directory whose samples.jsonl is gone falls back to the saved copy, whether
+    # the events come from events.parquet or (newer trace.strace) from the raw trace
     copy = tmp_path / "cap"
     shutil.copytree(SAMPLES / "lock-held", copy)
     (copy / "samples.jsonl").unlink()
-    assert gotrace.load(copy).verdict.replace(str(copy), "") == directory.verdict.replace(
-        str(SAMPLES / "lock-held"), ""
-    )
+    for later, newer in enumerate(("events.parquet", "trace.strace"), 1):
+        os.utime(copy / newer, (time.time() + 10 * later, time.time() + 10 * later))
+        assert gotrace.load(copy).verdict.replace(str(copy), "") == directory.verdict.replace(
+            str(SAMPLES / "lock-held"), ""
+        ), newer
 
 
 def test_without_the_samples_the_holder_is_unknown(tmp_path: Path) -> None:
