@@ -40,7 +40,11 @@ class Analysis:
 def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     conns = connections(ctx)
     quiet = quiet_periods(ctx, conns, min_quiet=min_quiet)
+    go = not output.not_go(ctx)
     env = goset.go_env(ctx)
+    if not go:
+        # GOPROXY, GOSUMDB... mean nothing to a command that is not go; HTTPS_PROXY may
+        env = {k: v for k, v in env.items() if not k.startswith("GO")}
     from_samples = _sample_findings(ctx)
     holders = {
         f.objects[0]: (
@@ -72,6 +76,8 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     if not ctx.frame.height:
         # a /proc-only capture: the samples are all there is
         findings += from_samples
+    if not go:
+        findings = [_not_go(f) for f in findings]
     findings = order(_dedupe(findings))
     verdict = _verdict(ctx, findings, quiet)
     return Analysis(
@@ -80,8 +86,8 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         quiet,
         conns,
         ctx,
-        settings=goset.explain_settings(env),
-        exchanges=goset.explain_exchanges(conns, env),
+        settings=goset.explain_settings(env) if go else [],
+        exchanges=goset.explain_exchanges(conns, env) if go else [],
     )
 
 
@@ -326,6 +332,27 @@ SINGULAR = frozenset(
     }
 )
 #: what a stall of a plain request is called, by the role of the server
+
+
+#: the fix of a finding when the command is not go: go's timeouts, GOPROXY and -x do not apply
+_NOT_GO_FIXES: dict[str, str | None] = {
+    "socket-stall": "find out why the server does not answer; the command waits for it without a timeout of its own",
+    "connect-failed": "nothing listens there: start the server, or fix the address the command uses",
+    "connect-timeout": "the address does not answer SYNs (a firewall or a dead host)",
+    "dns-timeout": "the resolver does not answer: check /etc/resolv.conf (or the network namespace's)",
+    "lock-wait": "another process holds the lock: wait for it or stop it",
+    "body-stall": "the server (or a middlebox) stopped in the middle of a response: fix the server",
+    "child-stall": "trace the child (gotrace shows its calls) or run it by hand",
+    "tls-handshake-stall": "something accepts TCP there but does not speak TLS back (a wedged server, or a middlebox)",
+    "slow-transfer": "the server or the link is slow; nothing is stuck",
+}  # fmt: skip
+
+
+def _not_go(f: Finding) -> Finding:
+    """``f`` with its go-specific advice replaced, for a command that is not go."""
+    if f.kind not in _NOT_GO_FIXES or f.fix is None:
+        return f
+    return replace(f, fix=_NOT_GO_FIXES[f.kind])
 
 
 def _fold(core: list[Finding], extra: list[Finding]) -> list[Finding]:
