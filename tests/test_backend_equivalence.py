@@ -101,7 +101,7 @@ ISSUE_15 = frozenset(
     {
         "tls-proxy-stall", "tls-handshake-stall", "tls-ok", "pause-recover", "pipe-stall",
         "build-stall", "get-tls-stall", "scale-stall", "connect-stall", "connect-407",
-        "git-stall", "git-ok",
+        "git-stall", "git-ok", "list-stall", "test-stall",
     }
 )  # fmt: skip
 

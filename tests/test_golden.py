@@ -259,6 +259,8 @@ def test_pause_then_success_tells_the_truth():
     [
         ("pipe-stall", "GET /example.com/dep0/@v/v1.0.0.zip"),
         ("build-stall", "GET /example.com/lib2/@v/v1.0.0.zip"),
+        ("list-stall", "GET /example.net/lst2/@v/v1.0.0.mod"),
+        ("test-stall", "GET /example.com/tdep1/@v/v1.0.0.zip"),
     ],
 )
 def test_plain_stalls_of_other_variants(name: str, request_: str):
@@ -268,6 +270,10 @@ def test_plain_stalls_of_other_variants(name: str, request_: str):
     assert f"TCP 127.0.0.1:{port} after sending `{request_}`" in verdict
     if name == "pipe-stall":
         assert "`|`" in (t.report.findings[0].fix or "")
+    # go build, go list -m all, go test: the same diagnosis as go mod download's
+    assert t.report.findings[0].kind == "proxy-stall"
+    assert "the module proxy accepted the request and never answered" in verdict
+    assert f"http://127.0.0.1:{port}" in t.report.findings[0].objects
 
 
 def test_fallback_statuses_are_in_the_report():

@@ -505,6 +505,29 @@ def check_get_tls_stall(cap: Capture) -> None:
     assert "example.org/pkg0/@v/v1.0.0.zip" in v
 
 
+def check_list_stall(cap: Capture) -> None:
+    stopped_by_gotrace(cap)
+    assert cap.meta["argv"][1:4] == ["list", "-m", "all"]
+    (port,) = cap.proxy_ports
+    (get,) = requests(to_port(cap.ev, port), r"/example\.net/lst2/@v/v1\.0\.0\.mod").rows(
+        named=True
+    )
+    assert data_reads(cap.ev, get["fd_target"], after=get["line"]).height == 0
+    assert zips_renamed(cap) == set()  # go list -m needs go.mod files only
+    want = f"TCP 127.0.0.1:{port} after sending `GET /example.net/lst2/@v/v1.0.0.mod`"
+    assert want in verdict(cap) and "the module proxy" in verdict(cap)
+
+
+def check_test_stall(cap: Capture) -> None:
+    stopped_by_gotrace(cap)
+    assert cap.meta["argv"][1:3] == ["test", "./..."]
+    assert "go: downloading example.com/tdep1 v1.0.0" in stderr_text(cap.ev)
+    assert "example.com/tdep1" not in zips_renamed(cap)
+    (port,) = cap.proxy_ports
+    want = f"TCP 127.0.0.1:{port} after sending `GET /example.com/tdep1/@v/v1.0.0.zip`"
+    assert want in verdict(cap) and "the module proxy" in verdict(cap)
+
+
 def _connect_writes(cap: Capture) -> pl.DataFrame:
     return calls(cap.ev, "write").filter(
         pl.col("args").str.contains('"CONNECT proxy.golang.org:443 HTTP/1.1', literal=True)
@@ -589,6 +612,8 @@ CHECKS: dict[str, Callable[[Capture], None]] = {
     "pipe-stall": check_pipe_stall,
     "build-stall": check_build_stall,
     "get-tls-stall": check_get_tls_stall,
+    "list-stall": check_list_stall,
+    "test-stall": check_test_stall,
     "scale-stall": check_scale_stall,
     "connect-stall": check_connect_stall,
     "connect-407": check_connect_407,

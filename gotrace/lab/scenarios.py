@@ -734,18 +734,19 @@ def _setup_list_stall(lab: _Lab, *, prefix: str = "example.net/lst", stalled: in
     lab.command = ["list", "-m", "all"]
 
 
-def _setup_test_stall(lab: _Lab, *, prefix: str = "example.com/tdep", stalled: int = 1) -> None:
+def _setup_test_stall(
+    lab: _Lab, *, prefix: str = "example.com/tdep", stalled: int = 1, tls: bool = False
+) -> None:
     """``go test ./...``: main.go imports every module but one, which only a test imports;
     the proxy never answers that module's zip."""
     lab.build(3, prefix=prefix)
     test_only = f"{prefix}{stalled}"
     imports = "".join(f'\t_ "{m.path}"\n' for m in lab.modules if m.path != test_only)
     (lab.app / "main.go").write_text(f"package main\n\nimport (\n{imports})\n\nfunc main() {{}}\n")
-    (lab.app / "main_test.go").write_text(
-        f'package main\n\nimport (\n\t"testing"\n\n\t_ "{test_only}"\n)\n\n'
-        "func TestNothing(t *testing.T) {}\n"
-    )
-    lab.goproxy = lab.proxy("proxy", [Fault("stall", f"/{test_only}/@v/*.zip")])
+    # a test file that imports no std package keeps go's walk of GOROOT out of the trace
+    (lab.app / "main_test.go").write_text(f'package main\n\nimport _ "{test_only}"\n')
+    faults = [Fault("stall", f"/{test_only}/@v/*.zip")]
+    lab.goproxy = lab.tls_proxy("proxy", faults) if tls else lab.proxy("proxy", faults)
     lab.command = ["test", "./..."]
 
 
