@@ -274,6 +274,11 @@ def test_plain_stalls_of_other_variants(name: str, request_: str):
     assert t.report.findings[0].kind == "proxy-stall"
     assert "the module proxy accepted the request and never answered" in verdict
     assert f"http://127.0.0.1:{port}" in t.report.findings[0].objects
+    if name in ("build-stall", "test-stall"):
+        [stop] = [f for f in t.report.findings if f.kind == "silent-stop"]
+        assert stop.summary.endswith(
+            "before it printed any message (only 3 `go: downloading` lines)"
+        )
 
 
 def test_fallback_statuses_are_in_the_report():

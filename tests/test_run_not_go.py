@@ -134,3 +134,13 @@ def test_killed_by_a_signal(tmp_path: Path) -> None:
     assert code == 143
     assert "killed by SIGTERM" in a["verdict"]
     no_go_words(a)
+
+
+def test_a_success_that_wrote_to_stderr_is_still_a_success(tmp_path: Path) -> None:
+    code, a = run(tmp_path, "sh", "-c", "ls /nonexistent 2>/dev/null; echo note >&2; exit 0")
+    assert code == 0
+    assert a["verdict"].startswith("exited 0 after ")
+    # what it said is there, as information: a script's 2>/dev/null is no cause of anything
+    found = {f["kind"]: f["severity"] for f in a["findings"]}
+    assert found["error-to-devnull"] == "info" and found["error-output"] == "info"
+    no_go_words(a)

@@ -460,6 +460,7 @@ def findings(ctx: Context) -> list[Finding]:
     ``error-output``), ``silent-success`` and ``silent-failure``."""
     end = outcome(ctx)
     go = is_go(ctx)
+    other = not_go(ctx)  # a known command that is not go: its stderr on success is no cause
     procs = go_processes(ctx, end.root) if go else set(ctx.groups.tgid.values())
     msgs = messages(ctx, procs)
     out: list[Finding] = []
@@ -471,7 +472,7 @@ def findings(ctx: Context) -> list[Finding]:
         out.append(
             Finding(
                 kind="error-to-devnull",
-                severity="error",
+                severity="info" if other and not end.failed else "error",
                 summary=f"the error was written to stderr, which was {where}: {first.first_line}{cut}",
                 start=first.ts,
                 end=hidden[-1].ts,
@@ -499,7 +500,8 @@ def findings(ctx: Context) -> list[Finding]:
         out.append(
             Finding(
                 kind=kind,
-                severity="error" if end.failed else "warning",
+                # what a command that is not go says on stderr when it succeeds is no cause
+                severity="error" if end.failed else "info" if other else "warning",
                 summary=first.first_line + more,
                 start=first.ts,
                 end=group[-1].ts,
@@ -590,11 +592,18 @@ def _silence(
 
         stop = gotrace_stop(ctx, end.root, end.signal) if end.signal else None
         if stop is not None:
+            started = downloading(ctx).height if go else 0
+            before = (
+                f"before it printed any message (only {started} `go: downloading` "
+                f"line{'s' if started > 1 else ''})"
+                if started
+                else "before it printed anything"
+            )
             return [
                 Finding(
                     kind="silent-stop",
                     severity="info",
-                    summary=f"the command was {stop.phrase} ({stop.signal}) before it printed anything",
+                    summary=f"the command was {stop.phrase} ({stop.signal}) {before}",
                     pids=tuple(p for p in (end.root,) if p is not None),
                     evidence=evidence,
                     fix="nothing printed is lost: what it was blocked on when stopped is the cause",
