@@ -690,6 +690,69 @@ def test_proxy_stall_with_go_x_logs_the_unanswered_get(tmp_path: Path) -> None:
     check_go_x(cap)
 
 
+#: ``python -c VARIANT BASE KWARGS ARGS...``: ``gotrace lab run`` of scenario BASE with its setup
+#: given other arguments (module names, which one stalls, TLS), as a scenario named ``variant``
+VARIANT = """
+import dataclasses, functools, json, sys
+import gotrace.lab.scenarios as s
+from gotrace.cli.app import main
+base = s.SCENARIOS[sys.argv[1]]
+s.SCENARIOS["variant"] = dataclasses.replace(
+    base, name="variant", setup=functools.partial(base.setup, **json.loads(sys.argv[2]))
+)
+sys.argv = ["gotrace", "lab", "run", "variant", *sys.argv[3:]]
+main()
+"""
+
+
+@pytest.mark.integration
+@needs_strace
+@pytest.mark.parametrize(
+    ("base", "kwargs", "backend", "needles"),
+    [
+        (
+            "list-stall",
+            {"prefix": "corp.example/x/y", "stalled": 0},
+            "strace",
+            ["after sending `GET /corp.example/x/y0/@v/v1.0.0.mod` — the module proxy accepted"],
+        ),
+        *[
+            (
+                "test-stall",
+                {"prefix": "example.net/sec", "stalled": 2, "tls": True},
+                backend,
+                [
+                    "(GOPROXY; TLS established, ",
+                    "most likely `GET /example.net/sec2/@v/v1.0.0.zip` (example.net/sec2@v1.0.0, "
+                    "the last `go: downloading` line with no result; go -x shows the URL)",
+                ],
+            )
+            for backend in ("strace", "ptrace")
+        ],
+    ],
+    ids=["list-other-modules", "test-tls-strace", "test-tls-ptrace"],
+)
+def test_other_go_commands_name_the_stalled_module_they_were_not_tuned_to(
+    tmp_path: Path, base: str, kwargs: dict[str, Any], backend: str, needles: list[str]
+) -> None:
+    from gotrace.lab.tls import requires_openssl
+
+    if kwargs.get("tls") and (reason := requires_openssl()):
+        pytest.skip(reason)
+    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
+        pytest.skip("python-ptrace is not installed")
+    keep = tmp_path / "cap"
+    r = subprocess.run(
+        [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0 and "diagnosed as expected" in r.stderr.splitlines()[-1], r.stderr
+    v = gotrace.load(keep).verdict  # offline, on the saved capture: the same as live
+    assert v.startswith("stopped by gotrace --timeout after ")
+    for needle in needles:
+        assert needle in v
+
+
 # -- the committed sample traces ----------------------------------------------------------------
 needs_samples = pytest.mark.skipif(not SAMPLE_DIRS, reason="no sample_traces/ in this tree")
 #: what a normalised capture must not contain: the capturing machine's paths and the lab's
