@@ -144,3 +144,15 @@ def test_a_success_that_wrote_to_stderr_is_still_a_success(tmp_path: Path) -> No
     found = {f["kind"]: f["severity"] for f in a["findings"]}
     assert found["error-to-devnull"] == "info" and found["error-output"] == "info"
     no_go_words(a)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_https_to_a_server_that_never_answers_the_client_hello(
+    tmp_path: Path, black_hole: int
+) -> None:
+    code, a = run(tmp_path, "curl", "-sS", f"https://localhost:{black_hole}/x", timeout=2)
+    assert code == 143
+    assert a["findings"][0]["kind"] == "tls-handshake-stall"
+    want = f"in the TLS handshake with https://localhost:{black_hole} (ClientHello sent, no answer"
+    assert want in a["verdict"]
+    no_go_words(a)

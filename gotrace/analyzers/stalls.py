@@ -73,6 +73,15 @@ def _likely_request(
     return None, "unknown"
 
 
+def _sni_url(sni: str | None, remote: str | None) -> str | None:
+    """``https://NAME[:PORT]`` from the name sent as SNI and the port connected to (the
+    remote address when no name was sent)."""
+    if not sni:
+        return remote
+    port = remote.rpartition(":")[2] if remote else "443"
+    return f"https://{sni}" if port == "443" else f"https://{sni}:{port}"
+
+
 def unfinished_download(ctx: Context) -> tuple[str, str] | None:
     """(module, version) of go's last ``go: downloading`` line whose zip never got a result:
     never renamed into place, never extracted, no error about it."""
@@ -196,7 +205,7 @@ def quiet_findings(
             if tls and not req:
                 # encrypted: name the URL as written, the TLS state and the setting
                 likely, how = _likely_request(ctx, url, q.detail.get("since"))
-                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                where = url or _sni_url(q.detail.get("sni"), remote)
                 setting = goset.setting(role, sep)
                 said = f"{setting}; " if setting else ""
                 sent = _size(int(q.detail.get("unanswered_bytes") or 0))
@@ -261,7 +270,7 @@ def quiet_findings(
             if q.detail.get("tls"):
                 role, url, sep = goset.role(remote, env, q.detail.get("sni"))
                 setting = goset.setting(role, sep)
-                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                where = url or _sni_url(q.detail.get("sni"), remote)
                 summary = (
                     f"stalled {dur:.1f} s mid-download from {where} ({f'{setting}; ' if setting else ''}"
                     f"TLS established, on {remote}): most likely `{q.detail.get('request')}`, "
