@@ -43,7 +43,7 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     go = not output.not_go(ctx)
     env = goset.go_env(ctx)
     if not go:
-        # GOPROXY, GOSUMDB... mean nothing to a command that is not go; HTTPS_PROXY may
+        # GOPROXY, GOSUMDB... mean nothing to a command that is not go (HTTPS_PROXY still may)
         env = {k: v for k, v in env.items() if not k.startswith("GO")}
     from_samples = _sample_findings(ctx)
     holders = {
@@ -335,7 +335,7 @@ SINGULAR = frozenset(
 
 
 #: the fix of a finding when the command is not go: go's timeouts, GOPROXY and -x do not apply
-_NOT_GO_FIXES: dict[str, str | None] = {
+_NOT_GO_FIXES: dict[str, str] = {
     "socket-stall": "find out why the server does not answer; the command waits for it without a timeout of its own",
     "connect-failed": "nothing listens there: start the server, or fix the address the command uses",
     "connect-timeout": "the address does not answer SYNs (a firewall or a dead host)",
