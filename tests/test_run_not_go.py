@@ -156,3 +156,18 @@ def test_curl_https_to_a_server_that_never_answers_the_client_hello(
     want = f"in the TLS handshake with https://localhost:{black_hole} (ClientHello sent, no answer"
     assert want in a["verdict"]
     no_go_words(a)
+
+
+def test_go_version_downloads_nothing_and_says_no_more(tmp_path: Path) -> None:
+    from gotrace.errors import GotraceError
+    from gotrace.lab.gotool import find_go
+
+    try:
+        go = find_go()
+    except GotraceError as exc:
+        pytest.skip(str(exc))
+    code, a = run(tmp_path, str(go.binary), "version")
+    assert code == 0
+    assert a["verdict"].startswith("exited 0 after ") and a["verdict"].endswith(
+        "; nothing went quiet"
+    )

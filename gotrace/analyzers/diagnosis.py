@@ -397,6 +397,18 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(merged.values())
 
 
+#: go subcommands that load no module: "nothing to download" would say too much
+_NO_MODULES = frozenset({"version", "env", "help", "telemetry"})
+
+
+def _subcommand(ctx: Context) -> str | None:
+    """The go subcommand run (``mod`` of ``go mod download``), when the command is go."""
+    root = root_pid(ctx)
+    argv = ctx.meta.get("argv") or (ctx.groups.argv.get(root) if root is not None else None)
+    words = [str(a) for a in (argv or [])[1:] if not str(a).startswith("-")]
+    return words[0] if words else None
+
+
 def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) -> str:
     serious = [f for f in findings if f.severity in ("error", "warning") and f.kind != "pause"]
     stopped = next((f for f in findings if f.kind == "stopped"), None)
@@ -433,6 +445,8 @@ def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) ->
         pauses = [f for f in findings if f.kind == "pause"]
         if pauses:
             return f"exited 0{took}; {pauses[0].summary}"
+        if net == 0 and _subcommand(ctx) in _NO_MODULES:
+            return f"exited 0{took}; nothing went quiet"
         if net == 0:
             return f"exited 0{took} without touching the network: nothing to download (everything was already in the module cache)"
         return f"exited 0{took}; nothing went quiet"
