@@ -466,6 +466,17 @@ EVIDENCE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("SIGTERM from strace", r"^{root} .*--- SIGTERM .*si_code=SI_USER"),
         ),
     ),
+    "list-stall": (
+        "`go list -m all` with an empty cache; the proxy never answers lst2's go.mod request.",
+        (("GET lst2 mod", r'write\(.*"GET /example\.net/lst2/@v/v1\.0\.0\.mod '),),
+    ),
+    "test-stall": (
+        "`go test ./...`; only a test imports tdep1, whose zip request is never answered.",
+        (
+            ("go: downloading", r'write\(2<.*"go: downloading'),
+            ("GET tdep1 zip", r'write\(.*"GET /example\.com/tdep1/@v/v1\.0\.0\.zip '),
+        ),
+    ),
     "connect-stall": (
         "In a network namespace with only lo: go writes `CONNECT proxy.golang.org:443` to "
         "HTTPS_PROXY's port and reads nothing back.",

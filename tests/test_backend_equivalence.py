@@ -101,7 +101,7 @@ ISSUE_15 = frozenset(
     {
         "tls-proxy-stall", "tls-handshake-stall", "tls-ok", "pause-recover", "pipe-stall",
         "build-stall", "get-tls-stall", "scale-stall", "connect-stall", "connect-407",
-        "git-stall", "git-ok", "proxied-stall", "proxy-502",
+        "git-stall", "git-ok", "proxied-stall", "proxy-502", "list-stall", "test-stall",
     }
 )  # fmt: skip
 

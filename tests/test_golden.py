@@ -188,7 +188,15 @@ def _verdict_of(name: str) -> tuple[str, gotrace.Trace]:
     ("name", "needles"),
     [
         ("tls-proxy-stall", ["GOPROXY; TLS established", "`GET /example.com/dep1/@v/v1.0.0.zip`"]),
-        ("get-tls-stall", ["GOPROXY; TLS established", "example.org/pkg0/@v/v1.0.0.zip"]),
+        (
+            "get-tls-stall",
+            [
+                "GOPROXY; TLS established",
+                "example.org/pkg0/@v/v1.0.0.zip",
+                # the URL is encrypted: go's own progress line says which module it was
+                "(example.org/pkg0@v1.0.0, the last `go: downloading` line with no result;",
+            ],
+        ),
     ],
 )
 def test_tls_stall_names_url_setting_and_tls_state(name: str, needles: list[str]):
@@ -288,6 +296,8 @@ def test_pause_then_success_tells_the_truth():
     [
         ("pipe-stall", "GET /example.com/dep0/@v/v1.0.0.zip"),
         ("build-stall", "GET /example.com/lib2/@v/v1.0.0.zip"),
+        ("list-stall", "GET /example.net/lst2/@v/v1.0.0.mod"),
+        ("test-stall", "GET /example.com/tdep1/@v/v1.0.0.zip"),
     ],
 )
 def test_plain_stalls_of_other_variants(name: str, request_: str):
@@ -297,6 +307,15 @@ def test_plain_stalls_of_other_variants(name: str, request_: str):
     assert f"TCP 127.0.0.1:{port} after sending `{request_}`" in verdict
     if name == "pipe-stall":
         assert "`|`" in (t.report.findings[0].fix or "")
+    # go build, go list -m all, go test: the same diagnosis as go mod download's
+    assert t.report.findings[0].kind == "proxy-stall"
+    assert "the module proxy accepted the request and never answered" in verdict
+    assert f"http://127.0.0.1:{port}" in t.report.findings[0].objects
+    if name in ("build-stall", "test-stall"):
+        [stop] = [f for f in t.report.findings if f.kind == "silent-stop"]
+        assert stop.summary.endswith(
+            "before it printed any message (only 3 `go: downloading` lines)"
+        )
 
 
 def test_fallback_statuses_are_in_the_report():

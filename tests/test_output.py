@@ -318,3 +318,25 @@ def test_no_writes_schema(tmp_path: Path) -> None:
     w = output.writes(ctx)
     assert w.height == 0 and w.columns[:3] == ["line", "ts", "pid"]
     assert output.go_x(ctx).height == 0
+
+
+DOWNLOADING = """\
+700   1795969100.000000 execve("/usr/bin/go", ["go", "build", "./..."], 0x7ffd /* 3 vars */) = 0 <0.000100>
+700   1795969100.100000 write(2</dev/pts/3<char 136:3>>, "go: downloading example.com/dep1 v1.0.0\\n", 40) = 40 <0.000005>
+700   1795969100.200000 write(2</dev/pts/3<char 136:3>>, "go: downloading example.com/Big v1.2.3-pre\\ngo: finding module for package x\\n", 75) = 75 <0.000005>
+701   1795969100.250000 write(2</dev/null<char 1:3>>, "go: downloading example.com/nope v9.9.9\\n", 40) = 40 <0.000005>
+700   1795969100.300000 exit_group(0) = ?
+700   1795969100.300100 +++ exited with 0 +++
+"""
+
+
+def test_go_downloading_lines(tmp_path: Path) -> None:
+    ctx = inline(tmp_path, DOWNLOADING)
+    d = output.downloading(ctx)
+    # pid 701 runs no go binary: its write is not go's
+    assert d.select("line", "module", "version").rows() == [
+        (2, "example.com/dep1", "v1.0.0"),
+        (3, "example.com/Big", "v1.2.3-pre"),
+    ]
+    # progress lines are no messages
+    assert [f.kind for f in output.findings(ctx) if f.kind != "silent-success"] == []

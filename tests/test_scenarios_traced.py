@@ -505,6 +505,29 @@ def check_get_tls_stall(cap: Capture) -> None:
     assert "example.org/pkg0/@v/v1.0.0.zip" in v
 
 
+def check_list_stall(cap: Capture) -> None:
+    stopped_by_gotrace(cap)
+    assert cap.meta["argv"][1:4] == ["list", "-m", "all"]
+    (port,) = cap.proxy_ports
+    (get,) = requests(to_port(cap.ev, port), r"/example\.net/lst2/@v/v1\.0\.0\.mod").rows(
+        named=True
+    )
+    assert data_reads(cap.ev, get["fd_target"], after=get["line"]).height == 0
+    assert zips_renamed(cap) == set()  # go list -m needs go.mod files only
+    want = f"TCP 127.0.0.1:{port} after sending `GET /example.net/lst2/@v/v1.0.0.mod`"
+    assert want in verdict(cap) and "the module proxy" in verdict(cap)
+
+
+def check_test_stall(cap: Capture) -> None:
+    stopped_by_gotrace(cap)
+    assert cap.meta["argv"][1:3] == ["test", "./..."]
+    assert "go: downloading example.com/tdep1 v1.0.0" in stderr_text(cap.ev)
+    assert "example.com/tdep1" not in zips_renamed(cap)
+    (port,) = cap.proxy_ports
+    want = f"TCP 127.0.0.1:{port} after sending `GET /example.com/tdep1/@v/v1.0.0.zip`"
+    assert want in verdict(cap) and "the module proxy" in verdict(cap)
+
+
 def _connect_writes(cap: Capture) -> pl.DataFrame:
     return calls(cap.ev, "write").filter(
         pl.col("args").str.contains('"CONNECT proxy.golang.org:443 HTTP/1.1', literal=True)
@@ -622,6 +645,8 @@ CHECKS: dict[str, Callable[[Capture], None]] = {
     "pipe-stall": check_pipe_stall,
     "build-stall": check_build_stall,
     "get-tls-stall": check_get_tls_stall,
+    "list-stall": check_list_stall,
+    "test-stall": check_test_stall,
     "scale-stall": check_scale_stall,
     "connect-stall": check_connect_stall,
     "connect-407": check_connect_407,
@@ -698,6 +723,69 @@ def test_proxy_stall_with_go_x_logs_the_unanswered_get(tmp_path: Path) -> None:
     cap = run_live("proxy-stall", tmp_path, "--go-x")
     check_proxy_stall(cap)
     check_go_x(cap)
+
+
+#: ``python -c VARIANT BASE KWARGS ARGS...``: ``gotrace lab run`` of scenario BASE with its setup
+#: given other arguments (module names, which one stalls, TLS), as a scenario named ``variant``
+VARIANT = """
+import dataclasses, functools, json, sys
+import gotrace.lab.scenarios as s
+from gotrace.cli.app import main
+base = s.SCENARIOS[sys.argv[1]]
+s.SCENARIOS["variant"] = dataclasses.replace(
+    base, name="variant", setup=functools.partial(base.setup, **json.loads(sys.argv[2]))
+)
+sys.argv = ["gotrace", "lab", "run", "variant", *sys.argv[3:]]
+main()
+"""
+
+
+@pytest.mark.integration
+@needs_strace
+@pytest.mark.parametrize(
+    ("base", "kwargs", "backend", "needles"),
+    [
+        (
+            "list-stall",
+            {"prefix": "corp.example/x/y", "stalled": 0},
+            "strace",
+            ["after sending `GET /corp.example/x/y0/@v/v1.0.0.mod` — the module proxy accepted"],
+        ),
+        *[
+            (
+                "test-stall",
+                {"prefix": "example.net/sec", "stalled": 2, "tls": True},
+                backend,
+                [
+                    "(GOPROXY; TLS established, ",
+                    "most likely `GET /example.net/sec2/@v/v1.0.0.zip` (example.net/sec2@v1.0.0, "
+                    "the last `go: downloading` line with no result; go -x shows the URL)",
+                ],
+            )
+            for backend in ("strace", "ptrace")
+        ],
+    ],
+    ids=["list-other-modules", "test-tls-strace", "test-tls-ptrace"],
+)
+def test_other_go_commands_name_the_stalled_module_they_were_not_tuned_to(
+    tmp_path: Path, base: str, kwargs: dict[str, Any], backend: str, needles: list[str]
+) -> None:
+    from gotrace.lab.tls import requires_openssl
+
+    if kwargs.get("tls") and (reason := requires_openssl()):
+        pytest.skip(reason)
+    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
+        pytest.skip("python-ptrace is not installed")
+    keep = tmp_path / "cap"
+    r = subprocess.run(
+        [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0 and "diagnosed as expected" in r.stderr.splitlines()[-1], r.stderr
+    v = gotrace.load(keep).verdict  # offline, on the saved capture: the same as live
+    assert v.startswith("stopped by gotrace --timeout after ")
+    for needle in needles:
+        assert needle in v
 
 
 # -- the committed sample traces ----------------------------------------------------------------

@@ -41,7 +41,11 @@ class Analysis:
 def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     conns = connections(ctx)
     quiet = quiet_periods(ctx, conns, min_quiet=min_quiet)
+    go = not output.not_go(ctx)
     env = goset.go_env(ctx)
+    if not go:
+        # GOPROXY, GOSUMDB... mean nothing to a command that is not go (HTTPS_PROXY still may)
+        env = {k: v for k, v in env.items() if not k.startswith("GO")}
     from_samples = _sample_findings(ctx)
     holders = {
         f.objects[0]: (
@@ -73,6 +77,8 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     if not ctx.frame.height:
         # a /proc-only capture: the samples are all there is
         findings += from_samples
+    if not go:
+        findings = [_not_go(f) for f in findings]
     findings = order(_dedupe(findings))
     verdict = _verdict(ctx, findings, quiet)
     return Analysis(
@@ -81,8 +87,8 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         quiet,
         conns,
         ctx,
-        settings=goset.explain_settings(env),
-        exchanges=goset.explain_exchanges(conns, env),
+        settings=goset.explain_settings(env) if go else [],
+        exchanges=goset.explain_exchanges(conns, env) if go else [],
     )
 
 
@@ -357,6 +363,27 @@ SINGULAR = frozenset(
 #: what a stall of a plain request is called, by the role of the server
 
 
+#: the fix of a finding when the command is not go: go's timeouts, GOPROXY and -x do not apply
+_NOT_GO_FIXES: dict[str, str] = {
+    "socket-stall": "find out why the server does not answer; the command waits for it without a timeout of its own",
+    "connect-failed": "nothing listens there: start the server, or fix the address the command uses",
+    "connect-timeout": "the address does not answer SYNs (a firewall or a dead host)",
+    "dns-timeout": "the resolver does not answer: check /etc/resolv.conf (or the network namespace's)",
+    "lock-wait": "another process holds the lock: wait for it or stop it",
+    "body-stall": "the server (or a middlebox) stopped in the middle of a response: fix the server",
+    "child-stall": "trace the child (gotrace shows its calls) or run it by hand",
+    "tls-handshake-stall": "something accepts TCP there but does not speak TLS back (a wedged server, or a middlebox)",
+    "slow-transfer": "the server or the link is slow; nothing is stuck",
+}  # fmt: skip
+
+
+def _not_go(f: Finding) -> Finding:
+    """``f`` with its go-specific advice replaced, for a command that is not go."""
+    if f.kind not in _NOT_GO_FIXES or f.fix is None:
+        return f
+    return replace(f, fix=_NOT_GO_FIXES[f.kind])
+
+
 def _fold(core: list[Finding], extra: list[Finding]) -> list[Finding]:
     out = list(core)
     for e in extra:
@@ -399,6 +426,18 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(merged.values())
 
 
+#: go subcommands that load no module: "nothing to download" would say too much
+_NO_MODULES = frozenset({"version", "env", "help", "telemetry"})
+
+
+def _subcommand(ctx: Context) -> str | None:
+    """The go subcommand run (``mod`` of ``go mod download``), when the command is go."""
+    root = root_pid(ctx)
+    argv = ctx.meta.get("argv") or (ctx.groups.argv.get(root) if root is not None else None)
+    words = [str(a) for a in (argv or [])[1:] if not str(a).startswith("-")]
+    return words[0] if words else None
+
+
 def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) -> str:
     serious = [f for f in findings if f.severity in ("error", "warning") and f.kind != "pause"]
     stopped = next((f for f in findings if f.kind == "stopped"), None)
@@ -435,6 +474,8 @@ def _verdict(ctx: Context, findings: list[Finding], quiet: list[QuietPeriod]) ->
         pauses = [f for f in findings if f.kind == "pause"]
         if pauses:
             return f"exited 0{took}; {pauses[0].summary}"
+        if net == 0 and _subcommand(ctx) in _NO_MODULES:
+            return f"exited 0{took}; nothing went quiet"
         if net == 0:
             return f"exited 0{took} without touching the network: nothing to download (everything was already in the module cache)"
         return f"exited 0{took}; nothing went quiet"

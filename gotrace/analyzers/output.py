@@ -211,6 +211,39 @@ def go_x(ctx: Context) -> pl.DataFrame:
 _PROGRESS = re.compile(
     r"^go: (downloading|finding|extracting|found|added|upgraded|downgraded|removed) "
 )
+#: ``go: downloading example.com/dep1 v1.0.0``: go build/get/list/test (every command but
+#: ``go mod download``) print it as a module's zip download starts (modfetch/fetch.go)
+_DOWNLOADING = re.compile(r"^go: downloading (?P<module>\S+) (?P<version>v\S+)$")
+_DOWNLOADING_SCHEMA: dict[str, Any] = {
+    "line": pl.Int64, "ts": pl.Float64, "tgid": pl.Int64, "module": pl.String,
+    "version": pl.String,
+}  # fmt: skip
+
+
+def downloading(ctx: Context) -> pl.DataFrame:
+    """go's ``go: downloading MODULE VERSION`` lines, from every write to fd 2 of a go
+    process (wherever it led), in trace order: one row per line, with the write's trace
+    ``line``, ``ts`` and ``tgid``."""
+    w = writes(ctx).filter(
+        (pl.col("fd") == 2)
+        & pl.col("text").is_not_null()
+        & pl.col("tgid").is_in(list(go_processes(ctx)))
+    )
+    rows = []
+    for r in w.iter_rows(named=True):
+        for raw in str(r["text"]).splitlines():
+            m = _DOWNLOADING.match(raw.rstrip("\r"))
+            if m is not None:
+                rows.append(
+                    {
+                        "line": r["line"],
+                        "ts": r["ts"],
+                        "tgid": r["tgid"],
+                        "module": m.group("module"),
+                        "version": m.group("version"),
+                    }
+                )
+    return pl.DataFrame(rows, schema=_DOWNLOADING_SCHEMA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +445,14 @@ def is_go(ctx: Context) -> bool:
     return bool(go_processes(ctx))
 
 
+def not_go(ctx: Context) -> bool:
+    """Whether the traced command is known not to be go: its argv is known (meta.json, or
+    an execve in the trace) and no process of it ran go. A bare trace with no argv may be
+    go's: its go-specific advice stays."""
+    known = bool(ctx.meta.get("argv")) or any(ctx.groups.argv.values())
+    return known and not is_go(ctx)
+
+
 # -- findings -----------------------------------------------------------------------------
 def findings(ctx: Context) -> list[Finding]:
     """``error-to-devnull``, the message kinds (``checksum-mismatch``, ``goproxy-off``,
@@ -419,6 +460,7 @@ def findings(ctx: Context) -> list[Finding]:
     ``error-output``), ``silent-success`` and ``silent-failure``."""
     end = outcome(ctx)
     go = is_go(ctx)
+    other = not_go(ctx)  # a known command that is not go: its stderr on success is no cause
     procs = go_processes(ctx, end.root) if go else set(ctx.groups.tgid.values())
     msgs = messages(ctx, procs)
     out: list[Finding] = []
@@ -430,7 +472,7 @@ def findings(ctx: Context) -> list[Finding]:
         out.append(
             Finding(
                 kind="error-to-devnull",
-                severity="error",
+                severity="info" if other and not end.failed else "error",
                 summary=f"the error was written to stderr, which was {where}: {first.first_line}{cut}",
                 start=first.ts,
                 end=hidden[-1].ts,
@@ -440,6 +482,9 @@ def findings(ctx: Context) -> list[Finding]:
                 fix=(
                     "let go's stderr through (drop the 2>/dev/null or the wrapper that closes "
                     f"it); then: {FIXES[first.kind]}"
+                    if go
+                    else "let the command's stderr through (drop the 2>/dev/null or the "
+                    "wrapper that closes it); then read its message"
                 ),
                 weight=1.0,
                 detail={"messages": [m.text for m in hidden], "category": first.kind},
@@ -455,7 +500,8 @@ def findings(ctx: Context) -> list[Finding]:
         out.append(
             Finding(
                 kind=kind,
-                severity="error" if end.failed else "warning",
+                # what a command that is not go says on stderr when it succeeds is no cause
+                severity="error" if end.failed else "info" if other else "warning",
                 summary=first.first_line + more,
                 start=first.ts,
                 end=group[-1].ts,
@@ -533,7 +579,9 @@ def _silence(
                 summary=why,
                 pids=tuple(p for p in (end.root,) if p is not None),
                 evidence=evidence,
-                fix="nothing to fix; add -x to see each request go makes",
+                fix="nothing to fix; add -x to see each request go makes"
+                if go
+                else "nothing to fix",
                 weight=0.1,
                 detail={"exit_status": 0},
             )
@@ -544,11 +592,18 @@ def _silence(
 
         stop = gotrace_stop(ctx, end.root, end.signal) if end.signal else None
         if stop is not None:
+            started = downloading(ctx).height if go else 0
+            before = (
+                f"before it printed any message (only {started} `go: downloading` "
+                f"line{'s' if started > 1 else ''})"
+                if started
+                else "before it printed anything"
+            )
             return [
                 Finding(
                     kind="silent-stop",
                     severity="info",
-                    summary=f"the command was {stop.phrase} ({stop.signal}) before it printed anything",
+                    summary=f"the command was {stop.phrase} ({stop.signal}) {before}",
                     pids=tuple(p for p in (end.root,) if p is not None),
                     evidence=evidence,
                     fix="nothing printed is lost: what it was blocked on when stopped is the cause",
@@ -567,10 +622,13 @@ def _silence(
                 pids=tuple(p for p in (end.root,) if p is not None),
                 evidence=evidence,
                 fix=(
-                    "look at what go was doing when it ended (the other findings); a signal "
-                    "came from outside (a timeout, the OOM killer, Ctrl-C)"
+                    f"look at what {'go' if go else 'the command'} was doing when it ended (the "
+                    "other findings); a signal came from outside (a timeout, the OOM killer, "
+                    "Ctrl-C)"
                     if end.signal
                     else "re-run with -x and stderr visible"
+                    if go
+                    else "re-run it with stderr visible"
                 ),
                 weight=0.1,
                 detail={"exit_status": end.status, "signal": end.signal},

@@ -39,12 +39,17 @@ def _likely_request(
         ]
         if open_:
             return open_[-1], "go -x"
+    started = unfinished_download(ctx)
     if since is not None:
         from gotrace.analyzers.quiet import download_awaited
 
         awaited = download_awaited(ctx, since)
         if awaited is not None:
+            if started is not None and awaited == f"GET {proxy_path(*started, 'zip')}":
+                return awaited, "go: downloading"
             return awaited, "guess"
+    if started is not None:
+        return f"GET {proxy_path(*started, 'zip')}", "go: downloading"
     from gotrace.analyzers.modcache import modules
 
     m = modules(ctx)
@@ -67,6 +72,36 @@ def _likely_request(
             if ver:
                 return f"GET {proxy_path(mod, ver, 'mod')}", "guess"
     return None, "unknown"
+
+
+def _sni_url(sni: str | None, remote: str | None) -> str | None:
+    """``https://NAME[:PORT]`` from the name sent as SNI and the port connected to (the
+    remote address when no name was sent)."""
+    if not sni:
+        return remote
+    port = remote.rpartition(":")[2] if remote else "443"
+    return f"https://{sni}" if port == "443" else f"https://{sni}:{port}"
+
+
+def unfinished_download(ctx: Context) -> tuple[str, str] | None:
+    """(module, version) of go's last ``go: downloading`` line whose zip never got a result:
+    never renamed into place, never extracted, no error about it."""
+    from gotrace.analyzers.modcache import modules
+    from gotrace.analyzers.output import downloading
+
+    started = downloading(ctx)
+    if not started.height:
+        return None
+    m = modules(ctx)
+    done = {
+        (r["module"], r["version"])
+        for r in m.iter_rows(named=True)
+        if r["result"] == "failed" or r["extracted"] or "zip" in (r["renamed"] or [])
+    }
+    for mod, ver in reversed(started.select("module", "version").rows()):
+        if (mod, ver) not in done:
+            return str(mod), str(ver)
+    return None
 
 
 def rel(ctx: Context, path: str) -> str:
@@ -103,6 +138,9 @@ def quiet_findings(
         )
     root = root_pid(ctx)
     ok = root is not None and ctx.groups.exit_status.get(root) == 0
+    from gotrace.analyzers.output import not_go
+
+    go = not not_go(ctx)  # git run by hand, or curl, is no go download
     for q in quiet:
         if q.kind == "dns":
             continue
@@ -137,7 +175,7 @@ def quiet_findings(
                     "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
                 )
                 kind = "sumdb-stall"
-            elif role == "other" and _git_remote(ctx, q.pids) is not None:
+            elif role == "other" and go and _git_remote(ctx, q.pids) is not None:
                 url, helper = _git_remote(ctx, q.pids) or ("?", "git")
                 direct = _direct_setting(env, url)
                 why = (
@@ -179,7 +217,7 @@ def quiet_findings(
             if tls and not req:
                 # encrypted: name the URL as written, the TLS state and the setting
                 likely, how = _likely_request(ctx, url, q.detail.get("since"))
-                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                where = url or _sni_url(q.detail.get("sni"), remote)
                 setting = goset.setting(role, sep)
                 said = f"{setting}; " if setting else ""
                 sent = _size(int(q.detail.get("unanswered_bytes") or 0))
@@ -190,10 +228,16 @@ def quiet_findings(
                 )
                 if likely and how == "go -x":
                     which = f": `GET {likely}`"
+                elif likely and how == "go: downloading":
+                    mod, ver = unfinished_download(ctx) or ("?", "?")
+                    which = (
+                        f"; most likely `{likely}` ({mod}@{ver}, the last `go: downloading` line "
+                        "with no result; go -x shows the URL)"
+                    )
                 elif likely:
                     which = f"; most likely `{likely}` (go -x shows the URL)"
                 else:
-                    which = "; go -x shows which URL"
+                    which = "; go -x shows which URL" if go else ""
                 summary = (
                     f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{state} on "
                     f"{remote}){which} — {why}"
@@ -238,7 +282,7 @@ def quiet_findings(
             if q.detail.get("tls"):
                 role, url, sep = goset.role(remote, env, q.detail.get("sni"))
                 setting = goset.setting(role, sep)
-                where = url or (f"https://{q.detail['sni']}" if q.detail.get("sni") else remote)
+                where = url or _sni_url(q.detail.get("sni"), remote)
                 summary = (
                     f"stalled {dur:.1f} s mid-download from {where} ({f'{setting}; ' if setting else ''}"
                     f"TLS established, on {remote}): most likely `{q.detail.get('request')}`, "

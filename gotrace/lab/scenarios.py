@@ -770,6 +770,32 @@ def _setup_scale_stall(lab: _Lab) -> None:
     lab.goproxy = lab.proxy("proxy", [Fault("stall", f"/example.com/m{SCALE_STALLED}/@v/*.zip")])
 
 
+# --- other go commands: go list -m all, go test ./... (issue 15, item 7) -----------------------
+
+
+def _setup_list_stall(lab: _Lab, *, prefix: str = "example.net/lst", stalled: int = 2) -> None:
+    """``go list -m all`` needs every requirement's go.mod: the proxy never answers one."""
+    lab.build(4, prefix=prefix)
+    lab.goproxy = lab.proxy("proxy", [Fault("stall", f"/{prefix}{stalled}/@v/*.mod")])
+    lab.command = ["list", "-m", "all"]
+
+
+def _setup_test_stall(
+    lab: _Lab, *, prefix: str = "example.com/tdep", stalled: int = 1, tls: bool = False
+) -> None:
+    """``go test ./...``: main.go imports every module but one, which only a test imports;
+    the proxy never answers that module's zip."""
+    lab.build(3, prefix=prefix)
+    test_only = f"{prefix}{stalled}"
+    imports = "".join(f'\t_ "{m.path}"\n' for m in lab.modules if m.path != test_only)
+    (lab.app / "main.go").write_text(f"package main\n\nimport (\n{imports})\n\nfunc main() {{}}\n")
+    # a test file that imports no std package keeps go's walk of GOROOT out of the trace
+    (lab.app / "main_test.go").write_text(f'package main\n\nimport _ "{test_only}"\n')
+    faults = [Fault("stall", f"/{test_only}/@v/*.zip")]
+    lab.goproxy = lab.tls_proxy("proxy", faults) if tls else lab.proxy("proxy", faults)
+    lab.command = ["test", "./..."]
+
+
 def _rmdir_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.rmdir()
@@ -1137,6 +1163,30 @@ _ALL += [
         _setup_proxy_502,
         _requires_netns,
         _SIGTERM,
+    ),
+    Scenario(
+        "list-stall",
+        "go list -m all with an empty cache; the proxy never answers lst2's go.mod request.",
+        "proxy-stall",
+        "go list -m all fetches every requirement's go.mod (printing nothing: it downloads no "
+        "zip) and waits forever for one.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        _setup_list_stall,
+        stop_signal=_SIGTERM,
+    ),
+    Scenario(
+        "test-stall",
+        "go test ./... where only a test imports tdep1, whose zip the proxy never answers.",
+        "proxy-stall",
+        "go test downloads the test's imports too (printing `go: downloading`) and stalls on "
+        "the test-only module's zip.",
+        STALL_TIMEOUT,
+        None,
+        r"go: downloading",
+        _setup_test_stall,
+        stop_signal=_SIGTERM,
     ),
 ]
 
