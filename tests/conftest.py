@@ -13,7 +13,7 @@ from gotrace.cli.doctor import doctor
 from gotrace.errors import GotraceError
 from gotrace.lab import find_go as lab_find_go
 from gotrace.lab import get_scenario
-from gotrace.lab.scenarios import Prepared, ScenarioUnavailable
+from gotrace.lab.workbench import Prepared, ScenarioUnavailable
 from gotrace.parsers.strace import parse_frame
 
 DATA = Path(__file__).parent / "data" / "strace"

@@ -610,7 +610,7 @@ def check_git_ok(cap: Capture) -> None:
 
 
 def check_scale_stall(cap: Capture) -> None:
-    from gotrace.lab.scenarios import SCALE_MODULES, SCALE_STALLED
+    from gotrace.lab.setups import SCALE_MODULES, SCALE_STALLED
 
     stopped_by_gotrace(cap)
     done = zips_renamed(cap)

@@ -6,14 +6,13 @@ untraced by default, or with any ``Runner`` (``gotrace run`` plugs in there).
 
 from gotrace.lab.gotool import GoTool, find_go
 from gotrace.lab.proxy import Fault, FaultKind, ModuleProxy, RequestRecord, refused_port
-from gotrace.lab.scenarios import (
-    SCENARIOS,
+from gotrace.lab.scenarios import SCENARIOS, get_scenario
+from gotrace.lab.workbench import (
     Prepared,
     Runner,
     RunResult,
     Scenario,
     ScenarioUnavailable,
-    get_scenario,
     run_scenario,
 )
 

@@ -25,7 +25,7 @@ from gotrace.lab import (
     get_scenario,
     run_scenario,
 )
-from gotrace.lab.scenarios import matches_expectation
+from gotrace.lab.workbench import matches_expectation
 
 integration = pytest.mark.integration
 
