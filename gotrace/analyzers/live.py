@@ -12,38 +12,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gotrace.analyzers.progress import NOISE, WAKEUP_FDS, is_progress, is_progress_event
 from gotrace.modcachelayout import classify_download
 from gotrace.netaddr import host_port
 from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
 from gotrace.protocols import is_dns_server, request_line, tls_sni
 
-#: readiness waits: they return when data may be there (the read that follows moves it) or
-#: on a timeout; curl inside git-remote-http wakes up in poll/pselect6 many times a second
-POLLS = frozenset(
-    {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
-)
-#: Go's runtime idles noisily; these calls are not progress (progress is bytes moved, files
-#: opened or written, processes started or ended)
-_RUNTIME = frozenset(
-    {
-        "futex", "nanosleep", "clock_nanosleep", "sched_yield", "tgkill", "getpid",
-        "gettid", "rt_sigreturn", "restart_syscall", "sigaltstack", "rt_sigprocmask",
-        "madvise", "mmap", "munmap", "getrandom", "clock_gettime", "gettimeofday",
-        "timerfd_settime", "timerfd_gettime", "setitimer", "getitimer",
-    }
-)  # fmt: skip
-NOISE = _RUNTIME | POLLS
-#: fds whose reads and writes are wake-ups, not data: go's netpoller breaks its epoll wait
-#: by writing to an eventfd when a timer (such as its 60 s ones) fires
-WAKEUP_FDS = ("anon_inode:[eventfd]", "anon_inode:[timerfd]", "anon_inode:[signalfd]")
-
-
-def is_progress(name: str, errno: str | None, target: str | None) -> bool:
-    """Whether one finished call is progress: not runtime noise, not a poll for data that
-    is not there (EAGAIN), not a wake-up through an eventfd/timerfd."""
-    if name in NOISE or errno == "EAGAIN":
-        return False
-    return not (target and target.startswith(WAKEUP_FDS))
+__all__ = ["NOISE", "WAKEUP_FDS", "Conn", "LiveState", "is_progress"]
 
 
 @dataclass
@@ -93,8 +68,8 @@ class LiveState:
             return
         if rk in ("exit", "kill"):
             self.open_calls.pop(pid, None)
-            if ts is not None:
-                self.last_progress = ts
+        if ts is not None and is_progress_event(str(rk), rec.get("sig")):
+            self.last_progress = ts
 
     def feed_noise(self, pid: int, ts: float | None, name: str, rk: str) -> None:
         """A line of Go's runtime noise (futex, epoll_pwait, nanosleep...), known from its

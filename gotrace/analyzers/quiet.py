@@ -4,9 +4,10 @@ Go's runtime is never silent at the syscall level: threads park in ``futex``, th
 netpoller waits in ``epoll_pwait`` with timeouts, ``nanosleep``/``sched_yield`` spin,
 SIGURG preempts goroutines, reads return EAGAIN, timers fire and break the netpoller through
 an eventfd; curl (inside git-remote-http) wakes up in ``poll``/``pselect6`` on short timeouts.
-None of that is progress (:func:`gotrace.analyzers.live.is_progress`). Progress is any other
-call (opening a file, writing a request, reading data, creating a process), and the start and
-end of each. A gap between progress points longer than
+None of that is progress: the rule is :mod:`gotrace.analyzers.progress`, the same one the
+live quiet line and the /proc watchdog use. Progress is any other call (opening a file,
+writing a request, reading data, creating a process), and the start and end of each. A gap
+between progress points longer than
 ``min_quiet`` is a quiet period; its blame is the most specific thing in flight across
 it: a lock, a socket with an unanswered request, a response cut mid-body, a DNS query,
 a connect, a child process, a read on a pipe or terminal.
@@ -21,13 +22,11 @@ from typing import Any
 import polars as pl
 
 from gotrace.analyzers.context import Context
-from gotrace.analyzers.live import NOISE, WAKEUP_FDS
 from gotrace.analyzers.network import Connection
+from gotrace.analyzers.progress import NOISE, NOISE_SIGNALS, QUIET_TARGETS
 from gotrace.modcachelayout import download_temp_url_path
 from gotrace.netaddr import host_port
 
-#: signals that are part of Go's own housekeeping, not events of interest
-NOISE_SIGNALS = frozenset({"SIGURG", "SIGCHLD"})
 EPS = 1e-6
 #: gaps this long are blamed even below min_quiet, so that neighbours can be joined
 SHORTEST_GAP = 0.2
@@ -67,7 +66,9 @@ class QuietPeriod:
 
 
 def progress_points(ctx: Context) -> pl.DataFrame:
-    """Times at which something other than runtime noise happened (``t``, ``line``)."""
+    """Times at which something other than runtime noise happened (``t``, ``line``): the
+    calls :func:`gotrace.analyzers.progress.is_progress` accepts, and the lines
+    :func:`~gotrace.analyzers.progress.is_progress_event` accepts, as one polars filter."""
     f = ctx.frame
     useful = (
         (
@@ -75,7 +76,7 @@ def progress_points(ctx: Context) -> pl.DataFrame:
             & ~pl.col("syscall").is_in(list(NOISE))
             & (pl.col("errno").fill_null("") != "EAGAIN")
             & ~pl.any_horizontal(
-                [pl.col("target").fill_null("").str.starts_with(w) for w in WAKEUP_FDS]
+                [pl.col("target").fill_null("").str.starts_with(w) for w in QUIET_TARGETS]
             )
         )
         | (pl.col("kind").is_in(["exit", "kill", "exec"]))

@@ -17,19 +17,14 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 from gotrace.analyzers.findings import Finding, Severity
+from gotrace.analyzers.progress import WAITS, is_waiting, samples_progress
 from gotrace.modcachelayout import TEMP_WRITTEN, classify_relative
 from gotrace.model.samples import DownloadFile, ProcessSample, Sample, SocketSample, ThreadSample
 from gotrace.protocols import is_dns_server
 
 #: Go's runtime parks idle threads in these (and a C program waits for I/O in poll/select):
-#: a thread moving between them, or on and off a CPU, is not progress.
-IDLE_CALLS = frozenset(
-    {
-        "futex", "futex_wait", "futex_waitv", "epoll_wait", "epoll_pwait", "epoll_pwait2",
-        "nanosleep", "clock_nanosleep", "sched_yield", "restart_syscall", "rt_sigsuspend",
-        "pause", "poll", "ppoll", "select", "pselect6",
-    }
-)  # fmt: skip
+#: a thread moving between them, or on and off a CPU, is not progress
+IDLE_CALLS = WAITS
 _WAIT_CALLS = frozenset({"wait4", "waitid"})
 #: calls whose first argument is a file descriptor worth naming
 _FD_CALLS = frozenset(
@@ -44,38 +39,17 @@ _MAX_LISTED = 4
 
 
 def _idle(t: ThreadSample) -> bool:
-    return t.syscall in IDLE_CALLS or t.syscall in ("running", "?")
-
-
-def _busy_calls(p: ProcessSample) -> frozenset[tuple[int, str, int | None]]:
-    return frozenset(
-        (t.tid, t.syscall, t.args[0] if t.args else None) for t in p.threads if not _idle(t)
-    )
-
-
-def _socket_view(p: ProcessSample) -> frozenset[tuple[int, str, int, int]]:
-    return frozenset((s.inode, s.state, s.tx_queue, s.rx_queue) for s in p.sockets)
+    return is_waiting(t.syscall)
 
 
 def progress(prev: Sample, cur: Sample) -> bool:
-    """Did anything move from ``prev`` to ``cur``: a process started or ended; bytes read or
-    written; a temporary download file grew, appeared or was renamed away; a socket opened,
-    closed, changed state or queue; a lock changed hands; a thread entered or left a call
-    that is not Go's idling (futex, epoll, nanosleep, running)."""
-    before = {p.pid: p for p in prev.processes}
-    if before.keys() != {p.pid for p in cur.processes}:
-        return True
-    for p in cur.processes:
-        q = before[p.pid]
-        if (p.rchar, p.wchar) != (q.rchar, q.wchar):
-            return True
-        if _socket_view(p) != _socket_view(q) or _busy_calls(p) != _busy_calls(q):
-            return True
-    if {(d.path, d.size) for d in prev.downloads} != {(d.path, d.size) for d in cur.downloads}:
-        return True
-    return {(k.file_id, k.holder, k.waiters) for k in prev.locks} != {
-        (k.file_id, k.holder, k.waiters) for k in cur.locks
-    }
+    """Did anything move from ``prev`` to ``cur``; the one rule of
+    :mod:`gotrace.analyzers.progress` (:func:`~gotrace.analyzers.progress.samples_progress`):
+    a process started or ended; bytes read or written beyond wake-ups; a file opened or
+    closed; a temporary download file grew, appeared or was renamed away; a socket opened,
+    closed, changed state, queue or byte count; a lock changed hands; a thread entered or
+    left a call that is not a wait (futex, epoll, poll, nanosleep, running)."""
+    return samples_progress(prev, cur)
 
 
 def quiet_since(samples: Sequence[Sample]) -> float | None:
