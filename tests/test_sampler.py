@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import itertools
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from gotrace.analyzers.samples import (
     describe,
     download_name,
     progress,
+    quiet_spans,
     quiet_summary,
 )
 from gotrace.analyzers.samples import findings as sample_findings
@@ -675,3 +677,69 @@ def test_dns_timeout_in_a_network_namespace_names_the_resolver(tmp_path: Path):
         pytest.skip(reason)
     lines, _, _, _ = watch("dns-timeout", tmp_path, quiet_after=0.5)
     assert any("to 127.0.0.1:53 (DNS) with" in line for _, line in lines), lines
+
+
+# --- wake-ups are not progress (the rule of gotrace.analyzers.progress) -----------------------
+
+EVENTFD = FdSample(7, "anon_inode:[eventfd]")
+CGROUP = FdSample(3, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", 4096, "0:1a:5")
+
+
+def _woken(rchar: int, wchar: int = 500, **kw: Any) -> ProcessSample:
+    return dataclasses.replace(go(rchar=rchar, fds=(CGROUP, EVENTFD), **kw), wchar=wchar)
+
+
+def test_eventfd_bytes_of_each_wakeup_are_not_progress():
+    # go's netpoller woken through its eventfd: 8 bytes written and read back per wake-up
+    a, b = at(0, 0.0, _woken(1000)), at(1, 0.1, _woken(1008, 508))
+    assert not progress(a, b)
+    samples = [at(i, 0.05 * i, _woken(1000 + 8 * i, 500 + 8 * i)) for i in range(101)]
+    line = quiet_summary(samples, 4.0)
+    assert line is not None and line.startswith("quiet 5 s: ")
+
+
+def test_go_sysmon_reading_the_cgroup_quota_every_60s_is_not_progress():
+    # measured on proxy-stall at +60 s: pread64 of cpu.cfs_quota_us, rchar +3
+    samples = [at(i, float(i), _woken(1000 if i < 60 else 1003)) for i in range(76)]
+    assert not any(progress(x, y) for x, y in itertools.pairwise(samples))
+    assert quiet_summary(samples, 5.0).startswith("quiet 75 s: ")  # type: ignore[union-attr]
+
+
+def test_data_beyond_wakeups_is_progress():
+    def sock(received: int) -> SocketSample:
+        return dataclasses.replace(conn(5, 100), bytes_received=received, bytes_acked=1)
+
+    before = _woken(1000, sockets=(sock(0),))
+    moved = {
+        "socket-read": _woken(1000, sockets=(sock(4096),)),  # tcp_info: data came in
+        "big-read": _woken(5096, sockets=(sock(0),)),
+        "file-write": _woken(1000, 4596, sockets=(sock(0),)),
+        "file-opened": dataclasses.replace(
+            before, fds=(CGROUP, EVENTFD, FdSample(9, "/home/u/go.sum", 0, "0:1:9"))
+        ),
+    }
+    for name, after in moved.items():
+        assert progress(at(0, 0.0, before), at(1, 0.1, after)), name
+
+
+def test_a_few_bytes_through_a_process_without_wakeup_fds_are_progress():
+    # git passing a pkt-line to its helper over a pipe: no eventfd, so every byte counts
+    a = at(0, 0.0, go(5000, comm="git", rchar=100, sockets=()))
+    b = at(1, 0.1, go(5000, comm="git", rchar=104, sockets=()))
+    assert progress(a, b)
+
+
+@pytest.mark.integration
+def test_git_stall_polling_in_pselect6_is_quiet_live(tmp_path: Path):
+    """curl inside git-remote-http wakes up in pselect6/poll every 50 ms and moves nothing:
+    the quiet line comes within the lab's 3 s, and the span is not cut by the wake-ups."""
+    from gotrace.lab import get_scenario
+
+    if reason := get_scenario("git-stall").unavailable():
+        pytest.skip(reason)
+    lines, samples, _, _ = watch("git-stall", tmp_path)
+    assert lines and lines[0][0] < 3.0, lines
+    assert "git-remote-http" in lines[-1][1] and "pselect6" in lines[-1][1]
+    quiet = [int(line.split()[1]) for _, line in lines]
+    assert quiet == sorted(quiet), "the live quiet counter went back"
+    assert any(samples[b].time - samples[a].time >= 2.0 for a, b in quiet_spans(samples))

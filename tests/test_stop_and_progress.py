@@ -192,3 +192,75 @@ def test_live_counts_a_module_when_its_zip_is_renamed_into_place():
         s.feed(parse_line(stamped(raw)), ts)
     assert s.modules_done == {"github.com/BurntSushi/toml@v1.2.0"}
     assert s.progress().endswith("1 modules fetched")
+
+
+# -- one rule for progress (gotrace.analyzers.progress), offline and live ----------------------
+#: Go's sysmon every 60 s, as captured on proxy-stall: the cgroup CPU quota re-read
+SYSMON_60S = [
+    "101 61.0 futex(0x132fe00, FUTEX_WAIT_PRIVATE, 0, {tv_sec=60, tv_nsec=0}) = -1 ETIMEDOUT (Connection timed out) <60.0>",
+    '101 61.1 pread64(3</sys/fs/cgroup/cpu/cpu.cfs_quota_us>, "-1\\n", 64, 0) = 3 <0.000016>',
+    "101 61.1 nanosleep({tv_sec=0, tv_nsec=10000000}, NULL) = 0 <0.010179>",
+    '101 61.2 write(7<anon_inode:[eventfd]>, "\\1\\0\\0\\0\\0\\0\\0\\0", 8) = 8 <0.000010>',
+    '102 61.2 read(7<anon_inode:[eventfd]>, "\\1\\0\\0\\0\\0\\0\\0\\0", 8) = 8 <0.000010>',
+    "102 61.3 --- SIGALRM {si_signo=SIGALRM, si_code=SI_KERNEL} ---",
+]
+REQUEST = '100 1.0 write(3<TCP:[127.0.0.1:5000->127.0.0.1:4000]>, "GET /x HTTP/1.1\\r\\n\\r\\n", 19) = 19 <0.000050>'
+ANSWER = '100 71.0 read(3<TCP:[127.0.0.1:5000->127.0.0.1:4000]>, "HTTP/1.1 200 OK\\r\\n", 4096) = 17 <0.000040>'
+FILE_WRITE = '100 71.0 write(9</home/u/go/pkg/mod/cache/download/x/@v/v1.zip123.tmp>, "PK", 2) = 2 <0.000040>'
+
+
+def _poll_every_50ms(seconds: float) -> list[str]:
+    """A thread woken from poll every 50 ms, nothing read."""
+    n = int(seconds / 0.05)
+    return [
+        f"103 {1.0 + 0.05 * (i + 1):.3f} poll([{{fd=3<TCP:[127.0.0.1:5000->127.0.0.1:4000]>, "
+        "events=POLLIN}], 1, 50) = 0 (Timeout) <0.050>"
+        for i in range(n)
+    ]
+
+
+def _live(lines: list[str]) -> LiveState:
+    s = LiveState()
+    for raw in lines:
+        rec = parse_line(stamped(raw))
+        s.feed(rec, float(rec["num"]))
+    return s
+
+
+def _offline_progress(lines: list[str]) -> list[float]:
+    from gotrace.analyzers.quiet import progress_points
+
+    return [
+        round(t - T0, 3)
+        for t in progress_points(build(trace_of("\n".join(lines) + "\n"))).get_column("t").to_list()
+    ]
+
+
+def test_polling_every_50ms_with_no_data_is_quiet_offline_and_live():
+    lines = [REQUEST, *_poll_every_50ms(5.0)]
+    assert _offline_progress(lines) == [1.0, 1.0]  # the request's start and end
+    assert _live(lines).quiet_for(T0 + 6.0) >= 5.0
+
+
+def test_go_sysmon_and_eventfd_wakeups_are_not_progress_offline_or_live():
+    lines = [REQUEST, *SYSMON_60S]
+    assert _offline_progress(lines) == [1.0, 1.0]
+    s = _live(lines)
+    assert s.last_progress == T0 + 1.0
+    assert s.quiet_for(T0 + 70.0) == 69.0
+
+
+def test_a_socket_read_with_data_or_a_file_write_is_progress_offline_and_live():
+    for moved in (ANSWER, FILE_WRITE):
+        lines = [REQUEST, *SYSMON_60S, moved]
+        assert 71.0 in _offline_progress(lines), moved
+        assert _live(lines).last_progress == T0 + 71.0, moved
+
+
+def test_the_three_places_share_one_rule():
+    from gotrace.analyzers import live, progress, quiet, samples
+
+    assert live.NOISE is progress.NOISE and live.is_progress is progress.is_progress
+    assert quiet.NOISE is progress.NOISE and quiet.QUIET_TARGETS is progress.QUIET_TARGETS
+    assert samples.IDLE_CALLS is progress.WAITS
+    assert progress.WAITS <= progress.NOISE
