@@ -36,6 +36,7 @@ import polars as pl
 from gotrace.analyzers.context import Context
 from gotrace.analyzers.processes import process_table
 from gotrace.analyzers.report import Report, build_report
+from gotrace.analyzers.summary import TOP_N
 from gotrace.errors import GotraceError
 from gotrace.model.events import EVENT_SCHEMA, Event, empty_frame
 from gotrace.model.samples import Sample, read_samples
@@ -83,11 +84,11 @@ class Trace:
         return build_report(self)
 
     def analyze(
-        self, *, top: int = 10, min_quiet: float = 1.0, cache_log: str | None = None
+        self, *, top: int = TOP_N, min_quiet: float = 1.0, cache_log: str | None = None
     ) -> Report:
         """The report with other settings: how many slowest calls to list, the shortest
         quiet period, a module-cache log's text to correlate with the trace."""
-        if (top, min_quiet, cache_log) == (10, 1.0, None):
+        if (top, min_quiet, cache_log) == (TOP_N, 1.0, None):
             return self.report
         return build_report(
             self, top=top, min_quiet=min_quiet, cache_log=cache_log, context=self.context
@@ -386,7 +387,7 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
         except OSError as exc:
             raise GotraceError(f"{meta_path}: cannot read ({exc.strerror})") from exc
     samples_path = p / "samples.jsonl"
-    samples = _read_samples_file(samples_path, redact=redact) if samples_path.exists() else None
+    samples = _read_samples_file(samples_path) if samples_path.exists() else None
     raw = p / "trace.strace"
     parquet = p / "events.parquet"
     if parquet.exists() and (not raw.exists() or parquet.stat().st_mtime >= raw.stat().st_mtime):
@@ -405,19 +406,25 @@ def _load_dir(p: Path, *, strict: bool, redact: bool) -> Trace:
         )
     else:
         raise GotraceError(f"{p}: directory holds no trace.strace or events.parquet")
-    if samples is None and parquet.exists():
+    meta = {**t.meta, **meta, "source": str(p)}
+    if samples is None:
         # the directory's samples.jsonl is the watchdog's own file; the copy saved in
         # events.parquet stands in only when it is gone (also when the trace is newer)
-        samples = t.samples or _parquet_samples(parquet, redact=redact)
-    return t.replace(meta={**t.meta, **meta, "source": str(p)}, samples=samples or ())
+        if t.samples or not parquet.exists():
+            return t.replace(meta=meta)
+        samples = _parquet_samples(parquet)
+    return t.replace(meta=meta, samples=_redacted_samples(samples, redact))
 
 
-def _read_samples_file(path: Path, *, redact: bool) -> tuple[Sample, ...]:
+def _read_samples_file(path: Path) -> tuple[Sample, ...]:
     try:
-        samples = read_samples(path)
+        return tuple(read_samples(path))
     except OSError as exc:
         raise GotraceError(f"{path}: cannot read ({exc.strerror})") from exc
-    return tuple(redact_sample(s) for s in samples) if redact else tuple(samples)
+
+
+def _redacted_samples(samples: tuple[Sample, ...], redact: bool) -> tuple[Sample, ...]:
+    return tuple(redact_sample(s) for s in samples) if redact else samples
 
 
 def redact_sample(s: Sample) -> Sample:
@@ -436,18 +443,19 @@ def redact_sample(s: Sample) -> Sample:
     return dataclasses.replace(s, processes=procs, locks=locks)
 
 
-def _parquet_samples(path: Path, *, redact: bool) -> tuple[Sample, ...]:
+def _kv_samples(kv: dict[bytes, bytes]) -> tuple[Sample, ...]:
+    """The samples :meth:`Trace.save` wrote into a Parquet file's key-value metadata."""
+    return tuple(Sample.from_json(line) for line in kv.get(SAMPLES_KEY, b"").decode().splitlines())
+
+
+def _parquet_samples(path: Path) -> tuple[Sample, ...]:
     """The samples saved in a Parquet file's metadata, without reading its rows."""
     import pyarrow.parquet as pq
 
     try:
-        kv = pq.read_schema(path).metadata or {}
-        samples = tuple(
-            Sample.from_json(line) for line in kv.get(SAMPLES_KEY, b"").decode().splitlines()
-        )
+        return _kv_samples(pq.read_schema(path).metadata or {})
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise GotraceError(f"{path}: unreadable gotrace metadata ({exc})") from exc
-    return tuple(redact_sample(s) for s in samples) if redact else samples
 
 
 def load_parquet(path: Path, *, redact: bool = True) -> Trace:
@@ -460,9 +468,7 @@ def load_parquet(path: Path, *, redact: bool = True) -> Trace:
     kv = table.schema.metadata or {}
     try:
         meta = json.loads(kv[META_KEY]) if META_KEY in kv else {}
-        samples = tuple(
-            Sample.from_json(line) for line in kv.get(SAMPLES_KEY, b"").decode().splitlines()
-        )
+        samples = _kv_samples(kv)
     except (ValueError, KeyError, TypeError) as exc:
         raise GotraceError(f"{path}: damaged gotrace metadata ({exc})") from exc
     frame = pl.from_arrow(table)
@@ -484,7 +490,7 @@ def _finish(
 ) -> Trace:
     if redact:
         frame = redact_frame(frame)
-        samples = tuple(redact_sample(s) for s in samples)
+        samples = _redacted_samples(samples, redact)
         if isinstance(meta.get("env"), dict):
             meta["env"] = redact_env(meta["env"])
         meta["redacted"] = True

@@ -9,7 +9,7 @@ and only formats it; none of them calls an analyzer. ``Report.to_dict()`` is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -77,9 +77,6 @@ class Report:
     #: the given module-cache log matched to the trace, when one was given
     cache_log_correlation: list[dict[str, Any]] | None = None
     span: Span | None = None
-    top: int = TOP_N
-    min_quiet: float = 1.0
-    redacted_words: bool = field(default=False, compare=False)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -125,7 +122,6 @@ class Report:
                 for q in self.quiet
             ],
             settings=[r(s) for s in self.settings],
-            redacted_words=True,
         )
 
 
@@ -171,6 +167,4 @@ def build_report(
         cache_log=modcache.cache_log(ctx),
         cache_log_correlation=correlation,
         span=span,
-        top=top,
-        min_quiet=min_quiet,
     )

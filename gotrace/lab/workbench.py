@@ -2,11 +2,7 @@
 helpers one runs in (:class:`Lab`), and running a prepared command (:func:`run_scenario`).
 The scenarios themselves are :mod:`gotrace.lab.scenarios`; their setups
 :mod:`gotrace.lab.setups`.
-
-Network rule: go only ever talks to 127.0.0.1. Module paths live under the reserved
-``example.com``; GOPROXY is a loopback URL or ``off``; GOSUMDB is ``off`` or a loopback URL.
-The environment is built from scratch, so nothing leaks in from the user's (no GOPRIVATE,
-no HTTP(S)_PROXY, no go env file: GOENV=off).
+The network rule the scenarios keep is in :mod:`gotrace.lab.scenarios`.
 """
 
 from __future__ import annotations
