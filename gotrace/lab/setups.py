@@ -9,6 +9,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from gotrace.lab.modules import (
@@ -279,19 +280,33 @@ while True:
 CONNECT_TARGET = "proxy.golang.org"
 
 
-def setup_connect(lab: Lab, mode: str) -> None:
+def _proxy_in_netns(
+    lab: Lab, label: str, host: str, helper: Callable[[int, Path], list[str]]
+) -> int:
+    """Build the modules, make a namespace where ``host`` resolves to 127.0.0.1 only, and
+    start in it the proxy ``helper(port, log)`` gives the argv of, on a random port; its
+    log is the lab's ``proxy-log``. Returns the port."""
     lab.build()
     name = _netns(
         lab,
         "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-        f"127.0.0.1 localhost {CONNECT_TARGET}\n::1 localhost\n",
+        f"127.0.0.1 localhost {host}\n::1 localhost\n",
     )
     port = 20000 + secrets.randbelow(20000)
-    log = lab.workdir / "connect-proxy.log"
+    log = lab.workdir / f"{label}.log"
     log.touch()
-    helper = [sys.executable, "-c", _CONNECT_PROXY, mode, str(port), str(log)]
-    lab.spawn("connect-proxy", ["ip", "netns", "exec", name, *helper], ready="ready")
+    lab.spawn(label, ["ip", "netns", "exec", name, *helper(port, log)], ready="ready")
     lab.files["proxy-log"] = log
+    return port
+
+
+def setup_connect(lab: Lab, mode: str) -> None:
+    port = _proxy_in_netns(
+        lab,
+        "connect-proxy",
+        CONNECT_TARGET,
+        lambda port, log: [sys.executable, "-c", _CONNECT_PROXY, mode, str(port), str(log)],
+    )
     lab.goproxy = f"https://{CONNECT_TARGET}"
     lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
 
@@ -315,20 +330,16 @@ serve_main(sys.argv[2:])
 def setup_forward_proxy(lab: Lab, *faults: str) -> None:
     """GOPROXY=http://goproxy.test and HTTP_PROXY=http://127.0.0.1:P, a forward proxy that
     serves the module tree itself with ``faults`` (``KIND:PATTERN``)."""
-    lab.build()
-    name = _netns(
-        lab,
-        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-        f"127.0.0.1 localhost {FORWARD_TARGET}\n::1 localhost\n",
-    )
-    port = 20000 + secrets.randbelow(20000)
-    log = lab.workdir / "forward-proxy.log"
-    log.touch()
     package_root = str(Path(__file__).resolve().parents[2])
-    helper = [sys.executable, "-c", _FORWARD_PROXY, package_root]
-    helper += [str(lab.proxy_root), str(port), str(log), *faults]
-    lab.spawn("forward-proxy", ["ip", "netns", "exec", name, *helper], ready="ready")
-    lab.files["proxy-log"] = log
+    port = _proxy_in_netns(
+        lab,
+        "forward-proxy",
+        FORWARD_TARGET,
+        lambda port, log: [
+            *(sys.executable, "-c", _FORWARD_PROXY, package_root),
+            *(str(lab.proxy_root), str(port), str(log), *faults),
+        ],
+    )
     lab.goproxy = f"http://{FORWARD_TARGET}"
     lab.extra_env["HTTP_PROXY"] = f"http://127.0.0.1:{port}"
 
