@@ -144,8 +144,11 @@ def tls_record_kind(buffer: str) -> str | None:
 
 
 def tls_client_hello(data: bytes) -> dict[str, Any] | None:
-    """``{"sni": name or None, "alpn": [protocols]}`` of a TLS ClientHello, or None (not a
-    ClientHello, or cut by -s before its extensions)."""
+    """``{"sni": name or None, "alpn": [protocols], "alpn_cut": bool}`` of a TLS
+    ClientHello, or None (not a ClientHello, or cut by -s before its extensions).
+    ``alpn_cut``: strace's -s cut the ALPN list, so ``alpn`` holds only the names seen
+    whole (go's ClientHello is ~1.5 kB with its post-quantum key share; at -s 256 the cut
+    falls inside ``http/1.1``, the second name go offers)."""
     try:
         if data[0] != TLS_HANDSHAKE or data[5] != 0x01:
             return None
@@ -161,7 +164,7 @@ def tls_client_hello(data: bytes) -> dict[str, Any] | None:
     except (IndexError, struct.error):
         return None
     end = pos + ext_total
-    out: dict[str, Any] = {"sni": None, "alpn": []}
+    out: dict[str, Any] = {"sni": None, "alpn": [], "alpn_cut": False}
     while pos + 4 <= min(end, len(data)):
         etype, elen = struct.unpack(">HH", data[pos : pos + 4])
         body = data[pos + 4 : pos + 4 + elen]
@@ -170,17 +173,99 @@ def tls_client_hello(data: bytes) -> dict[str, Any] | None:
             if etype == 0:
                 name_len = struct.unpack(">H", body[3:5])[0]
                 out["sni"] = body[5 : 5 + name_len].decode("ascii", "replace")
-            elif etype == 16:
-                i = 2
-                while i < len(body):
-                    n = body[i]
-                    if i + 1 + n > len(body):
-                        break  # cut by strace's -s: a partial name is no name
-                    out["alpn"].append(body[i + 1 : i + 1 + n].decode("ascii", "replace"))
-                    i += 1 + n
+            elif etype == _EXT_ALPN:
+                out["alpn"], out["alpn_cut"] = _alpn_names(body, elen)
         except (IndexError, struct.error):
             break
     return out
+
+
+#: TLS extension numbers (RFC 8446 4.2, RFC 7301)
+_EXT_ALPN, _EXT_SUPPORTED_VERSIONS = 16, 43
+#: a ServerHello with this random is a HelloRetryRequest (RFC 8446 4.1.3), no real answer
+_HELLO_RETRY_RANDOM = bytes.fromhex(
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+)
+TLS_VERSIONS = {0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
+
+
+def _alpn_names(body: bytes, declared: int) -> tuple[list[str], bool]:
+    """The protocol names of an ALPN extension's body (``declared`` bytes long as sent;
+    ``body`` may be shorter, cut by -s), and whether the list was cut."""
+    names: list[str] = []
+    i = 2
+    while i < len(body):
+        n = body[i]
+        if i + 1 + n > len(body):
+            return names, True  # a partial name is no name
+        names.append(body[i + 1 : i + 1 + n].decode("ascii", "replace"))
+        i += 1 + n
+    return names, len(body) < declared
+
+
+def tls_server_hello(data: bytes) -> dict[str, Any] | None:
+    """``{"version": "TLS 1.3", "alpn": chosen protocol or None, "alpn_visible": bool,
+    "retry": bool}`` of the ServerHello a server's first bytes start with, or None (not a
+    ServerHello, or cut by -s before its extensions).
+
+    TLS 1.2 puts the chosen ALPN protocol in the ServerHello, in the clear (no extension:
+    the server chose none, so HTTP/1.1). TLS 1.3 (``supported_versions`` = 0x0304) moves
+    it into EncryptedExtensions: ``alpn_visible`` is then False and nothing can be said."""
+    try:
+        if data[0] != TLS_HANDSHAKE or data[5] != 0x02:
+            return None
+        legacy = struct.unpack(">H", data[9:11])[0]
+        random = data[11:43]
+        pos = 43
+        sid = data[pos]
+        pos += 1 + sid + 2 + 1  # session id, cipher suite, compression method
+        ext_total = struct.unpack(">H", data[pos : pos + 2])[0]
+        pos += 2
+    except (IndexError, struct.error):
+        return None
+    end = pos + ext_total
+    if end > len(data):
+        return None  # cut: an extension not seen may be the one that matters
+    version, alpn = legacy, None
+    while pos + 4 <= end:
+        etype, elen = struct.unpack(">HH", data[pos : pos + 4])
+        body = data[pos + 4 : pos + 4 + elen]
+        pos += 4 + elen
+        if etype == _EXT_SUPPORTED_VERSIONS and elen == 2:
+            version = struct.unpack(">H", body)[0]
+        elif etype == _EXT_ALPN:
+            names, _cut = _alpn_names(body, elen)
+            alpn = names[0] if names else None
+    tls13 = version >= 0x0304
+    return {
+        "version": TLS_VERSIONS.get(version, f"0x{version:04x}"),
+        "alpn": alpn,
+        "alpn_visible": not tls13,
+        "retry": random == _HELLO_RETRY_RANDOM,
+    }
+
+
+#: what ALPN's protocol names mean (RFC 7301's registry)
+ALPN_HTTP = {"h2": "HTTP/2", "http/1.1": "HTTP/1.1", "http/1.0": "HTTP/1.0"}
+
+
+def http_version_note(
+    offered: list[str], offered_cut: bool, chosen: str | None, version: str | None
+) -> str | None:
+    """What a TLS connection says of HTTP/2 vs HTTP/1.1: the protocol the server chose when
+    its ServerHello shows it (TLS 1.2), else what the client offered and why the choice is
+    not visible. None when nothing is known (no ClientHello seen)."""
+    shown = ",".join(offered) + (",… (the rest cut by strace -s)" if offered_cut else "")
+    if version is not None and version != "TLS 1.3":
+        if chosen is not None:
+            return (
+                f"{ALPN_HTTP.get(chosen, chosen)} (ALPN {chosen} chosen by the server, {version})"
+            )
+        return f"HTTP/1.1 (the server chose no ALPN protocol, {version})"
+    if not offered and not offered_cut:
+        return None
+    hidden = ", the server's choice encrypted (TLS 1.3 EncryptedExtensions)" if version else ""
+    return f"ALPN offered {shown}{hidden}"
 
 
 def tls_sni(data: bytes) -> str | None:

@@ -4,6 +4,7 @@ connections, and the diagnosis of real lab captures."""
 from __future__ import annotations
 
 import io
+import re
 
 import polars as pl
 import pytest
@@ -207,7 +208,8 @@ def test_connect_502_names_the_tunnel_and_the_proxy():
     assert a.findings[0].kind == "http-proxy-refused"
     assert a.verdict == (
         "the HTTP proxy http://127.0.0.1:3128 (set by HTTPS_PROXY) answered "
-        "`CONNECT proxy.golang.org:443` with 502 Bad Gateway"
+        "`CONNECT proxy.golang.org:443` (for the GOPROXY entry https://proxy.golang.org) with "
+        "502 Bad Gateway"
     )
 
 
@@ -315,3 +317,100 @@ def test_connections_of_a_real_capture(data):
     statuses = [s["status"] for c in conns for s in c.responses]
     assert statuses and all(s.startswith("200") for s in statuses)
     assert all(c.connect_result == "0" for c in conns if c.connect_ts is not None)
+
+
+def _strace_str(data: bytes) -> str:
+    """``data`` as strace prints a buffer (octal escapes, -s large enough to hold it)."""
+    out = []
+    for i, b in enumerate(data):
+        ch = chr(b)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 32 <= b < 127:
+            out.append(ch)
+        else:
+            # strace writes three digits only when an octal digit follows
+            digit = data[i + 1 : i + 2] in [str(d).encode() for d in range(8)]
+            out.append(f"\\{b:03o}" if digit else f"\\{b:o}")
+    return '"' + "".join(out) + '"'
+
+
+def _tunnel_trace(*, server_answers: bool) -> str:
+    """go through HTTPS_PROXY: CONNECT, the proxy's 200, a ClientHello into the tunnel, then
+    (``server_answers``) the server's handshake and go's encrypted request, then silence."""
+    from test_protocols import client_hello, server_hello  # tests/ is on sys.path
+
+    fd = "7<TCP:[127.0.0.1:5->127.0.0.1:3128]>"
+    hello = client_hello(b"goproxy.corp.example", [b"h2", b"http/1.1"])
+    lines = [
+        f'10 1700000100.000000 write({fd}, "CONNECT goproxy.corp.example:443 HTTP/1.1\\r\\n'
+        'Host: goproxy.corp.example:443\\r\\n\\r\\n", 84) = 84 <0.000010>\n',
+        f'10 1700000100.010000 read({fd}, "HTTP/1.1 200 Connection established\\r\\n\\r\\n", '
+        "4096) = 39 <0.000010>\n",
+        f"10 1700000100.011000 write({fd}, {_strace_str(hello)}, {len(hello)}) = {len(hello)}"
+        " <0.000010>\n",
+    ]
+    t = 1700000100.02
+    if server_answers:
+        sh = server_hello(0x0304, None) + b"\x17\x03\x03\x00\x05abcde"
+        lines.append(
+            f"10 {t:.6f} read({fd}, {_strace_str(sh)}, 4096) = {len(sh)} <0.000010>\n"
+            f'10 {t + 0.001:.6f} write({fd}, "\\24\\3\\3\\0\\1\\1\\27\\3\\3\\0\\5abcde", 16) = 16'
+            " <0.000010>\n"
+            f'10 {t + 0.002:.6f} write({fd}, "\\27\\3\\3\\0\\5fghij", 10) = 10 <0.000010>\n'
+        )
+    return "".join(lines) + _runtime_noise(t + 0.01, 5)
+
+
+_TUNNEL_ENV = {"GOPROXY": "https://goproxy.corp.example", "HTTPS_PROXY": "http://127.0.0.1:3128"}
+
+
+def test_a_stall_behind_an_established_connect_tunnel_names_the_tunnel_and_the_goproxy_entry():
+    t = trace_of(_tunnel_trace(server_answers=True), env=_TUNNEL_ENV)
+    ctx = build(t)
+    (c,) = [c for c in connections(ctx) if c.requests]
+    assert c.tunnel == "goproxy.corp.example:443" and c.tls_state() == "TLS established"
+    assert (c.sni, c.tls_version) == ("goproxy.corp.example", "TLS 1.3")
+    a = diagnose(ctx)
+    f = a.findings[0]
+    assert f.kind == "proxy-stall"
+    assert re.sub(r"blocked [\d.]+ s", "blocked N s", a.verdict).startswith(
+        "blocked N s waiting for an answer from https://goproxy.corp.example (GOPROXY; "
+        "through the HTTP proxy http://127.0.0.1:3128 (set by HTTPS_PROXY), whose CONNECT "
+        "tunnel to goproxy.corp.example:443 is established (200 Connection established); "
+        "TLS established, 10 B of encrypted request sent, nothing back on 127.0.0.1:3128)"
+    )
+    assert a.verdict.endswith(
+        "; go -x shows which URL — the module proxy behind the tunnel accepted the request and "
+        "never answered"
+    )
+    assert {"HTTPS_PROXY", "https://goproxy.corp.example", "http://127.0.0.1:3128"} <= set(
+        f.objects
+    )
+
+
+def test_a_tls_handshake_stall_behind_a_tunnel_says_the_tunnel_is_up():
+    a = diagnose(build(trace_of(_tunnel_trace(server_answers=False), env=_TUNNEL_ENV)))
+    assert a.findings[0].kind == "tls-handshake-stall"
+    assert re.sub(r"blocked [\d.]+ s", "blocked N s", a.verdict) == (
+        "blocked N s in the TLS handshake with https://goproxy.corp.example (GOPROXY; "
+        "through the HTTP proxy http://127.0.0.1:3128 (set by HTTPS_PROXY), whose CONNECT "
+        "tunnel to goproxy.corp.example:443 is established (200 Connection established); "
+        "ClientHello sent, no answer on 127.0.0.1:3128) — the tunnel is up, but the server "
+        "behind it never answered the ClientHello"
+    )
+
+
+def test_an_unanswered_connect_names_the_goproxy_entry_it_was_for():
+    fd = "7<TCP:[127.0.0.1:5->127.0.0.1:3128]>"
+    text = (
+        f'10 1700000100.000000 write({fd}, "CONNECT goproxy.corp.example:443 HTTP/1.1\\r\\n'
+        'Host: goproxy.corp.example:443\\r\\n\\r\\n", 84) = 84 <0.000010>\n'
+    ) + _runtime_noise(1700000100.001, 5)
+    a = diagnose(build(trace_of(text, env=_TUNNEL_ENV)))
+    assert a.findings[0].kind == "http-proxy-stall"
+    assert a.verdict.endswith(
+        "— the HTTP proxy http://127.0.0.1:3128 (set by HTTPS_PROXY) accepted the tunnel "
+        "request to goproxy.corp.example:443 (for the GOPROXY entry "
+        "https://goproxy.corp.example) and never answered"
+    )

@@ -233,6 +233,8 @@ def test_connect_proxy_stall_names_proxy_variable_and_target():
     assert t.report.findings[0].kind == "http-proxy-stall"
     assert f"the HTTP proxy http://127.0.0.1:{port} (set by HTTPS_PROXY)" in verdict
     assert "proxy.golang.org:443" in verdict and "never answered" in verdict
+    # the tunnel was for the GOPROXY entry: the verdict says so
+    assert "(for the GOPROXY entry https://proxy.golang.org)" in verdict
 
 
 def test_connect_proxy_407():
@@ -240,7 +242,10 @@ def test_connect_proxy_407():
     port = _port("connect-407", "HTTPS_PROXY")
     assert t.report.findings[0].kind == "http-proxy-refused"
     assert f"http://127.0.0.1:{port} (set by HTTPS_PROXY)" in verdict
-    assert "`CONNECT proxy.golang.org:443` with 407 Proxy Authentication Required" in verdict
+    assert (
+        "`CONNECT proxy.golang.org:443` (for the GOPROXY entry https://proxy.golang.org) with "
+        "407 Proxy Authentication Required"
+    ) in verdict
 
 
 def test_proxied_stall_names_proxy_variable_target_and_request():

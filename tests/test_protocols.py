@@ -28,15 +28,71 @@ def client_hello(sni: bytes | None, alpn: list[bytes]) -> bytes:
 
 def test_client_hello_sni_and_alpn():
     hello = client_hello(b"localhost", [b"h2", b"http/1.1"])
-    assert tls_client_hello(hello) == {"sni": "localhost", "alpn": ["h2", "http/1.1"]}
+    assert tls_client_hello(hello) == {
+        "sni": "localhost",
+        "alpn": ["h2", "http/1.1"],
+        "alpn_cut": False,
+    }
 
 
 def test_ip_literal_has_no_sni_and_a_cut_alpn_name_is_dropped():
     hello = client_hello(None, [b"h2", b"http/1.1"])
-    assert tls_client_hello(hello) == {"sni": None, "alpn": ["h2", "http/1.1"]}
-    # strace -s cut the buffer in the middle of "http/1.1"
-    assert tls_client_hello(hello[:-3]) == {"sni": None, "alpn": ["h2"]}
+    assert tls_client_hello(hello) == {"sni": None, "alpn": ["h2", "http/1.1"], "alpn_cut": False}
+    # strace -s cut the buffer in the middle of "http/1.1": the list is known to be cut
+    assert tls_client_hello(hello[:-3]) == {"sni": None, "alpn": ["h2"], "alpn_cut": True}
+    # ... or right after "h2": the extension's length still says more was offered
+    assert tls_client_hello(hello[:-9]) == {"sni": None, "alpn": ["h2"], "alpn_cut": True}
     assert tls_client_hello(b"GET / HTTP/1.1\r\n") is None
+
+
+def server_hello(version: int | None, alpn: bytes | None, random: bytes = b"\x01" * 32) -> bytes:
+    """A ServerHello: TLS 1.2's legacy_version, supported_versions for TLS 1.3, ALPN."""
+    exts = b""
+    if version is not None:
+        exts += _ext(43, version.to_bytes(2, "big"))
+    if alpn is not None:
+        name = len(alpn).to_bytes(1, "big") + alpn
+        exts += _ext(16, len(name).to_bytes(2, "big") + name)
+    body = (
+        b"\x03\x03" + random + b"\x00" + b"\xc0\x2f" + b"\x00"
+        + len(exts).to_bytes(2, "big") + exts
+    )  # fmt: skip
+    hs = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + len(hs).to_bytes(2, "big") + hs
+
+
+def test_server_hello_shows_the_chosen_protocol_only_below_tls_1_3():
+    from gotrace.protocols import tls_server_hello
+
+    h12 = tls_server_hello(server_hello(None, b"h2"))
+    assert h12 == {"version": "TLS 1.2", "alpn": "h2", "alpn_visible": True, "retry": False}
+    h13 = tls_server_hello(server_hello(0x0304, None))
+    assert h13 == {"version": "TLS 1.3", "alpn": None, "alpn_visible": False, "retry": False}
+    retry = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+    assert tls_server_hello(server_hello(0x0304, None, retry))["retry"] is True  # type: ignore[index]
+    # cut by -s before the extensions end: an unseen extension may be supported_versions
+    assert tls_server_hello(server_hello(0x0304, None)[:-2]) is None
+    assert tls_server_hello(client_hello(b"x", [b"h2"])) is None
+
+
+def test_http_version_from_alpn():
+    from gotrace.protocols import http_version_note
+
+    assert http_version_note(["h2", "http/1.1"], False, "h2", "TLS 1.2") == (
+        "HTTP/2 (ALPN h2 chosen by the server, TLS 1.2)"
+    )
+    assert http_version_note(["h2", "http/1.1"], False, None, "TLS 1.2") == (
+        "HTTP/1.1 (the server chose no ALPN protocol, TLS 1.2)"
+    )
+    # TLS 1.3: never a guess, only what was offered
+    note = http_version_note(["h2", "http/1.1"], False, None, "TLS 1.3")
+    assert note == (
+        "ALPN offered h2,http/1.1, the server's choice encrypted (TLS 1.3 EncryptedExtensions)"
+    )
+    assert http_version_note(["h2"], True, None, None) == (
+        "ALPN offered h2,… (the rest cut by strace -s)"
+    )
+    assert http_version_note([], False, None, None) is None
 
 
 def test_record_kind_from_strace_buffers():

@@ -541,14 +541,16 @@ def check_connect_stall(cap: Capture) -> None:
     port = re.findall(r":(\d+)", cap.meta["env"]["HTTPS_PROXY"])[0]
     v = verdict(cap)
     assert f"HTTP proxy http://127.0.0.1:{port} (set by HTTPS_PROXY)" in v
-    assert "proxy.golang.org:443" in v
+    assert "proxy.golang.org:443 (for the GOPROXY entry https://proxy.golang.org)" in v
 
 
 def check_connect_407(cap: Capture) -> None:
     assert_exited(cap, 1)
     assert _connect_writes(cap).height >= 1
     assert "Proxy Authentication Required" in stderr_text(cap.ev)
-    assert "with 407 Proxy Authentication Required" in verdict(cap)
+    assert (
+        "(for the GOPROXY entry https://proxy.golang.org) with 407 Proxy Authentication Required"
+    ) in verdict(cap)
 
 
 def _proxied_gets(cap: Capture, path: str) -> pl.DataFrame:

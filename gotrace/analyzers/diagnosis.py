@@ -182,6 +182,11 @@ def _proxy_refusal(c: Connection, i: int, env: dict[str, str]) -> Finding | None
             return None
         target = request.split(" ")[1]
         asked, host = f"`CONNECT {target}`", "the host"
+        entry, setting = goset.proxied_for(f"https://{target}", env)
+        if setting:
+            # what the tunnel was for: the GOPROXY entry (or GOSUMDB) go took the host from
+            asked += f" (for the {setting} entry {entry})"
+            also = (entry,)
     elif origin and status.startswith(PROXY_STATUSES):
         entry, setting = goset.proxied_for(str(origin), env)
         target = str(origin)

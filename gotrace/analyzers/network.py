@@ -26,6 +26,7 @@ from gotrace.protocols import (
     TLS_HANDSHAKE_STRACE_HEADS,
     content_length,
     header_end,
+    http_version_note,
     is_dns_server,
     parse_dns,
     request_host,
@@ -34,6 +35,7 @@ from gotrace.protocols import (
     status_line,
     tls_client_hello,
     tls_record_kind,
+    tls_server_hello,
 )
 
 _SOCK_CALLS = (
@@ -90,6 +92,17 @@ class Connection:
     tls_app_sent: int = 0
     #: bytes of the server's post-handshake session tickets, when seen
     tls_tickets: int | None = None
+    #: the ALPN list was cut by strace's -s (``alpn`` holds the names seen whole); from the
+    #: server's ServerHello: the TLS version, and the ALPN protocol it chose when visible
+    alpn_cut: bool = False
+    tls_version: str | None = None
+    alpn_chosen: str | None = None
+    #: an HTTP proxy's CONNECT tunnel: the ``host:port`` asked for, when the 2xx answer came,
+    #: and the bytes sent and received before it (what follows is the tunnelled stream)
+    tunnel: str | None = None
+    tunnel_ts: float | None = None
+    tunnel_sent: int = 0
+    tunnel_recv: int = 0
 
     @property
     def endpoint(self) -> str:
@@ -101,6 +114,24 @@ class Connection:
 
     def last_request(self) -> str | None:
         return self.requests[-1]["request"] if self.requests else None
+
+    def tunnel_up(self, at: float | None = None) -> bool:
+        """Whether a CONNECT tunnel was established by ``at`` (default: the end): what the
+        connection carried after that went to the target, not to the proxy."""
+        if self.tunnel_ts is None:
+            return False
+        return at is None or self.tunnel_ts <= at + 1e-6
+
+    def tunnel_status(self) -> str | None:
+        """The proxy's answer that opened the tunnel (``200 Connection established``)."""
+        return str(self.responses[-1]["status"]) if self.tunnel_ts and self.responses else None
+
+    def http_version(self) -> str | None:
+        """HTTP/2 vs HTTP/1.1 as far as the handshake shows it (see
+        :func:`gotrace.protocols.http_version_note`); None when this is not TLS."""
+        if not self.tls:
+            return None
+        return http_version_note(self.alpn, self.alpn_cut, self.alpn_chosen, self.tls_version)
 
     def proxied_origin(self) -> str | None:
         """The origin (``http://goproxy.test``) the last request asked an HTTP proxy for,
@@ -185,6 +216,9 @@ class Connection:
             "tls": self.tls_state(),
             "alpn": list(self.alpn),
             "tls_app_sent": self.tls_app_sent,
+            "tls_version": self.tls_version,
+            "http_version": self.http_version(),
+            "tunnel": self.tunnel,
         }
 
 
@@ -308,7 +342,7 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
             conn.bytes_sent += retval
             conn.last_send_ts = when
             finishing = conn.tls and conn.tls_established_ts is None
-            if conn.tls or not conn.bytes_recv:
+            if conn.tls or conn.bytes_recv == conn.tunnel_recv:
                 _tls_sent(conn, args, retval, when)
             if when is not None and not (finishing and conn.tls_established_ts is not None):
                 # the client's ChangeCipherSpec/Finished is handshake, not a request
@@ -337,6 +371,7 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
                 conn.recvs.append((when, retval, r["line"]))
             if conn.tls and conn.tls_server_ts is None:
                 conn.tls_server_ts = when
+                _server_hello(conn, r, args)
             if conn.first_byte_ts is None:
                 conn.first_byte_ts = when
             conn.last_byte_ts = when
@@ -350,7 +385,7 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
                 data, cut = payload
                 conn.truncated_payloads += int(cut)
                 decoded = _decode_received(conn, data, r, when, retval)
-            if not decoded and conn.responses:
+            if not decoded and conn.responses and conn.tunnel_ts is None:
                 conn.responses[-1]["body_bytes"] += retval
         elif retval == 0 and errno is None and conn.proto.startswith("TCP"):
             conn.error = conn.error or "EOF"
@@ -381,6 +416,15 @@ def _session_tickets(conn: Connection, n: int, when: float | None) -> bool:
     )
 
 
+def _server_hello(conn: Connection, r: dict[str, Any], args: str) -> None:
+    """The TLS version and the chosen ALPN protocol from the server's first bytes."""
+    payload = _dumped(r) or _payload(args)
+    hello = tls_server_hello(payload[0]) if payload is not None else None
+    if hello is not None and not hello["retry"]:
+        conn.tls_version = hello["version"]
+        conn.alpn_chosen = hello["alpn"]
+
+
 def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
     """Follow a TLS client's records from the first bytes of each write (go writes whole
     records): the ClientHello starts TLS; the write with the ChangeCipherSpec (or the first
@@ -391,7 +435,8 @@ def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
         buf = buf[len("[{iov_base=") :]
     kind = tls_record_kind(buf[:16])
     if not conn.tls:
-        if kind == "handshake" and conn.bytes_sent == n:
+        # the stream's first write: the connection's, or the tunnel's after a CONNECT
+        if kind == "handshake" and conn.bytes_sent - conn.tunnel_sent == n:
             conn.tls = True
         return
     if conn.tls_established_ts is None:
@@ -470,15 +515,24 @@ def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float |
         if hello is not None:
             conn.sni = hello["sni"]
             conn.alpn = list(hello["alpn"])
+            conn.alpn_cut = bool(hello["alpn_cut"])
 
 
 def _decode_received(
     conn: Connection, data: bytes, r: dict[str, Any], when: float | None, n: int
 ) -> bool:
     """Record an HTTP status line or a DNS answer; True when ``data`` started one."""
+    if conn.tunnel_ts is not None:
+        return False  # the tunnelled stream (TLS to the target): no HTTP/1.x in the clear
     status = status_line(data)
     if status:
         body = header_end(data)
+        last = conn.requests[-1]["request"] if conn.requests else ""
+        if last.startswith("CONNECT ") and 200 <= status[0] < 300:
+            # the proxy opened the tunnel: what follows is the target's stream
+            conn.tunnel = last.split(" ")[1]
+            conn.tunnel_ts = when
+            conn.tunnel_sent, conn.tunnel_recv = conn.bytes_sent, conn.bytes_recv
         conn.responses.append(
             {
                 "status": f"{status[0]} {status[1]}".strip(),

@@ -206,16 +206,19 @@ def blame(
             )
     for (since, line, unanswered), c in waiting:
         reqs = [r for r in c.requests if (r["ts"] or 0.0) <= start + EPS]
-        req = reqs[-1]["request"] if reqs else None
+        tunnel = c.tunnel if c.tunnel_up(start) else None
+        # through a tunnel, the request go waits on is the encrypted one, not the CONNECT
+        req = reqs[-1]["request"] if reqs and not tunnel else None
         after = f" after sending `{req}`" if req else ""
         tls = c.tls_state(start)
         how = f" ({tls}, {unanswered} B of encrypted request sent)" if tls and not req else ""
+        through = f" through the CONNECT tunnel to {tunnel}" if tunnel else ""
         return QuietPeriod(
             kind="socket-wait",
-            blame=f"blocked in read on {c.endpoint}{after}{how}: no response",
+            blame=f"blocked in read on {c.endpoint}{through}{after}{how}: no response",
             objects=tuple(x for x in (c.remote, req) if x),
             pids=tuple(sorted(c.pids)),
-            evidence=tuple(x for x in (reqs[-1]["line"] if reqs else line,) if x is not None),
+            evidence=tuple(x for x in (reqs[-1]["line"] if req else line,) if x is not None),
             detail={
                 "connection": c.id,
                 "request": req,
@@ -224,6 +227,8 @@ def blame(
                 "unanswered_bytes": unanswered,
                 "tls": tls,
                 "sni": c.sni,
+                "tunnel": tunnel,
+                "tunnel_status": c.tunnel_status() if tunnel else None,
             },
             **q,  # type: ignore[arg-type]
         )
@@ -372,7 +377,8 @@ def unanswered(
             continue
         if end - c.waiting_since < min_wait:
             continue
-        req = c.last_request()
+        tunnel = c.tunnel if c.tunnel_up(c.waiting_since) else None
+        req = None if tunnel else c.last_request()
         tls = c.tls_state()
         if req is None and tls is None:
             continue
@@ -383,14 +389,13 @@ def unanswered(
                 end=end,
                 kind="socket-wait",
                 blame=f"blocked in read on {c.endpoint}"
+                + (f" through the CONNECT tunnel to {tunnel}" if tunnel else "")
                 + (f" after sending `{req}`" if req else "")
                 + ": no response",
                 objects=tuple(x for x in (c.remote, req) if x),
                 pids=tuple(sorted(c.pids)),
                 evidence=tuple(
-                    x
-                    for x in (c.requests[-1]["line"] if c.requests else c.waiting_line,)
-                    if x is not None
+                    x for x in (c.requests[-1]["line"] if req else c.waiting_line,) if x is not None
                 ),
                 trailing=True,
                 detail={
@@ -401,6 +406,8 @@ def unanswered(
                     "unanswered_bytes": unanswered_bytes,
                     "tls": tls,
                     "sni": c.sni,
+                    "tunnel": tunnel,
+                    "tunnel_status": c.tunnel_status() if tunnel else None,
                 },
             )
         )

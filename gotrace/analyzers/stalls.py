@@ -157,8 +157,20 @@ def quiet_findings(
             also: tuple[str, ...] = ()
             req = q.detail.get("request")
             role, url, sep = goset.role(remote, env, q.detail.get("sni"), req)
+            tunnel = q.detail.get("tunnel")
+            #: through a CONNECT tunnel: the HTTP proxy that opened it, and what it is to
+            through = ""
+            if tunnel and role == "http-proxy":
+                through = (
+                    f"through the HTTP proxy {url} (set by {sep}), whose CONNECT tunnel to "
+                    f"{tunnel} is established ({q.detail.get('tunnel_status') or '2xx'}); "
+                )
+                also = tuple(x for x in (url, sep, f"CONNECT {tunnel}") if x)
+                role, url, sep = goset.role(tunnel, env, q.detail.get("sni"))
+                url = url or f"https://{tunnel}".removesuffix(":443")
+            behind = " behind the tunnel" if through else ""
             if role == "proxy":
-                why = "the module proxy accepted the request and never answered"
+                why = f"the module proxy{behind} accepted the request and never answered"
                 fix = (
                     "go sets no response-header timeout, so it waits forever: fix or replace the proxy at "
                     f"{url}"
@@ -169,7 +181,7 @@ def quiet_findings(
                     fix += "; GOPROXY uses `|` after it, but a stall is no error: go never falls back to the next entry"
                 kind = "proxy-stall"
             elif role == "sumdb":
-                why = "the checksum database accepted the request and never answered"
+                why = f"the checksum database{behind} accepted the request and never answered"
                 fix = (
                     f"the checksum database {url} stalls: point GOSUMDB at a reachable one, or list private "
                     "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
@@ -192,7 +204,12 @@ def quiet_findings(
                 origin = request_target(req.partition(" ")[2])[0] if req else None
                 host = "the host"
                 if target:
+                    entry, var = goset.proxied_for(f"https://{target}", env)
                     asked = f"the tunnel request to {target}"
+                    if var:
+                        # what the tunnel was for: the setting go took the host from
+                        asked += f" (for the {var} entry {entry})"
+                        also = (str(sep), entry)
                 elif origin:
                     # a plain http URL, sent whole (the absolute form): name what it was for
                     entry, var = goset.proxied_for(origin, env)
@@ -209,7 +226,7 @@ def quiet_findings(
                 )
                 kind = "http-proxy-stall"
             else:
-                why = "the server accepted the request and never answered"
+                why = f"the server{behind} accepted the request and never answered"
                 fix = "find out why the server does not answer; go has no timeout for this wait"
                 kind = "socket-stall"
             after = f" after sending `{req}`" if req else ""
@@ -239,8 +256,8 @@ def quiet_findings(
                 else:
                     which = "; go -x shows which URL" if go else ""
                 summary = (
-                    f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{state} on "
-                    f"{remote}){which} — {why}"
+                    f"blocked {dur:.1f} s waiting for an answer from {where} ({said}{through}"
+                    f"{state} on {remote}){which} — {why}"
                 )
                 if tls != "TLS established":
                     kind = "tls-handshake-stall"
@@ -249,16 +266,25 @@ def quiet_findings(
                         if tls.endswith("progress")
                         else "never answered the ClientHello"
                     )
+                    accepted = (
+                        "the tunnel is up, but the server behind it"
+                        if through
+                        else "the server accepted the connection and"
+                    )
                     summary = (
-                        f"blocked {dur:.1f} s in the TLS handshake with {where} ({said}{state} "
-                        f"on {remote}) — the server accepted the connection and {answered}"
+                        f"blocked {dur:.1f} s in the TLS handshake with {where} ({said}{through}"
+                        f"{state} on {remote}) — {accepted} {answered}"
                     )
                     fix = (
                         f"something at {remote} accepts TCP but does not speak TLS back (a wedged "
                         "proxy, or a middlebox); go gives up only after its 10 s handshake timeout"
+                        if not through
+                        else f"the HTTP proxy {also[0]} opened the tunnel, but nothing comes back "
+                        f"through it from {tunnel}: look at the proxy's connection to it (its "
+                        "logs), or at that server; go gives up after its 10 s handshake timeout"
                     )
                     likely = None
-                objects = tuple(x for x in (remote, where, likely, url) if x)
+                objects = tuple(x for x in (remote, where, likely, url, *also) if x)
             else:
                 summary = f"blocked {dur:.1f} s in read on TCP {remote}{after} — {why}"
                 objects = tuple(x for x in (remote, req, url, *also) if x)

@@ -167,8 +167,11 @@ def render_text(report: Report, *, width: int = 100) -> str:
             answers = f", answers {', '.join(_counted(statuses))}" if statuses else ""
             tls = ""
             if c.get("tls"):
-                alpn = f", ALPN {'/'.join(c['alpn'])}" if c.get("alpn") else ""
-                tls = f", {c['tls']} (SNI {c.get('sni') or 'none'}{alpn})"
+                version = f"{c['tls_version']}, " if c.get("tls_version") else ""
+                http = f", {c['http_version']}" if c.get("http_version") else ""
+                tls = f", {c['tls']} ({version}SNI {c.get('sni') or 'none'}{http})"
+            if c.get("tunnel"):
+                tls = f", CONNECT tunnel to {c['tunnel']}{tls}"
             out.append(
                 f"  #{c['id']} pid {c['tgid']} {c['proto']} {c['local'] or '?'} -> {c['remote'] or '?'}: "
                 f"{c['state']}, sent {c['bytes_sent']} B, received {c['bytes_recv']} B{reqs}{last}"
