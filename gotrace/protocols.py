@@ -264,6 +264,9 @@ def http_version_note(
         return f"HTTP/1.1 (the server chose no ALPN protocol, {version})"
     if not offered and not offered_cut:
         return None
+    if not offered:
+        # a long server name pushes the ALPN extension past strace's -s: nothing to say
+        return "ALPN list cut by strace -s"
     hidden = ", the server's choice encrypted (TLS 1.3 EncryptedExtensions)" if version else ""
     return f"ALPN offered {shown}{hidden}"
 

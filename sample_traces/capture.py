@@ -494,6 +494,19 @@ EVIDENCE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("exit 1", r"^{root} .*\+\+\+ exited with 1"),
         ),
     ),
+    "connect-tls-stall": (
+        "In a network namespace with only lo: go writes `CONNECT proxy.golang.org:443` to "
+        "HTTPS_PROXY's port, reads `HTTP/1.1 200 Connection established`, then speaks TLS "
+        "through the tunnel to the lab's TLS module proxy (SSL_CERT_FILE trusts its "
+        "certificate for proxy.golang.org): dep0 and dep2 arrive, the encrypted request for "
+        "dep1's zip is never answered.",
+        (
+            ("CONNECT", r'write\(.*"CONNECT proxy\.golang\.org:443 HTTP/1\.1'),
+            ("200", r'resumed>"HTTP/1\.1 200 Connection established|read\(.*"HTTP/1\.1 200 C'),
+            ("ClientHello in the tunnel", r'write\(\d+<TCP:.*"\\26\\3\\1'),
+            ("SIGTERM from strace", r"^{root} .*--- SIGTERM .*si_code=SI_USER"),
+        ),
+    ),
     "proxied-stall": (
         "In a network namespace with only lo: GOPROXY=http://goproxy.test through HTTP_PROXY; "
         "go writes the whole URL (`GET http://goproxy.test/example.com/dep1/@v/v1.0.0.zip`, "

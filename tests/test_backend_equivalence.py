@@ -101,6 +101,7 @@ ISSUE_15 = frozenset(
     {
         "tls-proxy-stall", "tls-handshake-stall", "tls-ok", "pause-recover", "pipe-stall",
         "build-stall", "get-tls-stall", "scale-stall", "connect-stall", "connect-407",
+        "connect-tls-stall",
         "git-stall", "git-ok", "proxied-stall", "proxy-502", "list-stall", "test-stall",
     }
 )  # fmt: skip

@@ -237,6 +237,22 @@ def test_connect_proxy_stall_names_proxy_variable_and_target():
     assert "(for the GOPROXY entry https://proxy.golang.org)" in verdict
 
 
+def test_a_stall_behind_an_established_tunnel_names_the_tunnel_and_what_stalled():
+    verdict, t = _verdict_of("connect-tls-stall")
+    port = _port("connect-tls-stall", "HTTPS_PROXY")
+    f = t.report.findings[0]
+    assert f.kind == "proxy-stall"
+    for named in (f"http://127.0.0.1:{port}", "HTTPS_PROXY", "https://proxy.golang.org"):
+        assert named in f.objects
+    assert verdict.startswith("stopped by gotrace --timeout after ")
+    assert (
+        f"from https://proxy.golang.org (GOPROXY; through the HTTP proxy http://127.0.0.1:{port}"
+        " (set by HTTPS_PROXY), whose CONNECT tunnel to proxy.golang.org:443 is established "
+        "(200 Connection established); TLS established, "
+    ) in verdict
+    assert "most likely `GET /example.com/dep1/@v/v1.0.0.zip`" in verdict
+
+
 def test_connect_proxy_407():
     verdict, t = _verdict_of("connect-407")
     port = _port("connect-407", "HTTPS_PROXY")

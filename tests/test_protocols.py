@@ -93,6 +93,7 @@ def test_http_version_from_alpn():
         "ALPN offered h2,… (the rest cut by strace -s)"
     )
     assert http_version_note([], False, None, None) is None
+    assert http_version_note([], True, None, "TLS 1.3") == "ALPN list cut by strace -s"
 
 
 def test_record_kind_from_strace_buffers():

@@ -553,6 +553,29 @@ def check_connect_407(cap: Capture) -> None:
     ) in verdict(cap)
 
 
+def check_connect_tls_stall(cap: Capture) -> None:
+    """The proxy answers the CONNECT with 200; TLS through the tunnel works for dep0 and
+    dep2; dep1's encrypted zip request is never answered."""
+    stopped_by_gotrace(cap)
+    writes = _connect_writes(cap)
+    assert writes.height >= 1
+    tunnels = writes["fd_target"].unique().to_list()
+    reads = [data_reads(cap.ev, t) for t in tunnels]
+    assert all(r.height and b"HTTP/1.1 200 " in buffer(r["args"][0]) for r in reads)
+    # TLS behind the tunnel: a ClientHello is each tunnel's next write
+    for t in tunnels:
+        after = calls(cap.ev, "write").filter(pl.col("fd_target") == t).sort("line")
+        assert buffer(after["args"][1]).startswith(b"\x16\x03\x01")
+    assert "example.com/dep1" not in zips_renamed(cap)
+    assert {"example.com/dep0", "example.com/dep2"} <= zips_renamed(cap)
+    port = re.findall(r":(\d+)", cap.meta["env"]["HTTPS_PROXY"])[0]
+    v = verdict(cap)
+    assert "waiting for an answer from https://proxy.golang.org (GOPROXY; " in v
+    assert f"through the HTTP proxy http://127.0.0.1:{port} (set by HTTPS_PROXY), " in v
+    assert "CONNECT tunnel to proxy.golang.org:443 is established" in v
+    assert "the module proxy behind the tunnel accepted the request and never answered" in v
+
+
 def _proxied_gets(cap: Capture, path: str) -> pl.DataFrame:
     """Plain http requests go sent whole (the absolute form) to the HTTP proxy (strace sees
     no addresses in the namespace: ``-yy`` shows sockets as ``TCP:[inode]``)."""
@@ -652,6 +675,7 @@ CHECKS: dict[str, Callable[[Capture], None]] = {
     "scale-stall": check_scale_stall,
     "connect-stall": check_connect_stall,
     "connect-407": check_connect_407,
+    "connect-tls-stall": check_connect_tls_stall,
     "git-stall": check_git_stall,
     "git-ok": check_git_ok,
     "proxied-stall": check_proxied_stall,

@@ -318,14 +318,21 @@ class ModuleProxy:
 
 
 def serve_main(argv: Sequence[str]) -> None:
-    """``ROOT PORT LOG [KIND:PATTERN...]``: serve ROOT on 127.0.0.1:PORT with those faults,
-    appending ``METHOD PATH FAULT`` per request to LOG, print ``ready`` and serve until
-    stdin closes. A lab helper that runs inside a network namespace, where go is: also an
-    HTTP proxy for plain http URLs, since a request's target is taken by its path (the
-    absolute form ``GET http://host/path`` a client sends to a proxy included)."""
+    """``ROOT PORT LOG [--tls CERT KEY] [KIND:PATTERN...]``: serve ROOT on 127.0.0.1:PORT
+    with those faults (over TLS with that certificate when ``--tls``), appending ``METHOD
+    PATH FAULT`` per request to LOG, print ``ready`` and serve until stdin closes. A lab
+    helper that runs inside a network namespace, where go is: also an HTTP proxy for plain
+    http URLs, since a request's target is taken by its path (the absolute form ``GET
+    http://host/path`` a client sends to a proxy included)."""
     import sys
 
+    from gotrace.lab.tls import LabCert
+
     root, port, log_path, *specs = argv
+    tls = None
+    if specs[:1] == ["--tls"]:
+        cert, key, *specs = specs[1:]
+        tls = LabCert(Path(cert), Path(key), ()).server_context()
     # Fault checks the kind
     faults = [
         Fault(cast(FaultKind, kind), pattern or "*")
@@ -338,7 +345,7 @@ def serve_main(argv: Sequence[str]) -> None:
                 super()._record(record)
                 log.write(f"{record.method} {record.path} {record.fault}\n")
 
-        with _Logged(Path(root), faults, port=int(port)):
+        with _Logged(Path(root), faults, port=int(port), tls=tls):
             print("ready", flush=True)
             sys.stdin.read()
 

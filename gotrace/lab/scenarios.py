@@ -28,6 +28,7 @@ from gotrace.lab.setups import (
     requires_cache_readonly,
     requires_git,
     requires_netns,
+    requires_netns_and_openssl,
     setup_body_stall,
     setup_build_stall,
     setup_cache_readonly,
@@ -35,6 +36,7 @@ from gotrace.lab.setups import (
     setup_cold_ok,
     setup_connect_407,
     setup_connect_stall,
+    setup_connect_tls_stall,
     setup_dns_timeout,
     setup_fallback_404,
     setup_get_tls_stall,
@@ -373,6 +375,20 @@ _ALL += [
         r"Proxy Authentication Required",
         setup_connect_407,
         requires_netns,
+        _SIGTERM,
+    ),
+    Scenario(
+        "connect-tls-stall",
+        "HTTPS_PROXY=http://127.0.0.1:P answers `CONNECT proxy.golang.org:443` with 200 and "
+        "relays the tunnel to a TLS module proxy that never answers dep1's zip.",
+        "proxy-stall",
+        "The tunnel is up and TLS through it works; the module proxy behind it reads the "
+        "encrypted request and never answers.",
+        STALL_TIMEOUT,
+        None,
+        _SILENT,
+        setup_connect_tls_stall,
+        requires_netns_and_openssl,
         _SIGTERM,
     ),
 ]

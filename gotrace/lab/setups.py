@@ -198,6 +198,12 @@ def requires_netns() -> str | None:
     return None
 
 
+def requires_netns_and_openssl() -> str | None:
+    from gotrace.lab.tls import requires_openssl
+
+    return requires_netns() or requires_openssl()
+
+
 def _run_ip(*args: str) -> None:
     proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
     if proc.returncode != 0:
@@ -242,8 +248,9 @@ def setup_dns_timeout(lab: Lab) -> None:
     lab.goproxy = "http://goproxy.test:8080"
 
 
-# An HTTP proxy for CONNECT tunnels that misbehaves: ``stall`` reads the CONNECT and never
-# answers; ``407`` asks for credentials go does not have. It logs each request head.
+# An HTTP proxy for CONNECT tunnels: ``stall`` reads the CONNECT and never answers; ``407``
+# asks for credentials go does not have; ``tunnel:PORT`` answers 200 and relays the tunnel to
+# 127.0.0.1:PORT (whatever misbehaves is behind it). It logs each request head.
 _CONNECT_PROXY = """\
 import socket, sys, threading
 mode, port, log = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
@@ -266,8 +273,24 @@ def serve(conn):
                      b"Proxy-Authenticate: Basic realm=\\"gotrace lab\\"\\r\\n"
                      b"Content-Length: 0\\r\\n\\r\\n")
         conn.close()
+    elif mode.startswith("tunnel:"):
+        up = socket.create_connection(("127.0.0.1", int(mode.split(":")[1])))
+        conn.sendall(b"HTTP/1.1 200 Connection established\\r\\n\\r\\n")
+        threading.Thread(target=relay, args=(up, conn), daemon=True).start()
+        relay(conn, up)
     else:
         hold.append(conn)
+def relay(src, dst):
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 while True:
     c, _ = srv.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
@@ -281,17 +304,24 @@ CONNECT_TARGET = "proxy.golang.org"
 
 
 def _proxy_in_netns(
-    lab: Lab, label: str, host: str, helper: Callable[[int, Path], list[str]]
+    lab: Lab,
+    label: str,
+    host: str,
+    helper: Callable[[int, Path], list[str]],
+    before: Callable[[str], object] | None = None,
 ) -> int:
     """Build the modules, make a namespace where ``host`` resolves to 127.0.0.1 only, and
     start in it the proxy ``helper(port, log)`` gives the argv of, on a random port; its
-    log is the lab's ``proxy-log``. Returns the port."""
+    log is the lab's ``proxy-log``. ``before(namespace)`` starts what the proxy relies on
+    (a server behind it). Returns the port."""
     lab.build()
     name = _netns(
         lab,
         "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
         f"127.0.0.1 localhost {host}\n::1 localhost\n",
     )
+    if before is not None:
+        before(name)
     port = 20000 + secrets.randbelow(20000)
     log = lab.workdir / f"{label}.log"
     log.touch()
@@ -350,6 +380,42 @@ def setup_proxied_stall(lab: Lab) -> None:
 
 def setup_proxy_502(lab: Lab) -> None:
     setup_forward_proxy(lab, f"502:{_zip_of(1)}")
+
+
+def setup_connect_tls_stall(
+    lab: Lab, *, fault: str = "stall", stalled: int = 1, target: str = CONNECT_TARGET
+) -> None:
+    """GOPROXY=https://TARGET through HTTPS_PROXY, a CONNECT proxy that answers 200 and
+    relays the tunnel to a TLS module proxy (a certificate for TARGET, trusted through
+    SSL_CERT_FILE) with ``fault`` on dep``stalled``'s zip (``handshake_stall``: on every
+    connection, before the ServerHello)."""
+    from gotrace.lab.tls import make_cert
+
+    package_root = str(Path(__file__).resolve().parents[2])
+    cert = make_cert(lab.workdir / "tls", (target,))
+    lab.extra_env["SSL_CERT_FILE"] = str(cert.cert)
+    upstream = 20000 + secrets.randbelow(20000)
+    port = _proxy_in_netns(
+        lab,
+        "connect-proxy",
+        target,
+        lambda port, log: [
+            *(sys.executable, "-c", _CONNECT_PROXY),
+            *(f"tunnel:{upstream}", str(port), str(log)),
+        ],
+        before=lambda name: lab.spawn(
+            "tls-proxy",
+            [
+                *("ip", "netns", "exec", name, sys.executable, "-c", _FORWARD_PROXY),
+                *(package_root, str(lab.proxy_root), str(upstream)),
+                *(str(lab.workdir / "tls-proxy.log"), "--tls", str(cert.cert), str(cert.key)),
+                f"{fault}:{_zip_of(stalled)}",
+            ],
+            ready="ready",
+        ),
+    )
+    lab.goproxy = f"https://{target}"
+    lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
 
 
 #: the git host of the direct-mode scenarios: dotted, so go treats it as a real host; in the
