@@ -914,3 +914,54 @@ def test_readme_table_matches_the_samples() -> None:
     block = readme.split(capture.TABLE_BEGIN, 1)[1].split(capture.TABLE_END, 1)[0]
     assert block.strip() == capture.table(SAMPLES).strip()
     assert "(not found)" not in block
+
+
+#: connect-tls-stall with what it was not tuned to: another GOPROXY host, another module
+#: stalled, the stall in the handshake instead; each under strace and ptrace
+CONNECT_TLS_VARIANTS = [
+    (
+        {"target": "goproxy.corp.test", "stalled": 0},
+        [
+            "waiting for an answer from https://goproxy.corp.test (GOPROXY; through the HTTP "
+            "proxy http://127.0.0.1:",
+            "CONNECT tunnel to goproxy.corp.test:443 is established (200 Connection established)",
+            "most likely `GET /example.com/dep0/@v/v1.0.0.zip`",
+            "the module proxy behind the tunnel accepted the request and never answered",
+        ],
+    ),
+    (
+        {"target": "mods.internal.test", "fault": "handshake_stall"},
+        [
+            "in the TLS handshake with https://mods.internal.test (GOPROXY; through the HTTP "
+            "proxy http://127.0.0.1:",
+            "CONNECT tunnel to mods.internal.test:443 is established (200 Connection established)"
+            "; ClientHello sent, no answer",
+            "the tunnel is up, but the server behind it never answered the ClientHello",
+        ],
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@needs_strace
+@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+@pytest.mark.parametrize(
+    ("kwargs", "needles"), CONNECT_TLS_VARIANTS, ids=["other-host", "handshake"]
+)
+def test_connect_tls_stall_variants_name_the_tunnel_and_what_stalled(
+    tmp_path: Path, kwargs: dict[str, Any], needles: list[str], backend: str
+) -> None:
+    if reason := SCENARIOS["connect-tls-stall"].unavailable():
+        pytest.skip(reason)
+    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
+        pytest.skip("python-ptrace is not installed")
+    keep = tmp_path / "cap"
+    r = subprocess.run(
+        [sys.executable, "-c", VARIANT, "connect-tls-stall", json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    v = gotrace.load(keep).verdict  # offline, on the saved capture
+    assert v.startswith("stopped by gotrace --timeout after "), r.stderr[-3000:]
+    for needle in needles:
+        assert needle in v
