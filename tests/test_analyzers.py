@@ -414,3 +414,19 @@ def test_an_unanswered_connect_names_the_goproxy_entry_it_was_for():
         "request to goproxy.corp.example:443 (for the GOPROXY entry "
         "https://goproxy.corp.example) and never answered"
     )
+
+
+def test_the_live_quiet_line_says_a_stall_is_behind_the_tunnel():
+    from gotrace.analyzers.live import LiveState
+    from gotrace.parsers.lines import parse_line
+
+    s = LiveState()
+    for raw in _tunnel_trace(server_answers=True).splitlines():
+        rec = parse_line(raw)
+        if rec is not None:
+            s.feed(rec, float(raw.split()[1]))
+    assert s.blame() == (
+        "blocked reading TCP 127.0.0.1:3128 through the CONNECT tunnel to "
+        "goproxy.corp.example:443 (TLS to goproxy.corp.example; the request is encrypted) "
+        "(65 bytes so far)"
+    )

@@ -16,7 +16,7 @@ from gotrace.analyzers.progress import NOISE, WAKEUP_FDS, is_progress, is_progre
 from gotrace.modcachelayout import classify_download
 from gotrace.netaddr import host_port
 from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
-from gotrace.protocols import is_dns_server, request_line, tls_sni
+from gotrace.protocols import is_dns_server, request_line, status_line, tls_sni
 
 __all__ = ["NOISE", "WAKEUP_FDS", "Conn", "LiveState", "is_progress"]
 
@@ -31,6 +31,8 @@ class Conn:
     received: int = 0
     #: the server name of a TLS ClientHello sent on it (the request itself is encrypted)
     sni: str | None = None
+    #: the ``host:port`` of a CONNECT an HTTP proxy answered with 2xx: the tunnel it opened
+    tunnel: str | None = None
 
 
 @dataclass
@@ -115,6 +117,15 @@ class LiveState:
             elif name in ("read", "recvfrom", "recvmsg", "readv") and ret is not None:
                 # EAGAIN is Go's netpoller asking "anything yet?": it changes nothing
                 if ret.lstrip("-").isdigit() and int(ret) > 0:
+                    if conn.request and conn.request.startswith("CONNECT ") and not conn.received:
+                        s = decode_string(parts[1]) if len(parts) > 1 else None
+                        status = status_line(s.value) if s else None
+                        if status and 200 <= status[0] < 300:
+                            # the tunnel is up: what follows is TLS to the target
+                            conn.tunnel, conn.request = conn.request.split(" ")[1], None
+                            conn.received = 0
+                            conn.waiting = False
+                            return
                     conn.received += int(ret)
                     conn.waiting = False
             elif name == "close" and ret is not None:
@@ -165,6 +176,8 @@ class LiveState:
             after = f" after sending `{c.request}`" if c.request else ""
             if c.sni and not c.request:
                 after = f" (TLS to {c.sni}; the request is encrypted)"
+            if c.tunnel:
+                after = f" through the CONNECT tunnel to {c.tunnel}{after}"
             got = "no response" if not c.received else f"{c.received} bytes so far"
             return f"blocked reading {what}{after} ({got})"
         for pid, rec in open_calls.items():
