@@ -277,6 +277,78 @@ def tls_sni(data: bytes) -> str | None:
     return hello["sni"] if hello else None
 
 
+# -- git's own transports: git:// (git daemon) and ssh -------------------------------------------
+#: where ``git://`` and ``ssh://`` remotes connect by default
+GIT_DAEMON_PORT, SSH_PORT = 9418, 22
+#: the services a git client asks a git daemon (or an ssh server's shell) to run
+GIT_SERVICES = ("git-upload-pack", "git-receive-pack", "git-upload-archive")
+#: how strace prints the start of a write that holds a git:// request (git writes the
+#: pkt-line's 4 hex digits of length in a write of their own, then the request) or an ssh
+#: banner
+GIT_DAEMON_STRACE_HEADS = tuple(f'"{svc} ' for svc in GIT_SERVICES)
+SSH_BANNER_STRACE_HEAD = '"SSH-'
+_PKT_LEN = re.compile(rb"^[0-9a-f]{4}")
+
+
+def git_daemon_request(data: bytes) -> dict[str, Any] | None:
+    """``{"service", "path", "host", "extra"}`` of the request a git client sends a git
+    daemon (gitprotocol-pack: ``git-upload-pack /m.git\0host=HOST\0`` in one pkt-line, with
+    ``\0version=2\0`` after it for protocol v2), with or without the pkt-line's 4-digit
+    length in front; None when ``data`` is no such request."""
+    if _PKT_LEN.match(data) and data[4:8] == b"git-":
+        data = data[4:]
+    head, sep, rest = data.partition(b"\0")
+    service, _, path = head.partition(b" ")
+    if not sep or service.decode("ascii", "replace") not in GIT_SERVICES or not path:
+        return None
+    fields = [f.decode("utf-8", "replace") for f in rest.split(b"\0") if f]
+    host = next((f[5:] for f in fields if f.startswith("host=")), None)
+    return {
+        "service": service.decode(),
+        "path": path.decode("utf-8", "replace"),
+        "host": host,
+        "extra": [f for f in fields if not f.startswith("host=")],
+    }
+
+
+def git_request_text(request: dict[str, Any]) -> str:
+    """A git:// request as one line: ``git-upload-pack /m.git host=git.example.test``."""
+    fields = [f"host={request['host']}"] if request.get("host") else []
+    return " ".join([request["service"], request["path"], *fields, *request["extra"]])
+
+
+def ssh_banner(data: bytes) -> str | None:
+    """The identification line an ssh client or server sends first (RFC 4253 4.2:
+    ``SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6``), without its CR LF; None otherwise."""
+    if not data.startswith(b"SSH-"):
+        return None
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.decode("utf-8", "replace")
+
+
+def git_ssh_remote(argv: list[str]) -> str | None:
+    """``ssh://git@host/m.git`` from the argv git runs ssh with (``ssh [-o OPT]... [-p PORT]
+    git@host "git-upload-pack '/m.git'"``); None when it is not git's ssh command."""
+    if not argv or argv[-1].split(" ", 1)[0] not in GIT_SERVICES:
+        return None
+    path = argv[-1].split(" ", 1)[1].strip("'\"") if " " in argv[-1] else ""
+    port, dest, i = None, None, 1
+    while i < len(argv) - 1:
+        arg = argv[i]
+        if arg in ("-o", "-p", "-i", "-F", "-l", "-J") and i + 1 < len(argv) - 1:
+            port = argv[i + 1] if arg == "-p" else port
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            dest = arg
+        i += 1
+    if dest is None:
+        return None
+    if not path.startswith("/"):
+        return f"{dest}:{path}"  # scp-like: relative to the remote user's home
+    return f"ssh://{dest}{f':{port}' if port else ''}{path}"
+
+
 #: where a resolver listens (go's resolver and the libc one both send to port 53)
 DNS_PORT = 53
 

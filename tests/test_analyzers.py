@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -430,3 +431,77 @@ def test_the_live_quiet_line_says_a_stall_is_behind_the_tunnel():
         "goproxy.corp.example:443 (TLS to goproxy.corp.example; the request is encrypted) "
         "(65 bytes so far)"
     )
+
+
+# -- git's own transports: git:// and ssh, from real lines (tests/data/lab-lines) -------------
+LAB_LINES = Path(__file__).parent / "data" / "lab-lines"
+_DIRECT_ENV = {
+    "GOPROXY": "direct",
+    "GOPRIVATE": "git.example.test",
+    "GOINSECURE": "git.example.test",
+}
+
+
+def _lab_lines(name: str, extra: str = "") -> Trace:
+    text = (LAB_LINES / name).read_text() + extra
+    # gotrace's --timeout stopped the run (meta.json's timed_out)
+    return trace_of(text, env=_DIRECT_ENV, argv=["go", "mod", "download"], timed_out=True)
+
+
+def test_a_git_daemon_that_never_answers_is_named_with_the_request_git_sent():
+    t = _lab_lines("git-daemon-stall.strace")
+    ctx = build(t)
+    # git writes the pkt-line length and the request on a dup of the socket: one connection
+    (c,) = [c for c in connections(ctx) if c.remote == "127.0.0.1:9418"]
+    assert c.bytes_sent == 60 and len(c.targets) == 1
+    assert c.requests[0]["request"] == "git-upload-pack /m.git host=git.example.test version=2"
+    assert c.child_argv == [
+        "git",
+        "ls-remote",
+        "-q",
+        "--end-of-options",
+        "git://git.example.test/m.git",
+    ]
+    a = diagnose(ctx)
+    assert a.findings[0].kind == "git-stall"
+    assert re.sub(r"[\d.]+ s", "N s", a.verdict) == (
+        "stopped by gotrace --timeout after N s while blocked N s in read on TCP 127.0.0.1:9418 "
+        "after sending `git-upload-pack /m.git host=git.example.test version=2` — the git "
+        "server git://git.example.test/m.git accepted the request and never answered (git "
+        "ls-remote, run by go in direct mode: GOPRIVATE=git.example.test)"
+    )
+
+
+def test_an_ssh_server_that_never_answers_is_named_with_the_banner_ssh_sent():
+    t = _lab_lines("git-ssh-stall.strace")
+    a = diagnose(build(t))
+    assert a.findings[0].kind == "git-stall"
+    assert re.sub(r"[\d.]+ s", "N s", a.verdict) == (
+        "stopped by gotrace --timeout after N s while blocked N s in read on TCP 127.0.0.1:22 "
+        "after sending `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6` — the ssh server for "
+        "ssh://git@git.example.test/m.git accepted the connection and never answered ssh's "
+        "banner (ssh, run by git, run by go in direct mode: GOPRIVATE=git.example.test)"
+    )
+    from gotrace.reporters.text import render_text
+
+    text = render_text(t.report)
+    assert (
+        "(ssh -o SendEnv=GIT_PROTOCOL git@git.example.test git-upload-pack '/m.git') TCP ? -> "
+        "127.0.0.1:22: open, sent 40 B, received 0 B, 1 requests, last "
+        "`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6`"
+    ) in text
+
+
+def test_an_ssh_servers_banner_is_read_and_only_the_first_line_counts():
+    # the server's identification line, then (encrypted) key exchange bytes: one banner
+    answer = (
+        '19207 1796307085.010000 read(3<TCP:[51454]>, "SSH-2.0-OpenSSH_8.4p1\\r\\n\\0\\0\\4", '
+        "32768) = 26 <0.000010>\n"
+    )
+    lines = (LAB_LINES / "git-ssh-stall.strace").read_text().splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("19207") and "read(3" in ln)
+    text = "".join([*lines[:at], answer, *lines[at + 1 :]])
+    ctx = build(trace_of(text, env=_DIRECT_ENV))
+    (c,) = [c for c in connections(ctx) if c.remote == "127.0.0.1:22"]
+    assert c.ssh_server_banner == "SSH-2.0-OpenSSH_8.4p1"
+    assert c.responses == []  # no HTTP status line was read

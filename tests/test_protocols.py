@@ -162,3 +162,38 @@ def test_dns_servers_are_port_53():
 
     assert is_dns_server("127.0.0.53:53") and is_dns_server("[::1]:53")
     assert not is_dns_server("127.0.0.1:1053") and not is_dns_server(None)
+
+
+def test_git_daemon_requests_with_and_without_the_pkt_line_length():
+    from gotrace.protocols import git_daemon_request, git_request_text
+
+    req = b"git-upload-pack /m.git\x00host=git.example.test\x00\x00version=2\x00"
+    parsed = git_daemon_request(req)
+    assert parsed == {
+        "service": "git-upload-pack",
+        "path": "/m.git",
+        "host": "git.example.test",
+        "extra": ["version=2"],
+    }
+    assert git_daemon_request(b"003c" + req) == parsed
+    assert git_request_text(parsed) == "git-upload-pack /m.git host=git.example.test version=2"
+    assert git_daemon_request(b"git-upload-pack /m.git") is None  # no NUL: not the protocol
+    assert git_daemon_request(b"git-frobnicate /m.git\x00") is None
+    assert git_daemon_request(b"GET / HTTP/1.1\r\n") is None
+
+
+def test_ssh_banners_and_the_remote_of_gits_ssh_command():
+    from gotrace.protocols import git_ssh_remote, ssh_banner
+
+    assert ssh_banner(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6\r\n") == (
+        "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6"
+    )
+    assert ssh_banner(b"SSH-2.0-Go\r\n\x00\x00\x01") == "SSH-2.0-Go"
+    assert ssh_banner(b"HTTP/1.1 200 OK\r\n") is None
+    ssh = ["/usr/bin/ssh", "-o", "SendEnv=GIT_PROTOCOL", "git@git.example.test"]
+    assert git_ssh_remote([*ssh, "git-upload-pack '/m.git'"]) == "ssh://git@git.example.test/m.git"
+    # go's GIT_SSH_COMMAND options, a port, and an scp-like relative path
+    argv = ["ssh", "-o", "ControlMaster=no", "-o", "BatchMode=yes", "-p", "2222", "git@h"]
+    assert git_ssh_remote([*argv, "git-upload-pack 'org/m.git'"]) == "git@h:org/m.git"
+    assert git_ssh_remote([*argv, "git-upload-pack '/org/m.git'"]) == "ssh://git@h:2222/org/m.git"
+    assert git_ssh_remote(["ssh", "host", "uptime"]) is None

@@ -21,10 +21,14 @@ from gotrace.analyzers.context import Context
 from gotrace.parsers.args import decode_string, parse_socket, split_args
 from gotrace.parsers.fdreplay import inet_peer
 from gotrace.protocols import (
+    GIT_DAEMON_STRACE_HEADS,
     HTTP_REQUEST_STRACE_HEADS,
     HTTP_STATUS_STRACE_HEAD,
+    SSH_BANNER_STRACE_HEAD,
     TLS_HANDSHAKE_STRACE_HEADS,
     content_length,
+    git_daemon_request,
+    git_request_text,
     header_end,
     http_version_note,
     is_dns_server,
@@ -32,6 +36,7 @@ from gotrace.protocols import (
     request_host,
     request_line,
     request_target,
+    ssh_banner,
     status_line,
     tls_client_hello,
     tls_record_kind,
@@ -76,6 +81,8 @@ class Connection:
     truncated_payloads: int = 0
     lines: list[int] = field(default_factory=list)
     pids: set[int] = field(default_factory=set)
+    #: the -yy annotations the socket's calls carried (``TCP:[49653]``, ``TCP:[a:p->b:q]``)
+    targets: set[str] = field(default_factory=set)
     #: sent something (a request, a DNS query) and nothing came back since
     waiting_since: float | None = None
     waiting_line: int | None = None
@@ -103,6 +110,11 @@ class Connection:
     tunnel_ts: float | None = None
     tunnel_sent: int = 0
     tunnel_recv: int = 0
+    #: ssh: the server's identification line (the client's is its first request)
+    ssh_server_banner: str | None = None
+    #: the argv of the process that made it, when that is a child of the traced command
+    #: (git, git-remote-http, ssh...); None for the command itself
+    child_argv: list[str] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -219,6 +231,8 @@ class Connection:
             "tls_version": self.tls_version,
             "http_version": self.http_version(),
             "tunnel": self.tunnel,
+            "ssh_server_banner": self.ssh_server_banner,
+            "child_argv": self.child_argv,
         }
 
 
@@ -271,6 +285,19 @@ def connections(ctx: Context) -> list[Connection]:
             continue
         fd = int(m.group(1))
         known = open_.get((tgid, fd))
+        if known is None and r["target"]:
+            # a dup of an open socket (git writes its git:// request on a dup): -yy names
+            # the same socket, by inode or by both ends
+            known = next(
+                (
+                    c
+                    for (g, _), c in open_.items()
+                    if g == tgid and r["target"] in c.targets and c.proto.startswith("TCP")
+                ),
+                None,
+            )
+            if known is not None:
+                open_[(tgid, fd)] = known
         if known is None:
             # a socket from before the trace, or accepted: start tracking it here
             conn = Connection(len(out), tgid, fd, _proto(r["target"] or "", args), open_ts=r["ts"])
@@ -280,6 +307,8 @@ def connections(ctx: Context) -> list[Connection]:
             conn = known
         conn.pids.add(r["pid"])
         conn.lines.append(r["line"])
+        if r["target"] and ":[" in r["target"]:
+            conn.targets.add(r["target"])
         sock = parse_socket(_strip_detail(r["target"] or ""))
         if sock is not None:
             if sock.local and ":" in sock.local:
@@ -293,6 +322,9 @@ def connections(ctx: Context) -> list[Connection]:
         _apply(conn, r, name, args, when)
         if name == "close" and (r["retval"] == 0 or r["errno"] is None):
             open_.pop((tgid, fd), None)
+    for c in out:
+        if ctx.groups.parent.get(c.tgid) is not None:
+            c.child_argv = list(ctx.groups.argv.get(c.tgid) or [])
     return out
 
 
@@ -447,7 +479,12 @@ def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
         conn.tls_app_sent += n
 
 
-_HEADS = (*HTTP_REQUEST_STRACE_HEADS, *TLS_HANDSHAKE_STRACE_HEADS)
+_HEADS = (
+    *HTTP_REQUEST_STRACE_HEADS,
+    *TLS_HANDSHAKE_STRACE_HEADS,
+    *GIT_DAEMON_STRACE_HEADS,
+    SSH_BANNER_STRACE_HEAD,
+)
 
 
 def _worth_decoding(conn: Connection, args: str, *, sent: bool) -> bool:
@@ -461,6 +498,8 @@ def _worth_decoding(conn: Connection, args: str, *, sent: bool) -> bool:
         return buf.startswith(_HEADS) or (
             buf.startswith("[{iov_base=") and any(h in buf[:40] for h in _HEADS)
         )
+    if conn.requests and conn.requests[0].get("proto") == "ssh" and not conn.ssh_server_banner:
+        return buf.startswith(SSH_BANNER_STRACE_HEAD)
     return buf.startswith(HTTP_STATUS_STRACE_HEAD) or (
         buf.startswith("[{iov_base=") and HTTP_STATUS_STRACE_HEAD in buf[:40]
     )
@@ -502,6 +541,24 @@ def _decode_sent(conn: Connection, data: bytes, r: dict[str, Any], when: float |
                 "path": path,
                 "ts": when,
                 "line": r["line"],
+                "proto": "http",
+            }
+        )
+        return
+    git = git_daemon_request(data)
+    banner = ssh_banner(data) if git is None and not conn.requests else None
+    if git is not None or banner is not None:
+        # git's own transports: what was asked for is in the clear (git://), or only the
+        # client's identification line is (ssh; the rest is encrypted)
+        conn.requests.append(
+            {
+                "request": banner or git_request_text(git),  # type: ignore[arg-type]
+                "host": git["host"] if git else None,
+                "origin": None,
+                "path": git["path"] if git else None,
+                "ts": when,
+                "line": r["line"],
+                "proto": "git" if git else "ssh",
             }
         )
         return
@@ -524,6 +581,9 @@ def _decode_received(
     """Record an HTTP status line or a DNS answer; True when ``data`` started one."""
     if conn.tunnel_ts is not None:
         return False  # the tunnelled stream (TLS to the target): no HTTP/1.x in the clear
+    if conn.requests and conn.requests[0].get("proto") == "ssh":
+        conn.ssh_server_banner = conn.ssh_server_banner or ssh_banner(data)
+        return True
     status = status_line(data)
     if status:
         body = header_end(data)

@@ -135,7 +135,7 @@ def explain_exchanges(conns: list[Connection], env: dict[str, str]) -> list[str]
         here = _base_of(c.remote, env, c.sni)
         for i, req in enumerate(c.requests):
             parts = str(req["request"]).split(" ")
-            if len(parts) < 2 or parts[0] == "CONNECT":
+            if len(parts) < 2 or parts[0] == "CONNECT" or req.get("proto", "http") != "http":
                 continue
             resp = c.responses[i] if i < len(c.responses) else None
             status = str(resp["status"]).split(" ")[0] if resp else (c.error or "no answer")

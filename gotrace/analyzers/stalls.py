@@ -15,7 +15,7 @@ from gotrace.analyzers.findings import Finding
 from gotrace.analyzers.quiet import QuietPeriod
 from gotrace.modcachelayout import download_temp_url_path
 from gotrace.netaddr import url_endpoint
-from gotrace.protocols import proxy_path, request_target
+from gotrace.protocols import git_ssh_remote, proxy_path, request_target
 
 
 def _size(n: int) -> str:
@@ -187,13 +187,20 @@ def quiet_findings(
                     "modules in GONOSUMDB/GOPRIVATE (GOSUMDB=off turns verification off)"
                 )
                 kind = "sumdb-stall"
-            elif role == "other" and go and _git_remote(ctx, q.pids) is not None:
-                url, helper = _git_remote(ctx, q.pids) or ("?", "git")
+            elif role == "other" and go and _git_remote(ctx, q.pids, q.detail) is not None:
+                url, helper = _git_remote(ctx, q.pids, q.detail) or ("?", "git")
                 direct = _direct_setting(env, url)
-                why = (
-                    f"the git server {url} accepted the request and never answered ({helper}, "
-                    f"run by go in direct mode: {direct})"
-                )
+                if q.detail.get("proto") == "ssh":
+                    # only ssh's identification line is in the clear
+                    why = (
+                        f"the ssh server for {url} accepted the connection and never answered "
+                        f"ssh's banner ({helper}, run by go in direct mode: {direct})"
+                    )
+                else:
+                    why = (
+                        f"the git server {url} accepted the request and never answered "
+                        f"({helper}, run by go in direct mode: {direct})"
+                    )
                 fix = (
                     f"go waits for git without a deadline and git waits for {url} forever: fix "
                     "that server; go holds git's stderr until git fails, so nothing is printed"
@@ -412,9 +419,28 @@ def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Findi
     )
 
 
-def _git_remote(ctx: Context, pids: tuple[int, ...]) -> tuple[str, str] | None:
-    """(remote URL, helper name) when one of ``pids`` is git's remote helper
-    (``git-remote-http origin URL``, ``git remote-https URL``)."""
+def _git_remote(
+    ctx: Context, pids: tuple[int, ...], detail: dict[str, Any] | None = None
+) -> tuple[str, str] | None:
+    """(remote URL, what talked to it) when one of ``pids`` is git's remote helper
+    (``git-remote-http origin URL``, ``git remote-https URL``), the ssh git runs for an
+    ssh remote, or git itself talking to a git daemon (``detail``: the request sent, a
+    quiet period's, names the repository and host)."""
+    detail = detail or {}
+    for pid in pids:
+        group = ctx.groups.tgid.get(pid, pid)
+        argv = ctx.groups.argv.get(group) or []
+        parent = ctx.groups.parent.get(group)
+        by_git = parent is not None and _is_git(ctx.groups.argv.get(parent) or [])
+        if argv and argv[0].rsplit("/", 1)[-1] == "ssh" and by_git:
+            remote = git_ssh_remote(argv)
+            if remote is not None:
+                return remote, "ssh, run by git"
+        if detail.get("proto") == "git" and _is_git(argv):
+            host = detail.get("host") or "?"
+            # ``git-upload-pack /m.git host=...``: the repository is the second word
+            path = [*str(detail.get("request") or "").split(" "), "", ""][1]
+            return f"git://{host}{path}", " ".join(argv[:2]).rsplit("/", 1)[-1]
     for pid in pids:
         proc: int | None = ctx.groups.tgid.get(pid, pid)
         # the process itself, else its parents (``git remote-http`` execs git-remote-http;
@@ -434,10 +460,15 @@ def _git_remote(ctx: Context, pids: tuple[int, ...]) -> tuple[str, str] | None:
     return None
 
 
+def _is_git(argv: list[str]) -> bool:
+    return bool(argv) and argv[0].rsplit("/", 1)[-1] == "git"
+
+
 def _direct_setting(env: dict[str, str], url: str) -> str:
     """Which setting sent go to the VCS for ``url``'s host: GOPRIVATE/GONOPROXY or
     GOPROXY=direct."""
-    host = re.sub(r"^[a-z+]+://", "", url).split("/", 1)[0]
+    # https://host/x, git://host:9418/x, ssh://git@host/x, git@host:x (scp-like)
+    host = re.sub(r"^[a-z+]+://", "", url).split("/", 1)[0].rpartition("@")[2].split(":")[0]
     for key in ("GOPRIVATE", "GONOPROXY"):
         for pattern in (env.get(key) or "").split(","):
             if pattern and (

@@ -1,7 +1,11 @@
 """A git server for direct mode (GOPROXY=direct / GOPRIVATE), run inside the lab's network
 namespace: it answers go's ``?go-get=1`` lookup with a ``go-import`` meta tag and serves the
 repositories under ``root`` through ``git http-backend`` (Debian's git), or, with ``stall``,
-reads git's ``GET /m.git/info/refs?service=git-upload-pack`` and never answers.
+reads git's ``GET /m.git/info/refs?service=git-upload-pack`` and never answers. With
+``daemon-stall`` the tag names ``git://HOST/m.git`` and a listener on git's port 9418 reads
+git's ``git-upload-pack /m.git\0host=HOST\0`` request and never answers (a wedged git
+daemon); with ``ssh-stall`` it names ``ssh://git@HOST/m.git`` and a listener on port 22 reads
+ssh's banner and never answers.
 
 Run as a script: ``python3 gitserver.py ROOT HOST PORT MODE LOG``; prints ``ready``.
 """
@@ -66,9 +70,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         srv.log.write(f"{self.command} {self.path}\n")
         if "go-get=1" in url.query:
             repo = url.path.strip("/").split("/", 1)[0]
+            scheme = {"daemon-stall": "git", "ssh-stall": "ssh"}.get(srv.mode, "http")
+            user = "git@" if scheme == "ssh" else ""
             meta = (
                 f'<meta name="go-import" content="{srv.host}/{repo} git '
-                f'http://{srv.host}/{repo}.git">\n'
+                f'{scheme}://{user}{srv.host}/{repo}.git">\n'
             ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -130,9 +136,35 @@ class _Server(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
 
 
+#: where git:// and ssh:// remotes connect
+STALL_PORTS = {"daemon-stall": 9418, "ssh-stall": 22}
+
+
+def _stall_listener(port: int, log: Path, stop: threading.Event) -> None:
+    """Accept on ``port``, log the first bytes each client sends, never answer."""
+    import socket
+
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+    held = []
+
+    def serve() -> None:
+        while True:
+            conn, _ = srv.accept()
+            held.append(conn)
+            with open(log, "a", buffering=1) as out:
+                out.write(f"{port}: {conn.recv(4096)!r}\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     root, host, port, mode, log = Path(argv[0]), argv[1], int(argv[2]), argv[3], Path(argv[4])
     server = _Server(root, host, port, mode, log)
+    if mode in STALL_PORTS:
+        _stall_listener(STALL_PORTS[mode], log, server.stop)
     print("ready", flush=True)
     server.serve_forever(poll_interval=0.05)
     return 0

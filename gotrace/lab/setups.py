@@ -459,8 +459,10 @@ def setup_git(lab: Lab, mode: str, repo: str) -> None:
     )
 
 
-def setup_git_stall(lab: Lab) -> None:
-    setup_git(lab, "stall", "m")
+def setup_git_stall(lab: Lab, *, mode: str = "stall", repo: str = "m") -> None:
+    """``mode``: ``stall`` (git's smart-HTTP request unanswered), ``daemon-stall`` (a git://
+    remote), ``ssh-stall`` (an ssh:// remote): see :mod:`gotrace.lab.gitserver`."""
+    setup_git(lab, mode, repo)
 
 
 def setup_git_ok(lab: Lab) -> None:

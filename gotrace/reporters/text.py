@@ -170,10 +170,16 @@ def render_text(report: Report, *, width: int = 100) -> str:
                 version = f"{c['tls_version']}, " if c.get("tls_version") else ""
                 http = f", {c['http_version']}" if c.get("http_version") else ""
                 tls = f", {c['tls']} ({version}SNI {c.get('sni') or 'none'}{http})"
+            if c.get("ssh_server_banner"):
+                tls += f", server banner `{c['ssh_server_banner']}`"
             if c.get("tunnel"):
                 tls = f", CONNECT tunnel to {c['tunnel']}{tls}"
+            # a child's connection (git, git-remote-http, ssh): which program, asked what
+            argv = c.get("child_argv") or []
+            shown = " ".join([argv[0].rsplit("/", 1)[-1], *argv[1:]]) if argv else ""
+            child = f" ({_short(shown, 90)})" if argv else ""
             out.append(
-                f"  #{c['id']} pid {c['tgid']} {c['proto']} {c['local'] or '?'} -> {c['remote'] or '?'}: "
+                f"  #{c['id']} pid {c['tgid']}{child} {c['proto']} {c['local'] or '?'} -> {c['remote'] or '?'}: "
                 f"{c['state']}, sent {c['bytes_sent']} B, received {c['bytes_recv']} B{reqs}{last}"
                 f"{answers}{tls}{dns}{err}"
             )
