@@ -464,6 +464,9 @@ def test_a_git_daemon_that_never_answers_is_named_with_the_request_git_sent():
     ]
     a = diagnose(ctx)
     assert a.findings[0].kind == "git-stall"
+    # git stayed blocked 3 s more, ignoring SIGTERM, while gotrace ended the tree: the
+    # verdict counts until gotrace stopped go (its SIGTERM's arrival, line 34)
+    assert " while blocked 2.9 s in read " in a.verdict
     assert re.sub(r"[\d.]+ s", "N s", a.verdict) == (
         "stopped by gotrace --timeout after N s while blocked N s in read on TCP 127.0.0.1:9418 "
         "after sending `git-upload-pack /m.git host=git.example.test version=2` — the git "

@@ -67,9 +67,9 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
         else q
         for q in quiet
     ]
-    findings += quiet_findings(ctx, told, env, holders)
+    findings += quiet_findings(ctx, _until_stopped(ctx, told), env, holders)
     if not any(q.kind in ("socket-wait", "body-stall", "lock", "dns") for q in quiet):
-        findings += quiet_findings(ctx, list(waits.values()), env, holders)
+        findings += quiet_findings(ctx, _until_stopped(ctx, list(waits.values())), env, holders)
     findings += _connection_findings(conns, env)
     findings += _process_findings(ctx)
     findings += _slow_findings(ctx, conns, quiet)
@@ -159,6 +159,28 @@ def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[F
                 )
             )
     return out
+
+
+def _until_stopped(ctx: Context, quiet: list[QuietPeriod]) -> list[QuietPeriod]:
+    """The waits as long as they lasted until gotrace stopped the command: what it was
+    blocked on then, not the seconds a child that ignored SIGTERM (git) stayed blocked
+    while gotrace ended the tree."""
+    from gotrace.analyzers.signals import gotrace_stop, recorded
+
+    root = root_pid(ctx)
+    sig = ctx.groups.killed.get(root) if root is not None else None
+    stop = gotrace_stop(ctx, root, sig) if sig else None
+    if stop is None:
+        return quiet
+    sent = [float(s["ts"]) for s in recorded(ctx) if isinstance(s.get("ts"), (int, float))]
+    if sent:
+        at: float | None = sent[0]
+    else:  # an older capture: the signal's arrival in the trace
+        hit = ctx.frame.filter(pl.col("line").is_in(list(stop.evidence[:1])))["ts"]
+        at = float(hit[0]) if hit.len() and hit[0] is not None else None
+    if at is None:
+        return quiet
+    return [replace(q, end=at) if q.start < at < q.end else q for q in quiet]
 
 
 #: answers to a proxied plain-http request that are the HTTP proxy's own, not the origin's
