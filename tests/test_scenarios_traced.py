@@ -965,3 +965,59 @@ def test_connect_tls_stall_variants_name_the_tunnel_and_what_stalled(
     assert v.startswith("stopped by gotrace --timeout after "), r.stderr[-3000:]
     for needle in needles:
         assert needle in v
+
+
+#: direct mode over git's own transports, with a repository name git-stall was not tuned to:
+#: a git daemon that never answers, an ssh server that never answers, a real git daemon
+GIT_TRANSPORT_VARIANTS = [
+    (
+        "git-stall",
+        {"mode": "daemon-stall", "repo": "lib2"},
+        [
+            "in read on TCP 127.0.0.1:9418 after sending `git-upload-pack /lib2.git "
+            "host=git.example.test version=2` — the git server git://git.example.test/lib2.git "
+            "accepted the request and never answered (git ls-remote, run by go in direct mode: "
+            "GOPRIVATE=git.example.test)",
+        ],
+    ),
+    (
+        "git-stall",
+        {"mode": "ssh-stall", "repo": "lib3"},
+        [
+            "in read on TCP 127.0.0.1:22 after sending `SSH-2.0-",
+            "the ssh server for ssh://git@git.example.test/lib3.git accepted the connection and "
+            "never answered ssh's banner (ssh, run by git, run by go in direct mode: "
+            "GOPRIVATE=git.example.test)",
+        ],
+    ),
+    ("git-ok", {"mode": "daemon", "repo": "lib4"}, ["exited 0 after "]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@needs_strace
+@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+@pytest.mark.parametrize(
+    ("base", "kwargs", "needles"),
+    GIT_TRANSPORT_VARIANTS,
+    ids=["daemon-stall", "ssh-stall", "daemon-ok"],
+)
+def test_git_transport_variants_name_the_remote_and_what_was_sent(
+    tmp_path: Path, base: str, kwargs: dict[str, Any], needles: list[str], backend: str
+) -> None:
+    if reason := SCENARIOS[base].unavailable():
+        pytest.skip(reason)
+    if kwargs["mode"] == "ssh-stall" and shutil.which("ssh") is None:
+        pytest.skip("ssh (openssh-client) is not installed")
+    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
+        pytest.skip("python-ptrace is not installed")
+    keep = tmp_path / "cap"
+    r = subprocess.run(
+        [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0 and "diagnosed as expected" in r.stderr.splitlines()[-1], r.stderr
+    v = gotrace.load(keep).verdict  # offline, on the saved capture
+    for needle in needles:
+        assert needle in v

@@ -4,7 +4,8 @@ repositories under ``root`` through ``git http-backend`` (Debian's git), or, wit
 reads git's ``GET /m.git/info/refs?service=git-upload-pack`` and never answers. With
 ``daemon-stall`` the tag names ``git://HOST/m.git`` and a listener on git's port 9418 reads
 git's ``git-upload-pack /m.git\0host=HOST\0`` request and never answers (a wedged git
-daemon); with ``ssh-stall`` it names ``ssh://git@HOST/m.git`` and a listener on port 22 reads
+daemon); ``daemon`` serves it with Debian's ``git daemon`` on 9418 instead; with
+``ssh-stall`` it names ``ssh://git@HOST/m.git`` and a listener on port 22 reads
 ssh's banner and never answers.
 
 Run as a script: ``python3 gitserver.py ROOT HOST PORT MODE LOG``; prints ``ready``.
@@ -70,7 +71,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         srv.log.write(f"{self.command} {self.path}\n")
         if "go-get=1" in url.query:
             repo = url.path.strip("/").split("/", 1)[0]
-            scheme = {"daemon-stall": "git", "ssh-stall": "ssh"}.get(srv.mode, "http")
+            scheme = {"daemon-stall": "git", "daemon": "git", "ssh-stall": "ssh"}.get(
+                srv.mode, "http"
+            )
             user = "git@" if scheme == "ssh" else ""
             meta = (
                 f'<meta name="go-import" content="{srv.host}/{repo} git '
@@ -165,6 +168,11 @@ def main(argv: list[str]) -> int:
     server = _Server(root, host, port, mode, log)
     if mode in STALL_PORTS:
         _stall_listener(STALL_PORTS[mode], log, server.stop)
+    if mode == "daemon":
+        # in this process group: the lab's stop ends it with the server
+        argv = ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={root}"]
+        argv += ["--listen=127.0.0.1", "--port=9418", str(root)]
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=open(log, "a"))  # noqa: SIM115
     print("ready", flush=True)
     server.serve_forever(poll_interval=0.05)
     return 0

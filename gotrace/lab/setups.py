@@ -465,8 +465,9 @@ def setup_git_stall(lab: Lab, *, mode: str = "stall", repo: str = "m") -> None:
     setup_git(lab, mode, repo)
 
 
-def setup_git_ok(lab: Lab) -> None:
-    setup_git(lab, "serve", "tools")
+def setup_git_ok(lab: Lab, *, mode: str = "serve", repo: str = "tools") -> None:
+    """``mode``: ``serve`` (git http-backend) or ``daemon`` (``git daemon``, a git:// remote)."""
+    setup_git(lab, mode, repo)
 
 
 def setup_connect_stall(lab: Lab) -> None:
