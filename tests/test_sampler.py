@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import gotrace
 from gotrace.analyzers.samples import (
     SampleHistory,
     awaiting_reply,
@@ -743,3 +744,49 @@ def test_git_stall_polling_in_pselect6_is_quiet_live(tmp_path: Path):
     quiet = [int(line.split()[1]) for _, line in lines]
     assert quiet == sorted(quiet), "the live quiet counter went back"
     assert any(samples[b].time - samples[a].time >= 2.0 for a, b in quiet_spans(samples))
+
+
+# --- a /proc-only capture: the setting behind a stalled socket ---------------------------------
+
+
+def _proc_only(samples: list[Sample], env: dict[str, str]) -> gotrace.Trace:
+    from gotrace.model.events import empty_frame
+
+    meta = {"format": "samples", "argv": ["go", "mod", "download"], "env": env}
+    return gotrace.Trace.from_frame(empty_frame(), meta, samples=tuple(samples))
+
+
+def test_a_stalled_socket_in_samples_names_the_goproxy_entry():
+    """tls-proxy-stall under the sampler: /proc shows an address, meta.json the setting."""
+    t = _proc_only(stalled(10), {"GOPROXY": "https://localhost:18082", "GOSUMDB": "off"})
+    f = t.report.findings[0]
+    assert f.kind == "proxy-stall" and "https://localhost:18082" in f.objects
+    assert t.verdict.endswith(
+        "— the module proxy https://localhost:18082 (GOPROXY) never answered; /proc shows no "
+        "request: a syscall backend (strace, ptrace) or --go-x names it"
+    )
+    # another address: not the proxy's, so nothing is claimed
+    other = _proc_only(stalled(10), {"GOPROXY": "https://localhost:9999"})
+    assert other.report.findings[0].kind == "socket-stalled"
+
+
+def test_a_stalled_git_remote_helper_in_samples_names_the_remote_and_the_setting():
+    """git-stall under the sampler, behind `ip netns exec` (meta's argv is not go's)."""
+    helper = ProcessSample(
+        4700, 4690, "git-remote-http",
+        ("/usr/lib/git-core/git-remote-http", "origin", "http://git.example.test/m.git"),
+        "S", 0.1, 1000, 500, (th(4700, "poll"),), (),
+        (SocketSample(5, 300, "tcp", "127.0.0.1:40100", "127.0.0.1:80", "ESTABLISHED", 0, 0),),
+    )  # fmt: skip
+    gocmd = go(sockets=(), comm="go", threads=(th(4646, "epoll_pwait"),))
+    gocmd = dataclasses.replace(gocmd, cmdline=("/opt/go/bin/go", "mod", "download"))
+    samples = [at(i, float(i), gocmd, helper, downloads=()) for i in range(6)]
+    env = {"GOPROXY": "direct", "GOPRIVATE": "git.example.test"}
+    t = _proc_only(samples, env)
+    t = t.replace(meta={**t.meta, "argv": ["ip", "netns", "exec", "ns", "/opt/go/bin/go"]})
+    f = next(f for f in t.report.findings if f.pids == (4700,))
+    assert f.kind == "git-stall"
+    assert (
+        "— the git server http://git.example.test/m.git never answered (git-remote-http, run by "
+        "go in direct mode: GOPRIVATE=git.example.test)"
+    ) in f.summary

@@ -75,8 +75,9 @@ def diagnose(ctx: Context, *, min_quiet: float = 1.0) -> Analysis:
     findings += _slow_findings(ctx, conns, quiet)
     findings = _fold(findings, _extra_findings(ctx))
     if not ctx.frame.height:
-        # a /proc-only capture: the samples are all there is
-        findings += from_samples
+        # a /proc-only capture: the samples are all there is; name the setting behind a
+        # stalled socket from the addresses /proc shows
+        findings += [_named_by_settings(ctx, f, env) for f in from_samples]
     if not go:
         findings = [_not_go(f) for f in findings]
     findings = order(_dedupe(findings))
@@ -101,6 +102,40 @@ def _sample_findings(ctx: Context) -> list[Finding]:
     from gotrace.analyzers.samples import findings
 
     return findings(list(ctx.samples))
+
+
+def _named_by_settings(ctx: Context, f: Finding, env: dict[str, str]) -> Finding:
+    """A /proc sample's ``socket-stalled`` finding with what the peer is to go: a GOPROXY
+    entry, the checksum database, an HTTP proxy, or (the process being git's remote helper
+    or ssh) the git remote of direct mode. /proc shows neither the request nor TLS."""
+    from gotrace.analyzers.stalls import direct_setting, git_remote_of
+
+    if f.kind != "socket-stalled" or not f.objects or " " not in f.objects[0]:
+        return f
+    remote = f.objects[0].split(" ", 1)[1]
+    role, url, sep = goset.role(remote, env)
+    cmdline = next(
+        (list(p.cmdline) for s in reversed(ctx.samples) for p in s.processes if p.pid in f.pids),
+        [],
+    )
+    unseen = "/proc shows no request: a syscall backend (strace, ptrace) or --go-x names it"
+    if role == "proxy":
+        kind, why = "proxy-stall", f"the module proxy {url} (GOPROXY) never answered"
+    elif role == "sumdb":
+        kind, why = "sumdb-stall", f"the checksum database {url} (GOSUMDB) never answered"
+    elif role == "http-proxy":
+        kind, why = "http-proxy-stall", f"the HTTP proxy {url} (set by {sep}) never answered"
+    elif (git := git_remote_of(cmdline)) is not None:
+        kind = "git-stall"
+        why = (
+            f"the git server {git[0]} never answered ({git[1]}, run by go in direct mode: "
+            f"{direct_setting(env, git[0])})"
+        )
+        unseen = "/proc shows no request: a syscall backend shows what git sent"
+    else:
+        return f
+    objects = tuple(dict.fromkeys((*f.objects, *(x for x in (url, sep) if x))))
+    return replace(f, kind=kind, summary=f"{f.summary} — {why}; {unseen}", objects=objects)
 
 
 def _connection_findings(conns: list[Connection], env: dict[str, str]) -> list[Finding]:

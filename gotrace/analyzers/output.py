@@ -438,11 +438,18 @@ def messages(ctx: Context, procs: set[int] | None = None) -> list[Message]:
 
 def is_go(ctx: Context) -> bool:
     """Whether the traced command is (or runs) go: a process of the tree ran a ``go``
-    binary, or meta's argv names one."""
+    binary (in the trace, or in the /proc samples), or meta's argv names one."""
     argv = ctx.meta.get("argv") or []
     if argv and str(argv[0]).rsplit("/", 1)[-1] == "go":
         return True
-    return bool(go_processes(ctx))
+    if go_processes(ctx):
+        return True
+    # a /proc-only capture (the sampler backend): a sampled process ran go
+    return any(
+        p.cmdline and str(p.cmdline[0]).rsplit("/", 1)[-1] == "go"
+        for s in ctx.samples
+        for p in s.processes
+    )
 
 
 def not_go(ctx: Context) -> bool:

@@ -189,7 +189,7 @@ def quiet_findings(
                 kind = "sumdb-stall"
             elif role == "other" and go and _git_remote(ctx, q.pids, q.detail) is not None:
                 url, helper = _git_remote(ctx, q.pids, q.detail) or ("?", "git")
-                direct = _direct_setting(env, url)
+                direct = direct_setting(env, url)
                 if q.detail.get("proto") == "ssh":
                     # only ssh's identification line is in the clear
                     why = (
@@ -419,6 +419,22 @@ def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Findi
     )
 
 
+def git_remote_of(argv: list[str], parent: list[str] | None = None) -> tuple[str, str] | None:
+    """(remote URL, what talks to it) when ``argv`` is git's remote helper
+    (``git-remote-http origin URL``, ``git remote-https URL``) or the ssh git runs."""
+    names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
+    if names and (
+        names[0].startswith("git-remote-") or names[1:2] in (["remote-http"], ["remote-https"])
+    ):
+        helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
+        return argv[-1], helper
+    if names and names[0] == "ssh" and (parent is None or _is_git(parent)):
+        remote = git_ssh_remote(argv)
+        if remote is not None:
+            return remote, "ssh, run by git"
+    return None
+
+
 def _git_remote(
     ctx: Context, pids: tuple[int, ...], detail: dict[str, Any] | None = None
 ) -> tuple[str, str] | None:
@@ -430,33 +446,25 @@ def _git_remote(
     for pid in pids:
         group = ctx.groups.tgid.get(pid, pid)
         argv = ctx.groups.argv.get(group) or []
-        parent = ctx.groups.parent.get(group)
-        by_git = parent is not None and _is_git(ctx.groups.argv.get(parent) or [])
-        if argv and argv[0].rsplit("/", 1)[-1] == "ssh" and by_git:
-            remote = git_ssh_remote(argv)
-            if remote is not None:
-                return remote, "ssh, run by git"
         if detail.get("proto") == "git" and _is_git(argv):
             host = detail.get("host") or "?"
             # ``git-upload-pack /m.git host=...``: the repository is the second word
             path = [*str(detail.get("request") or "").split(" "), "", ""][1]
             return f"git://{host}{path}", " ".join(argv[:2]).rsplit("/", 1)[-1]
-    for pid in pids:
-        proc: int | None = ctx.groups.tgid.get(pid, pid)
         # the process itself, else its parents (``git remote-http`` execs git-remote-http;
         # an exec the trace missed leaves the parent's argv to go by)
+        proc: int | None = group
         for _ in range(3):
             if proc is None:
                 break
-            argv = ctx.groups.argv.get(proc) or []
-            names = [a.rsplit("/", 1)[-1] for a in argv[:2]]
-            if names and (
-                names[0].startswith("git-remote-")
-                or names[1:2] in (["remote-http"], ["remote-https"])
-            ):
-                helper = names[0] if names[0].startswith("git-remote-") else f"git {names[1]}"
-                return argv[-1], helper
-            proc = ctx.groups.parent.get(proc)
+            parent = ctx.groups.parent.get(proc)
+            found = git_remote_of(
+                ctx.groups.argv.get(proc) or [],
+                (ctx.groups.argv.get(parent) or []) if parent is not None else [],
+            )
+            if found is not None:
+                return found
+            proc = parent
     return None
 
 
@@ -464,7 +472,7 @@ def _is_git(argv: list[str]) -> bool:
     return bool(argv) and argv[0].rsplit("/", 1)[-1] == "git"
 
 
-def _direct_setting(env: dict[str, str], url: str) -> str:
+def direct_setting(env: dict[str, str], url: str) -> str:
     """Which setting sent go to the VCS for ``url``'s host: GOPRIVATE/GONOPROXY or
     GOPROXY=direct."""
     # https://host/x, git://host:9418/x, ssh://git@host/x, git@host:x (scp-like)
