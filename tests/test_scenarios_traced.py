@@ -8,6 +8,7 @@ leak nothing of the machine that made them.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -50,6 +51,8 @@ class Capture:
     ev: pl.DataFrame
     meta: dict[str, Any]
     path: Path | None = None
+    #: what ``gotrace lab run`` printed, for a live run (None for a committed sample)
+    live_stderr: str | None = None
 
     @property
     def root(self) -> int:
@@ -574,6 +577,8 @@ def check_connect_tls_stall(cap: Capture) -> None:
     assert f"through the HTTP proxy http://127.0.0.1:{port} (set by HTTPS_PROXY), " in v
     assert "CONNECT tunnel to proxy.golang.org:443 is established" in v
     assert "the module proxy behind the tunnel accepted the request and never answered" in v
+    if cap.live_stderr is not None:  # live, the same line as offline on the saved capture
+        assert f"verdict: {v}\n" in cap.live_stderr
 
 
 def _proxied_gets(cap: Capture, path: str) -> pl.DataFrame:
@@ -728,7 +733,7 @@ def run_live(name: str, tmp_path: Path, *extra: str) -> Capture:
         if name == "dns-timeout" and re.search(r"dns-timeout: ip ", r.stderr):
             pytest.skip(f"ip netns refused here: {r.stderr.strip().splitlines()[-1]}")
         pytest.fail(f"gotrace lab run {name} left no capture:\n{r.stderr}")
-    cap = load_capture(keep)
+    cap = dataclasses.replace(load_capture(keep), live_stderr=r.stderr)
     # lab run exits 0 only when the failure was reproduced and diagnosed as expected
     assert r.returncode == 0, r.stderr
     assert "diagnosed as expected" in r.stderr.splitlines()[-1]
