@@ -935,6 +935,15 @@ CONNECT_TLS_VARIANTS = [
         ],
     ),
     (
+        {"target": "goproxy.example.org", "stalled": 2, "command": ["build", "./..."]},
+        [
+            "waiting for an answer from https://goproxy.example.org (GOPROXY; through the HTTP",
+            "CONNECT tunnel to goproxy.example.org:443 is established",
+            "most likely `GET /example.com/dep2/@v/v1.0.0.zip` (example.com/dep2@v1.0.0, the "
+            "last `go: downloading` line with no result; go -x shows the URL)",
+        ],
+    ),
+    (
         {"target": "mods.internal.test", "fault": "handshake_stall"},
         [
             "in the TLS handshake with https://mods.internal.test (GOPROXY; through the HTTP "
@@ -952,7 +961,7 @@ CONNECT_TLS_VARIANTS = [
 @needs_strace
 @pytest.mark.parametrize("backend", ["strace", "ptrace"])
 @pytest.mark.parametrize(
-    ("kwargs", "needles"), CONNECT_TLS_VARIANTS, ids=["other-host", "handshake"]
+    ("kwargs", "needles"), CONNECT_TLS_VARIANTS, ids=["other-host", "go-build", "handshake"]
 )
 def test_connect_tls_stall_variants_name_the_tunnel_and_what_stalled(
     tmp_path: Path, kwargs: dict[str, Any], needles: list[str], backend: str

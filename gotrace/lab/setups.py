@@ -383,12 +383,18 @@ def setup_proxy_502(lab: Lab) -> None:
 
 
 def setup_connect_tls_stall(
-    lab: Lab, *, fault: str = "stall", stalled: int = 1, target: str = CONNECT_TARGET
+    lab: Lab,
+    *,
+    fault: str = "stall",
+    stalled: int = 1,
+    target: str = CONNECT_TARGET,
+    command: list[str] | None = None,
 ) -> None:
     """GOPROXY=https://TARGET through HTTPS_PROXY, a CONNECT proxy that answers 200 and
     relays the tunnel to a TLS module proxy (a certificate for TARGET, trusted through
     SSL_CERT_FILE) with ``fault`` on dep``stalled``'s zip (``handshake_stall``: on every
-    connection, before the ServerHello)."""
+    connection, before the ServerHello); ``command``: the go subcommand, if not
+    ``mod download``."""
     from gotrace.lab.tls import make_cert
 
     package_root = str(Path(__file__).resolve().parents[2])
@@ -416,6 +422,8 @@ def setup_connect_tls_stall(
     )
     lab.goproxy = f"https://{target}"
     lab.extra_env["HTTPS_PROXY"] = f"http://127.0.0.1:{port}"
+    if command:
+        lab.command = list(command)
 
 
 #: the git host of the direct-mode scenarios: dotted, so go treats it as a real host; in the
