@@ -508,3 +508,19 @@ def test_an_ssh_servers_banner_is_read_and_only_the_first_line_counts():
     (c,) = [c for c in connections(ctx) if c.remote == "127.0.0.1:22"]
     assert c.ssh_server_banner == "SSH-2.0-OpenSSH_8.4p1"
     assert c.responses == []  # no HTTP status line was read
+
+
+def test_below_tls_1_3_the_server_hello_shows_the_chosen_alpn_protocol():
+    """Real lines (tests/data/lab-lines): the ServerHello arrives in two reads (header, then
+    body); TLS 1.2 names the protocol the server chose in the clear."""
+    t = trace_of((LAB_LINES / "tls12-alpn-h2.strace").read_text())
+    (c,) = [c for c in connections(build(t)) if c.tls]
+    assert (c.sni, c.alpn, c.alpn_cut) == ("localhost", ["h2", "http/1.1"], False)
+    assert (c.tls_version, c.alpn_chosen) == ("TLS 1.2", "h2")
+    assert c.http_version() == "HTTP/2 (ALPN h2 chosen by the server, TLS 1.2)"
+    assert c.tls_state() == "TLS established"
+    from gotrace.reporters.text import render_text
+
+    assert (
+        "TLS established (TLS 1.2, SNI localhost, HTTP/2 (ALPN h2 chosen by the server, TLS 1.2))"
+    ) in render_text(t.report)

@@ -104,6 +104,9 @@ class Connection:
     alpn_cut: bool = False
     tls_version: str | None = None
     alpn_chosen: str | None = None
+    #: the server's first bytes, gathered until they hold its ServerHello (None: done)
+    server_head: bytes | None = b""
+    server_reads: int = 0
     #: an HTTP proxy's CONNECT tunnel: the ``host:port`` asked for, when the 2xx answer came,
     #: and the bytes sent and received before it (what follows is the tunnelled stream)
     tunnel: str | None = None
@@ -403,7 +406,8 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
                 conn.recvs.append((when, retval, r["line"]))
             if conn.tls and conn.tls_server_ts is None:
                 conn.tls_server_ts = when
-                _server_hello(conn, r, args)
+            if conn.tls and conn.server_head is not None:
+                _server_hello(conn, r, args, retval)
             if conn.first_byte_ts is None:
                 conn.first_byte_ts = when
             conn.last_byte_ts = when
@@ -448,13 +452,31 @@ def _session_tickets(conn: Connection, n: int, when: float | None) -> bool:
     )
 
 
-def _server_hello(conn: Connection, r: dict[str, Any], args: str) -> None:
-    """The TLS version and the chosen ALPN protocol from the server's first bytes."""
+#: how many of the server's first reads may hold its ServerHello (go reads whole flights;
+#: OpenSSL reads a record's 5-byte header, then its body)
+SERVER_HELLO_READS = 4
+
+
+def _server_hello(conn: Connection, r: dict[str, Any], args: str, n: int) -> None:
+    """The TLS version and the chosen ALPN protocol from the server's first bytes, which
+    may come in more than one read."""
+    assert conn.server_head is not None
     payload = _dumped(r) or _payload(args)
-    hello = tls_server_hello(payload[0]) if payload is not None else None
-    if hello is not None and not hello["retry"]:
+    if payload is None or len(payload[0]) != n:
+        conn.server_head = None  # cut by -s: later bytes would not follow on
+        return
+    conn.server_head += payload[0]
+    conn.server_reads += 1
+    hello = tls_server_hello(conn.server_head)
+    if hello is not None and hello["retry"]:
+        # a HelloRetryRequest: the real ServerHello is the next one
+        conn.server_head, conn.server_reads = b"", 0
+        return
+    if hello is not None:
         conn.tls_version = hello["version"]
         conn.alpn_chosen = hello["alpn"]
+    if hello is not None or conn.server_reads >= SERVER_HELLO_READS:
+        conn.server_head = None
 
 
 def _tls_sent(conn: Connection, args: str, n: int, when: float | None) -> None:
