@@ -361,3 +361,16 @@ def test_git_ok_is_a_success():
     verdict, t = _verdict_of("git-ok")
     assert verdict.startswith("exited 0")
     assert not [f for f in t.report.findings if f.severity == "error"]
+
+
+def test_tls_connections_say_what_alpn_shows_and_no_more():
+    """go offers h2 and http/1.1 (-s 256 cuts the list after h2: the ClientHello is ~1.5 kB);
+    TLS 1.3 encrypts the server's choice, so none is claimed."""
+    t = top("tls-ok")
+    tls = [c for c in t.report.connections if c.tls]
+    assert tls and all(c.tls_version == "TLS 1.3" for c in tls)
+    assert all((c.alpn, c.alpn_cut, c.alpn_chosen) == (["h2"], True, None) for c in tls)
+    assert tls[0].http_version() == (
+        "ALPN offered h2,… (the rest cut by strace -s), the server's choice encrypted "
+        "(TLS 1.3 EncryptedExtensions)"
+    )

@@ -462,12 +462,16 @@ def _server_hello(conn: Connection, r: dict[str, Any], args: str, n: int) -> Non
     may come in more than one read."""
     assert conn.server_head is not None
     payload = _dumped(r) or _payload(args)
-    if payload is None or len(payload[0]) != n:
-        conn.server_head = None  # cut by -s: later bytes would not follow on
+    if payload is None:
+        conn.server_head = None
         return
     conn.server_head += payload[0]
     conn.server_reads += 1
     hello = tls_server_hello(conn.server_head)
+    if len(payload[0]) != n:
+        # cut by -s: what the cut kept may hold the ServerHello (go reads a whole flight),
+        # but later bytes would not follow on
+        conn.server_reads = SERVER_HELLO_READS
     if hello is not None and hello["retry"]:
         # a HelloRetryRequest: the real ServerHello is the next one
         conn.server_head, conn.server_reads = b"", 0
