@@ -524,3 +524,32 @@ def test_below_tls_1_3_the_server_hello_shows_the_chosen_alpn_protocol():
     assert (
         "TLS established (TLS 1.2, SNI localhost, HTTP/2 (ALPN h2 chosen by the server, TLS 1.2))"
     ) in render_text(t.report)
+
+
+@pytest.mark.parametrize(
+    ("name", "blame"),
+    [
+        (
+            "git-daemon-stall.strace",
+            "blocked reading TCP 127.0.0.1:9418 after sending "
+            "`git-upload-pack /m.git host=git.example.test version=2` (no response)",
+        ),
+        (
+            "git-ssh-stall.strace",
+            "blocked reading TCP 127.0.0.1:22 after sending "
+            "`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6` (no response)",
+        ),
+    ],
+)
+def test_the_live_quiet_line_names_what_git_or_ssh_sent(name: str, blame: str):
+    from gotrace.analyzers.live import LiveState
+    from gotrace.parsers.lines import parse_line
+
+    s = LiveState()
+    for raw in (LAB_LINES / name).read_text().splitlines():
+        if "+++ killed" in raw or "--- SIGTERM" in raw:
+            break  # live, before gotrace stopped it
+        rec = parse_line(raw)
+        if rec is not None:
+            s.feed(rec, float(raw.split()[1]))
+    assert s.blame() == blame

@@ -16,7 +16,16 @@ from gotrace.analyzers.progress import NOISE, WAKEUP_FDS, is_progress, is_progre
 from gotrace.modcachelayout import classify_download
 from gotrace.netaddr import host_port
 from gotrace.parsers.args import decode_string, parse_fd, parse_socket, split_args
-from gotrace.protocols import is_dns_server, request_line, status_line, tls_sni
+from gotrace.parsers.fdreplay import inet_peer
+from gotrace.protocols import (
+    git_daemon_request,
+    git_request_text,
+    is_dns_server,
+    request_line,
+    ssh_banner,
+    status_line,
+    tls_sni,
+)
 
 __all__ = ["NOISE", "WAKEUP_FDS", "Conn", "LiveState", "is_progress"]
 
@@ -99,6 +108,10 @@ class LiveState:
             sock = parse_socket(target)
             if sock and sock.remote:
                 conn.remote = sock.remote
+            elif name == "connect" and conn.remote is None:
+                # in a network namespace -yy names a socket by inode only: the address is
+                # the connect's
+                conn.remote = inet_peer(args)
             if (
                 name in ("write", "sendto", "sendmsg", "writev")
                 and ret is not None
@@ -106,9 +119,15 @@ class LiveState:
             ):
                 s = decode_string(parts[1])
                 req = request_line(s.value) if s else None
+                # git's own transports: a git:// request, or ssh's banner (all else is encrypted)
+                git = git_daemon_request(s.value) if s and req is None else None
+                banner = ssh_banner(s.value) if s and req is None and git is None else None
                 if req:
                     conn.request = f"{req[0]} {req[1]}"
                     conn.received = 0  # bytes count per request on a reused connection
+                elif git is not None or (banner is not None and conn.request is None):
+                    conn.request = git_request_text(git) if git is not None else banner
+                    conn.received = 0
                 elif s and conn.sni is None:
                     conn.sni = tls_sni(s.value)
                 if not conn.waiting:
