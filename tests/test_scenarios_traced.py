@@ -944,6 +944,17 @@ CONNECT_TLS_VARIANTS = [
         ],
     ),
     (
+        {"fault": "body_stall", "stalled": 0},
+        [
+            "mid-download from https://proxy.golang.org (GOPROXY; through the HTTP proxy "
+            "http://127.0.0.1:",
+            "CONNECT tunnel to proxy.golang.org:443 is established (200 Connection established); "
+            "TLS established, on 127.0.0.1:",
+            "most likely `GET /example.com/dep0/@v/v1.0.0.zip`, 1.0 kB of it written, then "
+            "nothing — the server behind the tunnel stopped sending",
+        ],
+    ),
+    (
         {"target": "mods.internal.test", "fault": "handshake_stall"},
         [
             "in the TLS handshake with https://mods.internal.test (GOPROXY; through the HTTP "
@@ -961,7 +972,9 @@ CONNECT_TLS_VARIANTS = [
 @needs_strace
 @pytest.mark.parametrize("backend", ["strace", "ptrace"])
 @pytest.mark.parametrize(
-    ("kwargs", "needles"), CONNECT_TLS_VARIANTS, ids=["other-host", "go-build", "handshake"]
+    ("kwargs", "needles"),
+    CONNECT_TLS_VARIANTS,
+    ids=["other-host", "go-build", "body-stall", "handshake"],
 )
 def test_connect_tls_stall_variants_name_the_tunnel_and_what_stalled(
     tmp_path: Path, kwargs: dict[str, Any], needles: list[str], backend: str

@@ -285,6 +285,8 @@ def blame(
                 "tls": c.tls_state(start),
                 "sni": c.sni,
                 "guessed": True,
+                "tunnel": c.tunnel if c.tunnel_up(start) else None,
+                "tunnel_status": c.tunnel_status() if c.tunnel_up(start) else None,
             },
             **q,  # type: ignore[arg-type]
         )

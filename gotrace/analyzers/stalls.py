@@ -158,16 +158,9 @@ def quiet_findings(
             req = q.detail.get("request")
             role, url, sep = goset.role(remote, env, q.detail.get("sni"), req)
             tunnel = q.detail.get("tunnel")
-            #: through a CONNECT tunnel: the HTTP proxy that opened it, and what it is to
             through = ""
             if tunnel and role == "http-proxy":
-                through = (
-                    f"through the HTTP proxy {url} (set by {sep}), whose CONNECT tunnel to "
-                    f"{tunnel} is established ({q.detail.get('tunnel_status') or '2xx'}); "
-                )
-                also = tuple(x for x in (url, sep, f"CONNECT {tunnel}") if x)
-                role, url, sep = goset.role(tunnel, env, q.detail.get("sni"))
-                url = url or f"https://{tunnel}".removesuffix(":443")
+                role, url, sep, through, also = _behind_tunnel(q, env, url, sep)
             behind = " behind the tunnel" if through else ""
             if role == "proxy":
                 why = f"the module proxy{behind} accepted the request and never answered"
@@ -312,21 +305,27 @@ def quiet_findings(
                 f"stalled {dur:.1f} s mid-download on TCP {remote}: `{q.detail.get('request')}` got "
                 f"{got} of {expected} body bytes, then nothing — the server stopped sending"
             )
+            objects = q.objects
             if q.detail.get("tls"):
                 role, url, sep = goset.role(remote, env, q.detail.get("sni"))
+                through = ""
+                if q.detail.get("tunnel") and role == "http-proxy":
+                    role, url, sep, through, tunneled = _behind_tunnel(q, env, url, sep)
+                    objects = tuple(dict.fromkeys((*objects, *(x for x in (url, *tunneled) if x))))
                 setting = goset.setting(role, sep)
                 where = url or _sni_url(q.detail.get("sni"), remote)
+                stopped = "the server behind the tunnel" if through else "the server"
                 summary = (
                     f"stalled {dur:.1f} s mid-download from {where} ({f'{setting}; ' if setting else ''}"
-                    f"TLS established, on {remote}): most likely `{q.detail.get('request')}`, "
-                    f"{_size(int(got or 0))} of it written, then nothing — the server stopped sending"
+                    f"{through}TLS established, on {remote}): most likely `{q.detail.get('request')}`, "
+                    f"{_size(int(got or 0))} of it written, then nothing — {stopped} stopped sending"
                 )
             out.append(
                 Finding(
                     kind="body-stall",
                     severity="error",
                     summary=summary,
-                    objects=q.objects,
+                    objects=objects,
                     fix="the proxy (or a middlebox) stops mid-response; go has no read timeout: fix the proxy or its upstream",
                     **common,
                 )
@@ -390,6 +389,22 @@ def quiet_findings(
                 )
             )
     return out
+
+
+def _behind_tunnel(
+    q: QuietPeriod, env: dict[str, str], proxy: str | None, var: str | None
+) -> tuple[str, str | None, str | None, str, tuple[str, ...]]:
+    """What a wait on a CONNECT tunnel the HTTP proxy ``proxy`` (set by ``var``) opened was
+    for: (role, url, separator) of the tunnel's target, the words naming the tunnel, and the
+    objects it adds (the proxy, its variable, the CONNECT)."""
+    tunnel = str(q.detail["tunnel"])
+    through = (
+        f"through the HTTP proxy {proxy} (set by {var}), whose CONNECT tunnel to "
+        f"{tunnel} is established ({q.detail.get('tunnel_status') or '2xx'}); "
+    )
+    also = tuple(x for x in (proxy, var, f"CONNECT {tunnel}") if x)
+    role, url, sep = goset.role(tunnel, env, q.detail.get("sni"))
+    return role, url or f"https://{tunnel}".removesuffix(":443"), sep, through, also
 
 
 def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Finding:
