@@ -553,3 +553,22 @@ def test_the_live_quiet_line_names_what_git_or_ssh_sent(name: str, blame: str):
         if rec is not None:
             s.feed(rec, float(raw.split()[1]))
     assert s.blame() == blame
+
+
+def test_a_pause_behind_a_tunnel_names_the_target_and_the_proxy():
+    fd = "7<TCP:[127.0.0.1:5->127.0.0.1:3128]>"
+    late = (
+        f'10 1700000105.100000 read({fd}, "\\27\\3\\3\\0\\5vwxyz", 4096) = 10 <0.000010>\n'
+        "10 1700000105.200000 exit_group(0) = ?\n10 1700000105.200100 +++ exited with 0 +++\n"
+    )
+    t = trace_of(
+        _tunnel_trace(server_answers=True) + late,
+        env=_TUNNEL_ENV,
+        argv=["go", "mod", "download"],
+    )
+    a = diagnose(build(t))
+    assert a.verdict.startswith("exited 0 after ")
+    assert (
+        "waiting for an answer from https://goproxy.corp.example (through the CONNECT tunnel "
+        "of the HTTP proxy http://127.0.0.1:3128, HTTPS_PROXY)"
+    ) in a.verdict

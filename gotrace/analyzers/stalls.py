@@ -418,6 +418,11 @@ def _pause(q: QuietPeriod, env: dict[str, str], common: dict[str, Any]) -> Findi
     if origin is not None and role == "http-proxy":
         # a plain http URL through HTTP_PROXY: what it was for, and the proxy in between
         source = f"{goset.proxied_for(origin, env)[0]} (through the HTTP proxy {url}, {sep})"
+    elif q.detail.get("tunnel") and role == "http-proxy":
+        # through a CONNECT tunnel: the target it was for, and the proxy that opened it
+        proxy, var = url, sep
+        role, url, sep, _, _ = _behind_tunnel(q, env, proxy, var)
+        source = f"{url} (through the CONNECT tunnel of the HTTP proxy {proxy}, {var})"
     if q.kind == "body-stall":
         likely = " (most likely: the response was encrypted)" if q.detail.get("guessed") else ""
         what = f"in the middle of {path}{likely}" if path else "in the middle of a response"
