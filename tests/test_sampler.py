@@ -790,3 +790,19 @@ def test_a_stalled_git_remote_helper_in_samples_names_the_remote_and_the_setting
         "— the git server http://git.example.test/m.git never answered (git-remote-http, run by "
         "go in direct mode: GOPRIVATE=git.example.test)"
     ) in f.summary
+
+
+def test_gotrace_analyze_reads_a_sampler_capture_directory(tmp_path: Path):
+    """The sampler backend writes meta.json and samples.jsonl only: analyze reads it."""
+    import json
+
+    (tmp_path / "samples.jsonl").write_text("".join(s.to_json() + "\n" for s in stalled(10)))
+    meta = {"argv": ["go", "mod", "download"], "env": {"GOPROXY": "https://localhost:18082"}}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    r = subprocess.run(
+        [sys.executable, "-m", "gotrace", "analyze", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("verdict: go (pid 4646) waited 10 s on 2 TCP connections")
+    assert "the module proxy https://localhost:18082 (GOPROXY) never answered" in r.stdout

@@ -19,7 +19,10 @@ def check_input(path: str) -> None:
         return
     p = Path(path)
     if p.is_dir():
-        if not ((p / "trace.strace").exists() or (p / "events.parquet").exists()):
+        # what gotrace.load reads of a capture directory: a trace, its events, a dtruss
+        # log, or only /proc samples (the sampler backend's)
+        captured = ("trace.strace", "events.parquet", "trace.dtruss", "samples.jsonl")
+        if not any((p / name).exists() for name in captured):
             raise GotraceError(
                 f"{path}: is a directory, not a trace (and holds no gotrace capture)"
             )
