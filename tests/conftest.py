@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -59,3 +62,35 @@ def scenario(name: str) -> Iterator[Prepared]:
         if "Go not found" in str(exc):
             pytest.skip(str(exc))
         raise
+
+
+@dataclass(frozen=True)
+class LabCapture:
+    """One ``gotrace lab run NAME --backend B --keep DIR``: the directory and how it ended."""
+
+    keep: Path
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def lab_capture(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., LabCapture]:
+    """Live lab captures, made once per session for each (scenario, backend, extra options).
+
+    The backend-equivalence, ptrace-evidence and scenario tests read the same captures instead
+    of each running go again (a live run costs 3-30 s). Callers only read the directory."""
+    done: dict[tuple[str, ...], LabCapture] = {}
+
+    def capture(name: str, backend: str = "strace", *extra: str) -> LabCapture:
+        key = (name, backend, *extra)
+        if key not in done:
+            keep = tmp_path_factory.mktemp(f"lab-{name}-{backend}") / "cap"
+            r = subprocess.run(
+                [sys.executable, "-m", "gotrace", "lab", "run", name, "--backend", backend,
+                 "--keep", str(keep), *extra],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240,
+            )  # fmt: skip
+            done[key] = LabCapture(keep, r.returncode, r.stderr)
+        return done[key]
+
+    return capture

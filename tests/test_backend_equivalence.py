@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import LabCapture
 
 import gotrace
 from gotrace.lab import SCENARIOS
@@ -68,7 +68,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("backend", "name"), CASES)
-def test_backend_finds_what_strace_found(tmp_path: Path, name: str, backend: str):
+def test_backend_finds_what_strace_found(
+    lab_capture: Callable[..., LabCapture], name: str, backend: str
+) -> None:
     sc = SCENARIOS[name]
     reason = sc.unavailable()
     if reason:
@@ -77,18 +79,14 @@ def test_backend_finds_what_strace_found(tmp_path: Path, name: str, backend: str
         pytest.skip("strace is not installed: the strace captures are the reference")
     if backend == "ebpf" and (refused := _ebpf_refused()):
         pytest.skip(f"this machine refuses the ebpf backend: {refused}")
-    keep = tmp_path / "cap"
-    r = subprocess.run(
-        [sys.executable, "-m", "gotrace", "lab", "run", name, "--backend", backend, "--keep", str(keep)],
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+    r = lab_capture(name, backend)
+    keep = r.keep
     assert (keep / "trace.strace").exists(), r.stderr
     assert json.loads((keep / "meta.json").read_text())["backend"]["name"] == backend
     got = gotrace.load(keep)
     sample = ROOT / "sample_traces" / name
-    if not sample.exists():  # no committed sample (scale-stall): capture it with strace now
-        sample = tmp_path / "strace"
-        lab_run(name, sample)
+    if not sample.exists():  # no committed sample (scale-stall): the session's strace capture
+        sample = lab_capture(name, "strace").keep
     want = gotrace.load(sample)
     assert top_finding(got) == top_finding(want), r.stderr[-2000:]
     if name in ISSUE_15:
@@ -105,13 +103,6 @@ ISSUE_15 = frozenset(
         "git-stall", "git-ok", "proxied-stall", "proxy-502", "list-stall", "test-stall",
     }
 )  # fmt: skip
-
-
-def lab_run(name: str, keep: Path, *extra: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "gotrace", "lab", "run", name, "--keep", str(keep), *extra],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
 
 
 def verdict_shape(verdict: str) -> str:

@@ -319,3 +319,29 @@ def test_open_gives_relations_and_dataframes(dataset: Path) -> None:
     assert len(flock) == 1
     with pytest.raises(KeyError):
         fl.table("nope")
+
+
+def test_findings_keep_their_sample_evidence_and_older_parts_still_read(tmp_path: Path) -> None:
+    """A finding proved by /proc samples (a sampler-only capture) keeps their indexes in the
+    ``samples`` column; a part written before that column existed reads with it null."""
+    import shutil
+
+    import gotrace.fleet
+    from gotrace.fleet.collect import collect
+
+    run = tmp_path / "sampler-only"
+    shutil.copytree(SAMPLES / "lock-held", run)
+    (run / "trace.strace").unlink()
+    (run / "events.parquet").unlink()
+    proof = next(f.samples for f in gotrace.load(run).report.findings if f.samples)
+    ds = tmp_path / "ds"
+    collect([str(run), str(SAMPLES / "proxy-stall")], ds)
+    rows = gotrace.fleet.open(ds).sql("SELECT samples, evidence FROM findings").fetchall()
+    assert (list(proof), []) in rows
+    n = len(rows)
+    # an older part: the same rows without the column
+    part = next((ds / "findings").rglob("*.parquet"))
+    old = pq.read_table(part)
+    pq.write_table(old.drop_columns(["samples"]), part.with_name("part-0ld0ld0ld0ld0ld0-0.parquet"))
+    got = gotrace.fleet.open(ds).sql("SELECT count(*), count(samples) FROM findings").fetchall()
+    assert got == [(n + old.num_rows, n)]

@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import LabCapture
 
 from gotrace.parsers.strace import parse_frame, parse_text
 from gotrace.tracer.ptrace import PtraceBackend, machine_supported
@@ -513,6 +514,25 @@ def lab_trace(name: str, backend: str, tmp: Path, *, hard_timeout: float = 90.0)
         return LabRun(rc, timed_out, frame, ports[0] if ports else None, str(prep.workdir), lock)
 
 
+def captured(cap: LabCapture) -> LabRun:
+    """A ``gotrace lab run --keep`` directory as a LabRun: how go ended (meta.json), its
+    events, the first GOPROXY entry's port and the lab's work directory."""
+    import json
+
+    meta = json.loads((cap.keep / "meta.json").read_text())
+    sig = meta.get("signal")
+    rc = -signal.Signals[sig].value if sig else int(meta["exit_status"])
+    m = re.match(r"https?://127\.0\.0\.1:(\d+)", meta["env"].get("GOPROXY", ""))
+    return LabRun(
+        rc,
+        bool(meta.get("timed_out")),
+        parse_frame(cap.keep / "trace.strace"),
+        int(m.group(1)) if m else None,
+        meta["lab"]["workdir"],
+        None,
+    )
+
+
 def evidence(run: LabRun) -> dict[str, Any]:
     """What the analyzers look at, independent of timing and scheduling."""
     df = run.frame.filter(pl.col("kind") == "syscall")
@@ -580,7 +600,11 @@ TIMING_DEPENDENT = {"checksum-mismatch", "killed", "slow-proxy", "stderr-devnull
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 @pytest.mark.parametrize("name", LAB_SCENARIOS)
-def test_lab_scenario_same_evidence_as_strace(name: str, tmp_path: Path):
+def test_lab_scenario_same_evidence_as_strace(
+    name: str, lab_capture: Callable[..., LabCapture]
+) -> None:
+    """The session's ptrace and strace captures of each scenario (the ones the equivalence
+    and scenario tests read too) hold the same syscall evidence."""
     from gotrace.lab import find_go, get_scenario
 
     try:
@@ -590,8 +614,8 @@ def test_lab_scenario_same_evidence_as_strace(name: str, tmp_path: Path):
     reason = get_scenario(name).unavailable()
     if reason is not None:
         pytest.skip(reason)
-    ours = lab_trace(name, "ptrace", tmp_path)
-    theirs = lab_trace(name, "strace", tmp_path)
+    ours = captured(lab_capture(name, "ptrace"))
+    theirs = captured(lab_capture(name, "strace"))
     for run in (ours, theirs):
         no_parse_errors(run.frame)
     a, b = evidence(ours), evidence(theirs)

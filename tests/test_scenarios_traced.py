@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from conftest import LabCapture
 
 import gotrace
 from gotrace.analyzers.processes import process_table, thread_groups
@@ -709,17 +710,8 @@ def test_every_scenario_has_a_check() -> None:
 
 
 # -- live ----------------------------------------------------------------------------------------
-def lab_run(name: str, keep: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gotrace", "lab", "run", name, "--keep", str(keep), *extra],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def run_live(name: str, tmp_path: Path, *extra: str) -> Capture:
+def run_live(lab_capture: Callable[..., LabCapture], name: str, *extra: str) -> Capture:
+    """The session's strace capture of a scenario (tests/conftest.py: made once, shared)."""
     try:
         find_go()
     except GotraceError as exc:
@@ -727,8 +719,8 @@ def run_live(name: str, tmp_path: Path, *extra: str) -> Capture:
     reason = SCENARIOS[name].unavailable()
     if reason is not None:
         pytest.skip(f"{name}: {reason}")
-    keep = tmp_path / "cap"
-    r = lab_run(name, keep, *extra)
+    r = lab_capture(name, "strace", *extra)
+    keep = r.keep
     if not (keep / "meta.json").exists():
         if name == "dns-timeout" and re.search(r"dns-timeout: ip ", r.stderr):
             pytest.skip(f"ip netns refused here: {r.stderr.strip().splitlines()[-1]}")
@@ -744,14 +736,16 @@ def run_live(name: str, tmp_path: Path, *extra: str) -> Capture:
 @pytest.mark.integration
 @needs_strace
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_scenario_traced_live(name: str, tmp_path: Path) -> None:
-    CHECKS[name](run_live(name, tmp_path))
+def test_scenario_traced_live(name: str, lab_capture: Callable[..., LabCapture]) -> None:
+    CHECKS[name](run_live(lab_capture, name))
 
 
 @pytest.mark.integration
 @needs_strace
-def test_proxy_stall_with_go_x_logs_the_unanswered_get(tmp_path: Path) -> None:
-    cap = run_live("proxy-stall", tmp_path, "--go-x")
+def test_proxy_stall_with_go_x_logs_the_unanswered_get(
+    lab_capture: Callable[..., LabCapture],
+) -> None:
+    cap = run_live(lab_capture, "proxy-stall", "--go-x")
     check_proxy_stall(cap)
     check_go_x(cap)
 

@@ -204,6 +204,7 @@ def run_rows(
             "weight": f.weight,
             "pids": list(f.pids),
             "evidence": list(f.evidence),
+            "samples": list(f.samples),
             "fix": redact_text(f.fix) if f.fix else None,
         }
         for i, f in enumerate(an.findings)

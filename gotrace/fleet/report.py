@@ -149,7 +149,7 @@ def duckdb_views(con: Any, dataset: str, tables: tuple[str, ...] | None = None) 
             con.sql(
                 f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
                 f"{_sql_str(_glob(dataset, table))}, hive_partitioning = true, "
-                f"hive_types = {{{types}}})"
+                f"union_by_name = true, hive_types = {{{types}}})"
             )
         else:
             con.register(f"_empty_{table}", empty(table))

@@ -97,6 +97,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("weight", _F64),
             ("pids", _I64S),
             ("evidence", _I64S),
+            ("samples", _I64S),
             ("fix", _STR),
         ]
     ),
