@@ -806,3 +806,15 @@ def test_gotrace_analyze_reads_a_sampler_capture_directory(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("verdict: go (pid 4646) waited 10 s on 2 TCP connections")
     assert "the module proxy https://localhost:18082 (GOPROXY) never answered" in r.stdout
+
+
+def test_a_stalled_https_proxy_socket_in_samples_may_be_a_tunnel():
+    """connect-tls-stall under the sampler: /proc cannot tell an unanswered CONNECT from a
+    stall behind the open tunnel, so the verdict names both and claims neither."""
+    env = {"GOPROXY": "https://proxy.golang.org", "HTTPS_PROXY": "http://127.0.0.1:18082"}
+    t = _proc_only(stalled(10), env)
+    assert t.report.findings[0].kind == "http-proxy-stall"
+    assert (
+        "— nothing came back from the HTTP proxy http://127.0.0.1:18082 (set by HTTPS_PROXY) "
+        "or from the server behind its CONNECT tunnel (GOPROXY https://proxy.golang.org)"
+    ) in t.verdict

@@ -18,6 +18,7 @@ from gotrace.analyzers.findings import Finding, order
 from gotrace.analyzers.network import Connection, connections
 from gotrace.analyzers.quiet import QuietPeriod, quiet_periods, unanswered
 from gotrace.analyzers.stalls import quiet_findings, root_pid
+from gotrace.goconfig.goproxy import proxy_list
 from gotrace.netaddr import url_endpoint
 
 SLOW_BYTES_PER_S = 64 * 1024
@@ -125,6 +126,13 @@ def _named_by_settings(ctx: Context, f: Finding, env: dict[str, str]) -> Finding
         kind, why = "sumdb-stall", f"the checksum database {url} (GOSUMDB) never answered"
     elif role == "http-proxy":
         kind, why = "http-proxy-stall", f"the HTTP proxy {url} (set by {sep}) never answered"
+        tunnelled = [e for e, _ in proxy_list(env.get("GOPROXY", "")) if e.startswith("https://")]
+        if sep == "HTTPS_PROXY" and tunnelled:
+            # /proc cannot tell an unanswered CONNECT from a stall behind an open tunnel
+            why = (
+                f"nothing came back from the HTTP proxy {url} (set by {sep}) or from the "
+                f"server behind its CONNECT tunnel (GOPROXY {', '.join(tunnelled)})"
+            )
     elif (git := git_remote_of(cmdline)) is not None:
         kind = "git-stall"
         why = (
