@@ -404,3 +404,15 @@ def test_run_html_writes_the_same_page_as_report(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     again = report(tmp_path, str(out), name="again.html")
     assert page.read_bytes() == again.read_bytes()
+
+
+def test_the_connection_table_names_tunnels_tls_and_children() -> None:
+    tunnel = SAMPLES / "connect-tls-stall"
+    git = SAMPLES / "git-stall"
+    if not (tunnel / "trace.strace").exists() or not (git / "trace.strace").exists():
+        pytest.skip("no sample traces in this tree")
+    page = render_html(gotrace.load(tunnel).report)
+    assert "CONNECT tunnel to proxy.golang.org:443" in page
+    assert "TLS established TLS 1.3 SNI proxy.golang.org" in page
+    page = render_html(gotrace.load(git).report)
+    assert "by /usr/lib/git-core/git-remote-http http://git.example.test/m.git" in page

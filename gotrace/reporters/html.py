@@ -439,6 +439,16 @@ def _connection_table(an: Report, span: Any, limit: int = 60) -> str:
             reqs = "<br>".join(
                 e(f"DNS {q.get('qtype')} {q.get('name')}") for q in c.dns[:4] if q.get("name")
             )
+        # who made it (a child: git, ssh...), the tunnel it is, what TLS shows
+        notes = [
+            f"by {' '.join(c.child_argv[:6])}" if c.child_argv else "",
+            f"CONNECT tunnel to {c.tunnel}" if c.tunnel else "",
+            " ".join(x for x in (c.tls_state(), c.tls_version, c.sni and f"SNI {c.sni}") if x),
+            c.http_version() or "",
+            f"server banner {c.ssh_server_banner}" if c.ssh_server_banner else "",
+        ]
+        extra = "<br>".join(f'<span class="note">{e(n)}</span>' for n in notes if n)
+        reqs = "<br>".join(x for x in (reqs, extra) if x)
         rows.append(
             [
                 str(c.id),
