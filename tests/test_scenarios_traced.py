@@ -765,6 +765,22 @@ main()
 """
 
 
+def run_variant(
+    tmp_path: Path, base: str, kwargs: dict[str, Any], backend: str
+) -> tuple[subprocess.CompletedProcess[str], gotrace.Trace]:
+    """``gotrace lab run`` of a VARIANT under a backend; the run and its saved capture."""
+    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
+        pytest.skip("python-ptrace is not installed")
+    keep = tmp_path / "cap"
+    r = subprocess.run(
+        [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if not (keep / "meta.json").exists():
+        pytest.fail(f"the {base} variant {kwargs} left no capture:\n{r.stderr[-3000:]}")
+    return r, gotrace.load(keep)
+
+
 @pytest.mark.integration
 @needs_strace
 @pytest.mark.parametrize(
@@ -799,15 +815,9 @@ def test_other_go_commands_name_the_stalled_module_they_were_not_tuned_to(
 
     if kwargs.get("tls") and (reason := requires_openssl()):
         pytest.skip(reason)
-    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
-        pytest.skip("python-ptrace is not installed")
-    keep = tmp_path / "cap"
-    r = subprocess.run(
-        [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    r, t = run_variant(tmp_path, base, kwargs, backend)
     assert r.returncode == 0 and "diagnosed as expected" in r.stderr.splitlines()[-1], r.stderr
-    v = gotrace.load(keep).verdict  # offline, on the saved capture: the same as live
+    v = t.verdict  # offline, on the saved capture: the same as live
     assert v.startswith("stopped by gotrace --timeout after ")
     for needle in needles:
         assert needle in v
@@ -975,14 +985,8 @@ def test_connect_tls_stall_variants_name_the_tunnel_and_what_stalled(
 ) -> None:
     if reason := SCENARIOS["connect-tls-stall"].unavailable():
         pytest.skip(reason)
-    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
-        pytest.skip("python-ptrace is not installed")
-    keep = tmp_path / "cap"
-    r = subprocess.run(
-        [sys.executable, "-c", VARIANT, "connect-tls-stall", json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    v = gotrace.load(keep).verdict  # offline, on the saved capture
+    r, t = run_variant(tmp_path, "connect-tls-stall", kwargs, backend)
+    v = t.verdict  # offline, on the saved capture
     assert v.startswith("stopped by gotrace --timeout after "), r.stderr[-3000:]
     for needle in needles:
         assert needle in v
@@ -1031,14 +1035,8 @@ def test_git_transport_variants_name_the_remote_and_what_was_sent(
         pytest.skip(reason)
     if kwargs["mode"] == "ssh-stall" and shutil.which("ssh") is None:
         pytest.skip("ssh (openssh-client) is not installed")
-    if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
-        pytest.skip("python-ptrace is not installed")
-    keep = tmp_path / "cap"
-    r = subprocess.run(
-        [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    r, t = run_variant(tmp_path, base, kwargs, backend)
     assert r.returncode == 0 and "diagnosed as expected" in r.stderr.splitlines()[-1], r.stderr
-    v = gotrace.load(keep).verdict  # offline, on the saved capture
+    v = t.verdict  # offline, on the saved capture
     for needle in needles:
         assert needle in v
