@@ -16,10 +16,12 @@ Public entry points:
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import polars as pl
@@ -40,8 +42,16 @@ from gotrace.model.events import (
     empty_frame,
 )
 from gotrace.parsers import grammar as g
-from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_chunks
+from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_blocks, split_lines
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
+
+native: ModuleType | None
+try:  # the compiled core (gotrace/parsers/_fastparse.c); optional, with the same output
+    from gotrace.parsers import _fastparse as native
+except ImportError:  # not built on this platform: the regexes below do all the work
+    native = None
+if os.environ.get("GOTRACE_PURE_PARSER"):
+    native = None
 
 # Pre-stitch record columns (strings as read, parsed into types afterwards).
 _RECORD_COLS = (
@@ -83,13 +93,19 @@ _FAST_LEADER = r"^(?P<lead>(?P<pid2>\d+) +(?P<num>\d+\.\d+) (?:\(\+ *\d+\.\d+\) 
 _LEADER_GROUPS = ("lead", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip")
 
 
-def _leader(lines: pl.Series) -> pl.Series:
+def _mostly_fast(matched: int, lines: int) -> bool:
+    """Whether a chunk reads its leaders with the cheap pattern (nearly all lines fit it)."""
+    return matched >= 0.99 * lines
+
+
+def _leader(lines: pl.Series, fast_form: bool | None = None) -> pl.Series:
     """The leader's fields. When nearly every line of a chunk starts ``PID EPOCH.USEC `` the
     cheap pattern is used; the few lines it misses get no leader, fail to classify and go
-    to the per-line reader, which knows every form. Other chunks take the full pattern."""
+    to the per-line reader, which knows every form. Other chunks take the full pattern.
+    ``fast_form`` is that choice when it was made for a whole chunk these lines are part of."""
     fast = lines.str.extract_groups(_FAST_LEADER)
     matched = int(fast.struct.field("lead").is_not_null().sum())
-    if matched >= 0.99 * len(lines):
+    if fast_form if fast_form is not None else _mostly_fast(matched, len(lines)):
         nulls = pl.Series(values=[None] * len(lines), dtype=pl.String)
         cols = {
             c: fast.struct.field(c) if c in ("lead", "pid2", "num") else nulls.alias(c)
@@ -102,11 +118,21 @@ def _leader(lines: pl.Series) -> pl.Series:
 def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     """Classify every line of a chunk with column-wide regexes."""
     n = len(lines)
-    df = pl.DataFrame({"raw": lines}).with_columns(
-        line=pl.int_range(first_line, first_line + n, dtype=pl.Int64)
-    )
+    line_nos = pl.int_range(first_line, first_line + n, dtype=pl.Int64, eager=True)
+    placed, slow = _classify(lines, line_nos)
+    return pl.concat([placed, slow], how="vertical_relaxed") if slow is not None else placed
+
+
+def _classify(
+    lines: pl.Series, line_nos: pl.Series, fast_form: bool | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The records of the lines the column-wide regexes place (in line order), and those of
+    the per-line reader for the rest (``None`` when there is no rest). Each line's record
+    depends on the line alone (and on ``fast_form``, see _leader), except that the per-line
+    reader joins neighbouring lines among those it is given."""
+    df = pl.DataFrame({"raw": lines, "line": line_nos.cast(pl.Int64)})
     raw = pl.col("raw")
-    df = df.with_columns(_leader(lines).alias("_lead")).unnest("_lead")
+    df = df.with_columns(_leader(lines, fast_form).alias("_lead")).unnest("_lead")
     body = raw.str.slice(pl.col("lead").str.len_chars())
     df = df.with_columns(body.alias("body"))
     b = pl.col("body")
@@ -195,9 +221,45 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
         [pl.col(c) if c in fast.columns else pl.lit(None, pl.String).alias(c) for c in cols]
     )
     if slow.height:
-        recs = _records_per_line(slow["line"], slow["raw"])
-        fast = pl.concat([fast, _frame_from_records(recs)], how="vertical_relaxed")
-    return fast
+        return fast, _frame_from_records(_records_per_line(slow["line"], slow["raw"]))
+    return fast, None
+
+
+class _ArrowCapsules:
+    """The (schema, array) capsules of the compiled core, for ``pl.Series``."""
+
+    def __init__(self, capsules: tuple[object, object]) -> None:
+        self.capsules = capsules
+
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
+        return self.capsules
+
+
+def _records(block: bytes, first_line: int) -> tuple[pl.DataFrame, int]:
+    """The records of a block of lines and how many lines it holds: the compiled core
+    places the common forms, the column-wide regexes read the rest (or the whole block,
+    without the core or when it declines). Both ways give the same frame."""
+    if native is not None and not (
+        b"\r" in block or b"\x1f" in block or block.startswith(b"\xef\xbb\xbf")
+    ):
+        # (split_lines treats these bytes specially; the core splits at "\n" only)
+        got = native.classify(block, first_line)
+        if got is not None:
+            capsules, line_nos, texts, n = got
+            placed = pl.Series(_ArrowCapsules(capsules)).struct.unnest()
+            if not texts:
+                return placed, n
+            rest = pl.Series("raw", texts, dtype=pl.String)
+            fits = int(rest.str.contains(_FAST_LEADER).sum())
+            if _mostly_fast(placed.height + fits, n):
+                more, slow = _classify(rest, pl.Series("line", line_nos, dtype=pl.Int64), True)
+                if more.height:
+                    placed = pl.concat([placed, more]).sort("line")
+                if slow is not None:
+                    placed = pl.concat([placed, slow], how="vertical_relaxed")
+                return placed, n
+    lines = split_lines(block)
+    return _records_columnar(lines, first_line), len(lines)
 
 
 #: how many lines of program output may stand between a cut call and the rest of it
@@ -629,21 +691,20 @@ def parse_frames(
     st = state or ParseState(strict=strict)
     if st.source is None and isinstance(source, (str, Path)):
         st.source = str(source)
-    chunks = read_chunks(source, chunk_lines)
-    pending: pl.Series | None = next(chunks, None)
+    blocks = read_blocks(source, chunk_lines)
+    pending = next(blocks, None)
     first_line = 1
     while pending is not None:
-        nxt = next(chunks, None)
+        nxt = next(blocks, None)
         while nxt is not None and (k := _continued(nxt)):
-            # what continues the chunk's last line goes with it (a dump, -k frames, the rest
+            # what continues the block's last line goes with it (a dump, -k frames, the rest
             # of a call cut by the program's output)
-            pending = pl.concat([pending, nxt.head(k)])
-            nxt = nxt.slice(k) if k < len(nxt) else next(chunks, None)
+            pending += nxt[:k]
+            nxt = nxt[k:] if k < len(nxt) else next(blocks, None)
         final = nxt is None
-        lines = pending
-        rec = _records_columnar(lines, first_line)
-        first_line += len(pending)
-        st.lines += len(pending)
+        rec, n = _records(pending, first_line)
+        first_line += n
+        st.lines += n
         rec = _add_times(rec, st)
         rec = _attach(rec)
         rec = _typed(rec, st)
@@ -654,16 +715,17 @@ def parse_frames(
         pending = nxt
 
 
-_CONTINUATION_START = r"^(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)"
+_CONTINUATION_START = re.compile(rb"(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)")
 
 
-def _continued(lines: pl.Series, most: int = 10_000) -> int:
-    """How many lines at the start of a chunk continue the previous chunk's last line."""
-    head = lines.head(most).str.contains(_CONTINUATION_START)
-    if not head[0]:
-        return 0
-    stops = (~head).arg_true()
-    return int(stops[0]) if len(stops) else len(head)
+def _continued(block: bytes) -> int:
+    """How many bytes at the start of a block are lines that continue the previous block's
+    last line."""
+    at = 0
+    while at < len(block) and _CONTINUATION_START.match(block, at):
+        nl = block.find(b"\n", at)
+        at = len(block) if nl < 0 else nl + 1
+    return at
 
 
 def parse_frame(

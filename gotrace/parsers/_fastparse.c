@@ -1,0 +1,900 @@
+/* The compiled core of the strace parser (optional; the pure path is gotrace/parsers/strace.py).
+ *
+ * classify(block, first_line) reads a block of log lines (bytes, "\n"-separated) in one pass
+ * and places the lines of the common forms of gotrace's own capture (-f -ttt [-T] [-yy]):
+ * "PID EPOCH.USEC " followed by a complete call, an "<unfinished ...>" head, a
+ * "<... NAME resumed>" tail, a "--- SIG... {...} ---" signal or a "+++ ... +++" exit. For
+ * these it produces exactly the record that strace.py's column-wide regexes produce (the
+ * grammar of gotrace/parsers/grammar.py, followed the way the regex engine follows it:
+ * leftmost-first). Every line where that is not certain (another form, a second ") ="
+ * inside the line, a byte outside ASCII, a number out of range, ...) is handed back
+ * unplaced, with its text, and the Python side reads it with the regexes as before.
+ *
+ * The records come back as one Arrow struct array through the Arrow C data interface
+ * (a pair of PyCapsules, as __arrow_c_array__ returns them); its string columns are
+ * Utf8View arrays whose long values point into one private copy of the block.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- Arrow C data interface */
+#define ARROW_FLAG_NULLABLE 2
+
+struct ArrowSchema {
+    const char *format;
+    const char *name;
+    const char *metadata;
+    int64_t flags;
+    int64_t n_children;
+    struct ArrowSchema **children;
+    struct ArrowSchema *dictionary;
+    void (*release)(struct ArrowSchema *);
+    void *private_data;
+};
+
+struct ArrowArray {
+    int64_t length;
+    int64_t null_count;
+    int64_t offset;
+    int64_t n_buffers;
+    int64_t n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+/* The record columns, in strace.py's _RECORD_COLS order. */
+enum {
+    C_LINE, C_RK, C_PID1, C_COMM1, C_PID2, C_COMM2, C_TOD, C_REL2, C_NUM, C_NR, C_IP,
+    C_NAME, C_ARGS, C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR,
+    C_SIG, C_INFO, C_STOPPED, C_STATUS, C_CORE, C_FORMER, C_TEXT, C_NEVER, C_REASON,
+    N_COLS
+};
+static const char *COL_NAMES[N_COLS] = {
+    "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
+    "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
+    "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
+};
+/* 'l' int64, 'b' boolean, 'v' string (Utf8View) */
+static const char COL_KIND[N_COLS] = {
+    'l', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
+    'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
+    'v', 'v', 'b', 'v', 'b', 'v', 'v', 'b', 'v',
+};
+
+/* the text block every long string value points into; freed with its last column */
+typedef struct {
+    char *data;
+    int64_t size;
+    int refs;
+} Shared;
+
+static void shared_decref(Shared *sh) {
+    if (__atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        free(sh->data);
+        free(sh);
+    }
+}
+
+typedef struct {
+    Shared *sh;
+    void *validity;
+    void *values;
+    int64_t variadic_size;
+    const void *buffers[4];
+} ColPriv;
+
+static void release_child(struct ArrowArray *a) {
+    if (a->release == NULL) return;
+    ColPriv *p = (ColPriv *)a->private_data;
+    free(p->validity);
+    free(p->values);
+    if (p->sh) shared_decref(p->sh);
+    free(p);
+    a->release = NULL;
+}
+
+static void release_struct(struct ArrowArray *a) {
+    if (a->release == NULL) return;
+    for (int64_t i = 0; i < a->n_children; i++) {
+        struct ArrowArray *c = a->children[i];
+        if (c->release) c->release(c);
+        free(c);
+    }
+    free(a->children);
+    free((void *)a->buffers);
+    a->release = NULL;
+}
+
+static void release_schema(struct ArrowSchema *s) {
+    if (s->release == NULL) return;
+    for (int64_t i = 0; i < s->n_children; i++) {
+        struct ArrowSchema *c = s->children[i];
+        if (c->release) c->release(c);
+        free(c);
+    }
+    free(s->children);
+    s->release = NULL;
+}
+
+static void release_child_schema(struct ArrowSchema *s) { s->release = NULL; }
+
+static void capsule_schema_free(PyObject *cap) {
+    struct ArrowSchema *s = PyCapsule_GetPointer(cap, "arrow_schema");
+    if (s) {
+        if (s->release) s->release(s);
+        free(s);
+    }
+}
+
+static void capsule_array_free(PyObject *cap) {
+    struct ArrowArray *a = PyCapsule_GetPointer(cap, "arrow_array");
+    if (a) {
+        if (a->release) a->release(a);
+        free(a);
+    }
+}
+
+/* ---------------------------------------------------------------- column builders */
+typedef struct {
+    int64_t off;  /* into the block; -1: null */
+    int32_t len;
+} Span;
+
+typedef struct {
+    int64_t n;         /* rows placed */
+    int64_t cap;
+    int64_t *line;
+    Span *s[N_COLS];   /* string columns (NULL for all-null columns / non-strings) */
+    uint8_t *b[N_COLS];/* bool columns: 0/1 per row */
+    const char **rk;   /* a static string per row */
+} Cols;
+
+/* columns that can hold a value in placed lines */
+static const int STRING_USED[] = {
+    C_PID2, C_NUM, C_NAME, C_ARGS, C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR,
+    C_SIG, C_INFO, C_STATUS, C_FORMER,
+};
+#define N_STRING_USED ((int)(sizeof(STRING_USED) / sizeof(STRING_USED[0])))
+static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER};
+
+static void cols_free(Cols *c) {
+    free(c->line);
+    free(c->rk);
+    for (int i = 0; i < N_COLS; i++) {
+        free(c->s[i]);
+        free(c->b[i]);
+    }
+}
+
+static int cols_init(Cols *c, int64_t cap) {
+    memset(c, 0, sizeof(*c));
+    if (cap < 1) cap = 1;
+    c->cap = cap;
+    c->line = malloc(sizeof(int64_t) * cap);
+    c->rk = malloc(sizeof(char *) * cap);
+    if (!c->line || !c->rk) return -1;
+    for (int k = 0; k < N_STRING_USED; k++) {
+        c->s[STRING_USED[k]] = malloc(sizeof(Span) * cap);
+        if (!c->s[STRING_USED[k]]) return -1;
+    }
+    for (int k = 0; k < 3; k++) {
+        c->b[BOOL_USED[k]] = malloc(cap);
+        if (!c->b[BOOL_USED[k]]) return -1;
+    }
+    return 0;
+}
+
+/* one line's fields while it is being read */
+typedef struct {
+    Span f[N_COLS];
+    uint8_t stopped, core, never;
+    const char *rk;
+} Rec;
+
+static inline void rec_clear(Rec *r) {
+    for (int k = 0; k < N_STRING_USED; k++) r->f[STRING_USED[k]].off = -1;
+    r->stopped = r->core = r->never = 0;
+    r->rk = NULL;
+}
+
+static inline Span span(const char *base, const char *p, const char *q) {
+    Span s;
+    s.off = (int64_t)(p - base);
+    s.len = (int32_t)(q - p);
+    return s;
+}
+
+/* ---------------------------------------------------------------- the grammar */
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_LOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define IS_UPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define IS_HEX(c) (IS_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define IS_WORD(c) (IS_DIGIT(c) || IS_LOWER(c) || IS_UPPER(c) || (c) == '_')
+
+static inline int ends_with(const char *p, const char *e, const char *suffix, size_t n) {
+    return (size_t)(e - p) >= n && memcmp(e - n, suffix, n) == 0;
+}
+
+static inline int starts_with(const char *p, const char *e, const char *prefix, size_t n) {
+    return (size_t)(e - p) >= n && memcmp(p, prefix, n) == 0;
+}
+
+#define UNFINISHED_NEVER " <unfinished ...>) = ?"
+#define UNFINISHED_SUFFIX " <unfinished ...>"
+#define DETACHED_SUFFIX " <detached ...>"
+
+/* "<" DUR ">" at p running exactly to e: \d+(?:\.\d+)?|unavailable|detached \.\.\. */
+static int read_dur(const char *p, const char *e, const char **v0, const char **v1) {
+    if (p >= e || *p != '<') return 0;
+    const char *q = p + 1;
+    if (q < e && IS_DIGIT(*q)) {
+        while (q < e && IS_DIGIT(*q)) q++;
+        if (q + 1 < e && *q == '.' && IS_DIGIT(q[1])) {
+            q++;
+            while (q < e && IS_DIGIT(*q)) q++;
+        }
+    } else if (starts_with(q, e, "unavailable", 11)) {
+        q += 11;
+    } else if (starts_with(q, e, "detached ...", 12)) {
+        q += 12;
+    } else {
+        return 0;
+    }
+    if (q + 1 != e || *q != '>') return 0;
+    *v0 = p + 1;
+    *v1 = q;
+    return 1;
+}
+
+/* RET_TAIL matched at p (a ")" followed by spaces and "="), running to e. 1: matched, the
+ * fields set; 0: not certain (the caller hands the line back). */
+static int read_tail(const char *base, const char *p, const char *e, Rec *r) {
+    const char *q = p + 1;
+    while (q < e && *q == ' ') q++;
+    if (q >= e || *q != '=') return 0;
+    q++;
+    if (q == e) return 1;
+    if (*q != ' ') return 0;
+    q++;
+    if (q < e && *q == '<') {
+        /* no return value: ") = <unavailable>" */
+        const char *d0, *d1;
+        if (!read_dur(q, e, &d0, &d1)) return 0;
+        r->f[C_DUR] = span(base, d0, d1);
+        return 1;
+    }
+    /* ret: \?|-?\d+|0x[0-9a-fA-F]+ (a decimal "0" followed by "x" cannot go on) */
+    const char *r0 = q;
+    if (q < e && *q == '?') {
+        q++;
+    } else if (q + 2 < e && q[0] == '0' && q[1] == 'x' && IS_HEX(q[2])) {
+        q += 2;
+        while (q < e && IS_HEX(*q)) q++;
+    } else {
+        if (q < e && *q == '-') q++;
+        if (q >= e || !IS_DIGIT(*q)) return 0;
+        while (q < e && IS_DIGIT(*q)) q++;
+    }
+    r->f[C_RET] = span(base, r0, q);
+    if (q < e && *q == '<') {
+        /* target: (?:->|[^<>]|<(?:->|[^<>])*>)* then ">", its first path */
+        const char *t0 = ++q;
+        for (;;) {
+            if (q >= e) return 0;
+            if (q + 1 < e && q[0] == '-' && q[1] == '>') {
+                q += 2;
+            } else if (*q == '>') {
+                break;
+            } else if (*q == '<') {
+                q++;
+                for (;;) {
+                    if (q >= e) return 0;
+                    if (q + 1 < e && q[0] == '-' && q[1] == '>') q += 2;
+                    else if (*q == '>') break;
+                    else if (*q == '<') return 0;
+                    else q++;
+                }
+                q++;
+            } else {
+                q++;
+            }
+        }
+        r->f[C_TARGET] = span(base, t0, q);
+        q++;
+    }
+    if (q == e) return 1;
+    if (*q != ' ' || q + 1 >= e) return 0;
+    if (q[1] == 'E') {
+        /* " E[A-Z0-9_]+ \([^()]*\)" */
+        const char *e0 = q + 1;
+        const char *x = e0 + 1;
+        while (x < e && (IS_UPPER(*x) || IS_DIGIT(*x) || *x == '_')) x++;
+        if (x == e0 + 1 || x + 1 >= e || x[0] != ' ' || x[1] != '(') return 0;
+        const char *m0 = x + 2;
+        const char *m = m0;
+        while (m < e && *m != '(' && *m != ')') m++;
+        if (m >= e || *m != ')') return 0;
+        r->f[C_ERRNO] = span(base, e0, x);
+        r->f[C_ERRMSG] = span(base, m0, m);
+        q = m + 1;
+        if (q == e) return 1;
+        if (*q != ' ' || q + 1 >= e) return 0;
+    }
+    if (q[1] == '(') {
+        /* " \((?P<extra>.*)\)" then (?: <dur>)?$ : the last ")" of the line */
+        const char *last = NULL;
+        for (const char *x = e - 1; x >= q + 2; x--) {
+            if (*x == ')') {
+                last = x;
+                break;
+            }
+        }
+        if (!last) return 0;
+        const char *rest = last + 1;
+        if (rest != e) {
+            const char *d0, *d1;
+            if (*rest != ' ' || !read_dur(rest + 1, e, &d0, &d1)) return 0;
+            r->f[C_DUR] = span(base, d0, d1);
+        }
+        r->f[C_EXTRA] = span(base, q + 2, last);
+        return 1;
+    }
+    if (q[1] == '<') {
+        const char *d0, *d1;
+        if (!read_dur(q + 1, e, &d0, &d1)) return 0;
+        r->f[C_DUR] = span(base, d0, d1);
+        return 1;
+    }
+    return 0;
+}
+
+/* the one ") +=" of a body; NULL when there is none; *many set when there are more */
+static const char *find_tail(const char *p, const char *e, int *many) {
+    const char *found = NULL;
+    *many = 0;
+    const char *x = p;
+    while (x < e) {
+        const char *c = memchr(x, ')', (size_t)(e - x));
+        if (!c) break;
+        const char *q = c + 1;
+        if (q < e && *q == ' ') {
+            while (q < e && *q == ' ') q++;
+            if (q < e && *q == '=') {
+                if (found) {
+                    *many = 1;
+                    return found;
+                }
+                found = c;
+            }
+        }
+        x = c + 1;
+    }
+    return found;
+}
+
+/* --- SIG\w+ {...} ---   --- SIG\w+ ---   --- stopped by SIG\w+ --- */
+static int read_signal(const char *base, const char *p, const char *e, Rec *r) {
+    const char *q = p + 4;
+    int stopped = 0;
+    if (starts_with(q, e, "stopped by ", 11)) {
+        q += 11;
+        stopped = 1;
+    }
+    if (!starts_with(q, e, "SIG", 3)) return 0;
+    const char *s0 = q;
+    q += 3;
+    if (q >= e || !IS_WORD(*q)) return 0;
+    while (q < e && IS_WORD(*q)) q++;
+    const char *s1 = q;
+    if (stopped) {
+        if (!((e - q == 4 && memcmp(q, " ---", 4) == 0) || (e - q == 3 && memcmp(q, "---", 3) == 0)))
+            return 0;
+        r->f[C_SIG] = span(base, s0, s1);
+        r->stopped = 1;
+        r->rk = "signal";
+        return 1;
+    }
+    if (q >= e || *q != ' ') return 0;
+    q++;
+    if (e - q == 3 && memcmp(q, "---", 3) == 0) {
+        r->f[C_SIG] = span(base, s0, s1);
+        r->rk = "signal";
+        return 1;
+    }
+    if (q >= e || *q != '{') return 0;
+    const char *close = NULL;
+    for (const char *x = e - 1; x > q; x--) {
+        if (*x == '}') {
+            close = x;
+            break;
+        }
+    }
+    if (!close) return 0;
+    const char *rest = close + 1;
+    if (!((e - rest == 4 && memcmp(rest, " ---", 4) == 0) || (e - rest == 3 && memcmp(rest, "---", 3) == 0)))
+        return 0;
+    r->f[C_SIG] = span(base, s0, s1);
+    r->f[C_INFO] = span(base, q, close + 1);
+    r->rk = "signal";
+    return 1;
+}
+
+static int read_digits_to(const char *q, const char *e, const char *suffix, size_t n,
+                          const char **d1) {
+    const char *d = q;
+    while (d < e && IS_DIGIT(*d)) d++;
+    if (d == q || (size_t)(e - d) != n || memcmp(d, suffix, n) != 0) return 0;
+    *d1 = d;
+    return 1;
+}
+
+/* +++ exited with N +++, +++ killed by SIG... [(core dumped)] +++, +++ superseded by ... +++ */
+static int read_exit(const char *base, const char *p, const char *e, Rec *r) {
+    const char *q = p + 4;
+    const char *d1;
+    if (starts_with(q, e, "exited with ", 12)) {
+        q += 12;
+        if (!read_digits_to(q, e, " +++", 4, &d1)) return 0;
+        r->f[C_STATUS] = span(base, q, d1);
+        r->rk = "exit";
+        return 1;
+    }
+    if (starts_with(q, e, "superseded by execve in pid ", 28)) {
+        q += 28;
+        if (!read_digits_to(q, e, " +++", 4, &d1)) return 0;
+        r->f[C_FORMER] = span(base, q, d1);
+        r->rk = "exec";
+        return 1;
+    }
+    if (starts_with(q, e, "killed by ", 10)) {
+        q += 10;
+        const char *s0 = q;
+        if (starts_with(q, e, "SIG", 3)) {
+            q += 3;
+            if (q >= e || !IS_WORD(*q)) return 0;
+            while (q < e && IS_WORD(*q)) q++;
+        } else {
+            while (q < e && IS_DIGIT(*q)) q++;
+            if (q == s0) return 0;
+        }
+        const char *s1 = q;
+        if (e - q == 4 && memcmp(q, " +++", 4) == 0) {
+            r->core = 0;
+        } else if (e - q == 18 && memcmp(q, " (core dumped) +++", 18) == 0) {
+            r->core = 1;
+        } else {
+            return 0;
+        }
+        r->f[C_SIG] = span(base, s0, s1);
+        r->rk = "kill";
+        return 1;
+    }
+    return 0;
+}
+
+/* a syscall name: [a-z_][a-z0-9_]*|\?\?\?\?? ; returns its end or NULL */
+static const char *read_name(const char *q, const char *e) {
+    if (q < e && (IS_LOWER(*q) || *q == '_')) {
+        q++;
+        while (q < e && (IS_LOWER(*q) || IS_DIGIT(*q) || *q == '_')) q++;
+        return q;
+    }
+    if (e - q >= 3 && q[0] == '?' && q[1] == '?' && q[2] == '?') {
+        q += 3;
+        if (q < e && *q == '?') q++;
+        return q;
+    }
+    return NULL;
+}
+
+/* the time checks of lines.IMPLAUSIBLE_TIME: ^\d{11}|\.\d{10} */
+static int implausible_time(const char *p, const char *e) {
+    const char *q = p;
+    while (q < e && IS_DIGIT(*q)) q++;
+    if (q - p >= 11) return 1;
+    for (const char *x = p; x < e; x++) {
+        if (*x == '.') {
+            const char *y = x + 1;
+            while (y < e && IS_DIGIT(*y)) y++;
+            if (y - (x + 1) >= 10) return 1;
+        }
+    }
+    return 0;
+}
+
+/* One line -> 1 placed (r filled), 0 not certain. */
+static int read_line(const char *base, const char *p, const char *e, Rec *r) {
+    rec_clear(r);
+    /* the leader: \d+ +\d+\.\d+ (?:\(\+ *\d+\.\d+\) )? */
+    const char *q = p;
+    while (q < e && IS_DIGIT(*q)) q++;
+    if (q == p || q - p > 10 || q >= e || *q != ' ') return 0;
+    r->f[C_PID2] = span(base, p, q);
+    while (q < e && *q == ' ') q++;
+    const char *n0 = q;
+    while (q < e && IS_DIGIT(*q)) q++;
+    if (q == n0 || q >= e || *q != '.') return 0;
+    q++;
+    if (q >= e || !IS_DIGIT(*q)) return 0;
+    while (q < e && IS_DIGIT(*q)) q++;
+    if (q >= e || *q != ' ') return 0;
+    if (implausible_time(n0, q)) return 0;
+    r->f[C_NUM] = span(base, n0, q);
+    q++;
+    if (q + 1 < e && q[0] == '(' && q[1] == '+') {
+        const char *x = q + 2;
+        while (x < e && *x == ' ') x++;
+        const char *d = x;
+        while (x < e && IS_DIGIT(*x)) x++;
+        if (x > d && x < e && *x == '.') {
+            x++;
+            const char *f = x;
+            while (x < e && IS_DIGIT(*x)) x++;
+            if (x > f && x + 1 < e && x[0] == ')' && x[1] == ' ') q = x + 2;
+        }
+    }
+    const char *b = q; /* the body */
+    if (b >= e) return 0;
+    r->never = ends_with(b, e, UNFINISHED_NEVER, sizeof(UNFINISHED_NEVER) - 1) ||
+               ends_with(b, e, DETACHED_SUFFIX, sizeof(DETACHED_SUFFIX) - 1);
+    int many;
+    const char *tail = find_tail(b, e, &many);
+    if (many) return 0;
+    if (b[0] == '-' && starts_with(b, e, "--- ", 4)) {
+        if (tail) return 0;
+        return read_signal(base, b, e, r);
+    }
+    if (b[0] == '+' && starts_with(b, e, "+++ ", 4)) {
+        if (tail) return 0;
+        return read_exit(base, b, e, r);
+    }
+    if (tail && !read_tail(base, tail, e, r)) return 0;
+    if (b[0] == '<') {
+        if (!starts_with(b, e, "<... ", 5)) return 0;
+        const char *n = b + 5;
+        const char *ne = read_name(n, e);
+        if (!ne || !starts_with(ne, e, " resumed>", 9)) return 0;
+        const char *h = ne + 9;
+        if (starts_with(h, e, UNFINISHED_SUFFIX, sizeof(UNFINISHED_SUFFIX) - 1))
+            h += sizeof(UNFINISHED_SUFFIX) - 1;
+        if (!tail || tail < h) return 0;
+        r->f[C_NAME] = span(base, n, ne);
+        r->f[C_ARGS] = span(base, h, tail);
+        r->rk = "resumed";
+        return 1;
+    }
+    const char *ne = read_name(b, e);
+    if (!ne || ne >= e || *ne != '(') return 0;
+    r->f[C_NAME] = span(base, b, ne);
+    const char *a0 = ne + 1;
+    size_t unf = 0;
+    if (ends_with(b, e, UNFINISHED_NEVER, sizeof(UNFINISHED_NEVER) - 1))
+        unf = sizeof(UNFINISHED_NEVER) - 1;
+    else if (ends_with(b, e, UNFINISHED_SUFFIX, sizeof(UNFINISHED_SUFFIX) - 1))
+        unf = sizeof(UNFINISHED_SUFFIX) - 1;
+    else if (ends_with(b, e, DETACHED_SUFFIX, sizeof(DETACHED_SUFFIX) - 1))
+        unf = sizeof(DETACHED_SUFFIX) - 1;
+    if (unf) {
+        const char *a1 = e - unf;
+        if (a1 < a0) return 0;
+        r->f[C_ARGS] = span(base, a0, a1);
+        r->rk = "unfinished";
+        return 1;
+    }
+    if (!tail || tail < a0) return 0;
+    r->f[C_ARGS] = span(base, a0, tail);
+    r->rk = "call";
+    return 1;
+}
+
+/* the number checks of lines.MAX_DIGITS and the dur check; 1 when a field is out of range */
+static int bad_numbers(const Rec *r, const char *base) {
+    const Span *d = &r->f[C_DUR];
+    if (r->f[C_RET].off >= 0 && r->f[C_RET].len > 20) return 1;
+    if (r->f[C_STATUS].off >= 0 && r->f[C_STATUS].len > 3) return 1;
+    if (r->f[C_FORMER].off >= 0 && r->f[C_FORMER].len > 10) return 1;
+    if (d->off >= 0 && implausible_time(base + d->off, base + d->off + d->len)) return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- export */
+static int make_view_column(Cols *c, int col, Shared *sh, const char *base,
+                            struct ArrowArray *out) {
+    int64_t n = c->n;
+    ColPriv *p = calloc(1, sizeof(ColPriv));
+    if (!p) return -1;
+    int64_t vbytes = (n + 7) / 8;
+    p->validity = calloc(1, vbytes ? vbytes : 1);
+    p->values = calloc(n ? n : 1, 16);
+    if (!p->validity || !p->values) {
+        free(p->validity);
+        free(p->values);
+        free(p);
+        return -1;
+    }
+    uint8_t *valid = p->validity;
+    uint8_t *views = p->values;
+    int64_t nulls = 0;
+    Span *s = c->s[col];
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t *v = views + 16 * i;
+        int32_t len;
+        const char *src;
+        if (col == C_RK) {
+            src = c->rk[i];
+            len = (int32_t)strlen(src);
+        } else if (s == NULL || s[i].off < 0) {
+            nulls++;
+            continue;
+        } else {
+            src = base + s[i].off;
+            len = s[i].len;
+        }
+        valid[i >> 3] |= (uint8_t)(1u << (i & 7));
+        memcpy(v, &len, 4);
+        if (len <= 12) {
+            memcpy(v + 4, src, (size_t)len);
+        } else {
+            int32_t buf = 0;
+            int32_t off = (int32_t)(src - base);
+            memcpy(v + 4, src, 4);
+            memcpy(v + 8, &buf, 4);
+            memcpy(v + 12, &off, 4);
+        }
+    }
+    p->sh = sh;
+    __atomic_add_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL);
+    p->variadic_size = sh->size;
+    p->buffers[0] = nulls ? p->validity : NULL;
+    p->buffers[1] = p->values;
+    p->buffers[2] = sh->data;
+    p->buffers[3] = &p->variadic_size;
+    out->length = n;
+    out->null_count = nulls;
+    out->offset = 0;
+    out->n_buffers = 4;
+    out->n_children = 0;
+    out->buffers = p->buffers;
+    out->children = NULL;
+    out->dictionary = NULL;
+    out->release = release_child;
+    out->private_data = p;
+    return 0;
+}
+
+static int make_fixed_column(Cols *c, int col, struct ArrowArray *out) {
+    int64_t n = c->n;
+    ColPriv *p = calloc(1, sizeof(ColPriv));
+    if (!p) return -1;
+    if (COL_KIND[col] == 'l') {
+        p->values = malloc(sizeof(int64_t) * (n ? n : 1));
+        if (!p->values) {
+            free(p);
+            return -1;
+        }
+        memcpy(p->values, c->line, sizeof(int64_t) * n);
+    } else {
+        int64_t vbytes = (n + 7) / 8;
+        p->values = calloc(1, vbytes ? vbytes : 1);
+        if (!p->values) {
+            free(p);
+            return -1;
+        }
+        uint8_t *bits = p->values;
+        uint8_t *src = c->b[col];
+        for (int64_t i = 0; i < n; i++)
+            if (src[i]) bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+    }
+    p->buffers[0] = NULL;
+    p->buffers[1] = p->values;
+    out->length = n;
+    out->null_count = 0;
+    out->offset = 0;
+    out->n_buffers = 2;
+    out->n_children = 0;
+    out->buffers = p->buffers;
+    out->children = NULL;
+    out->dictionary = NULL;
+    out->release = release_child;
+    out->private_data = p;
+    return 0;
+}
+
+static PyObject *export_struct(Cols *c, Shared *sh) {
+    struct ArrowSchema *schema = calloc(1, sizeof(struct ArrowSchema));
+    struct ArrowArray *array = calloc(1, sizeof(struct ArrowArray));
+    if (!schema || !array) goto nomem;
+    schema->children = calloc(N_COLS, sizeof(struct ArrowSchema *));
+    array->children = calloc(N_COLS, sizeof(struct ArrowArray *));
+    array->buffers = calloc(1, sizeof(void *));
+    if (!schema->children || !array->children || !array->buffers) goto nomem;
+    schema->format = "+s";
+    schema->name = "";
+    schema->n_children = N_COLS;
+    schema->release = release_schema;
+    array->length = c->n;
+    array->n_buffers = 1;
+    array->n_children = N_COLS;
+    array->release = release_struct;
+    for (int i = 0; i < N_COLS; i++) {
+        struct ArrowSchema *cs = calloc(1, sizeof(struct ArrowSchema));
+        struct ArrowArray *ca = calloc(1, sizeof(struct ArrowArray));
+        if (!cs || !ca) {
+            free(cs);
+            free(ca);
+            goto nomem;
+        }
+        schema->children[i] = cs;
+        array->children[i] = ca;
+        cs->format = COL_KIND[i] == 'l' ? "l" : COL_KIND[i] == 'b' ? "b" : "vu";
+        cs->name = COL_NAMES[i];
+        cs->flags = ARROW_FLAG_NULLABLE;
+        cs->release = release_child_schema;
+        int rc = COL_KIND[i] == 'v' ? make_view_column(c, i, sh, sh->data, ca)
+                                    : make_fixed_column(c, i, ca);
+        if (rc < 0) goto nomem;
+    }
+    PyObject *s_cap = PyCapsule_New(schema, "arrow_schema", capsule_schema_free);
+    if (!s_cap) goto fail;
+    schema = NULL;
+    PyObject *a_cap = PyCapsule_New(array, "arrow_array", capsule_array_free);
+    if (!a_cap) {
+        Py_DECREF(s_cap);
+        goto fail;
+    }
+    return Py_BuildValue("(NN)", s_cap, a_cap);
+nomem:
+    PyErr_NoMemory();
+fail:
+    if (schema) {
+        if (schema->children) {
+            for (int i = 0; i < N_COLS; i++) free(schema->children[i]);
+            free(schema->children);
+        }
+        free(schema);
+    }
+    if (array) {
+        if (array->children) {
+            for (int i = 0; i < N_COLS; i++) {
+                struct ArrowArray *ca = array->children[i];
+                if (ca && ca->release) ca->release(ca);
+                free(ca);
+            }
+            free(array->children);
+        }
+        free((void *)array->buffers);
+        free(array);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- classify() */
+PyDoc_STRVAR(classify_doc,
+"classify(block: bytes, first_line: int) -> tuple | None\n\n"
+"Read a block of strace lines; return (capsules, lines, unplaced_lines, unplaced_texts,\n"
+"n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
+"capsules), and the 1-based numbers and text of the lines left to the regexes. None when\n"
+"the block does not suit the compiled reader (an unplaced line is not UTF-8, or the block\n"
+"is too large).");
+
+static PyObject *classify(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    long long first_line;
+    if (!PyArg_ParseTuple(args, "y*L", &view, &first_line)) return NULL;
+    const char *data = view.buf;
+    int64_t size = view.len;
+    if (size >= INT32_MAX) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    Shared *sh = calloc(1, sizeof(Shared));
+    char *copy = malloc(size ? size : 1);
+    if (!sh || !copy) {
+        free(sh);
+        free(copy);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    memcpy(copy, data, size);
+    PyBuffer_Release(&view);
+    sh->data = copy;
+    sh->size = size;
+    sh->refs = 1;
+
+    int64_t n_lines = 0;
+    for (const char *x = copy, *e = copy + size; x < e;) {
+        const char *nl = memchr(x, '\n', (size_t)(e - x));
+        n_lines++;
+        if (!nl) break;
+        x = nl + 1;
+    }
+    Cols c;
+    PyObject *un_lines = NULL, *un_texts = NULL, *result = NULL;
+    if (cols_init(&c, n_lines) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    un_lines = PyList_New(0);
+    un_texts = PyList_New(0);
+    if (!un_lines || !un_texts) goto done;
+
+    Rec r;
+    int64_t idx = 0;
+    int not_utf8 = 0;
+    const char *x = copy, *end = copy + size;
+    while (x < end) {
+        const char *nl = memchr(x, '\n', (size_t)(end - x));
+        const char *e = nl ? nl : end;
+        int ascii = 1;
+        for (const char *y = x; y < e; y++) {
+            if ((unsigned char)*y >= 0x80) {
+                ascii = 0;
+                break;
+            }
+        }
+        if (ascii && read_line(copy, x, e, &r) && !bad_numbers(&r, copy)) {
+            int64_t k = c.n++;
+            c.line[k] = first_line + idx;
+            c.rk[k] = r.rk;
+            for (int j = 0; j < N_STRING_USED; j++) c.s[STRING_USED[j]][k] = r.f[STRING_USED[j]];
+            c.b[C_STOPPED][k] = r.stopped;
+            c.b[C_CORE][k] = r.core;
+            c.b[C_NEVER][k] = r.never;
+        } else {
+            PyObject *num = PyLong_FromLongLong(first_line + idx);
+            PyObject *txt = PyUnicode_DecodeUTF8(x, (Py_ssize_t)(e - x), NULL);
+            if (!txt) {
+                PyErr_Clear();
+                not_utf8 = 1;
+            }
+            if (!num || !txt || PyList_Append(un_lines, num) < 0 ||
+                PyList_Append(un_texts, txt) < 0) {
+                Py_XDECREF(num);
+                Py_XDECREF(txt);
+                if (not_utf8) break;
+                goto done;
+            }
+            Py_DECREF(num);
+            Py_DECREF(txt);
+        }
+        idx++;
+        if (!nl) break;
+        x = nl + 1;
+    }
+    if (not_utf8) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        goto done;
+    }
+    {
+        PyObject *caps = export_struct(&c, sh);
+        if (!caps) goto done;
+        result = Py_BuildValue("(NOOL)", caps, un_lines, un_texts, (long long)n_lines);
+    }
+done:
+    cols_free(&c);
+    Py_XDECREF(un_lines);
+    Py_XDECREF(un_texts);
+    shared_decref(sh);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"classify", classify, METH_VARARGS, classify_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastparse",
+    "The compiled core of gotrace's strace parser (see classify).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastparse(void) { return PyModule_Create(&module); }
