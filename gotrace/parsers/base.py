@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import polars as pl
 
+from gotrace.errors import GotraceError
+
 #: lines per chunk: enough for polars to work on whole columns, small enough that a 10M-line
 #: log parses in bounded memory (about half a GB)
 DEFAULT_CHUNK_LINES = 100_000
@@ -119,3 +121,24 @@ def file_kind(path: str | Path) -> str:
     if is_dtruss(text):
         return "dtruss"
     return "strace"
+
+
+def file_format(p: Path, name: str | None = None) -> str:
+    """``parquet``, ``dtruss`` or ``strace`` for a file that can be read; one clear
+    GotraceError for an empty, binary or unreadable one (``name`` is what to call it)."""
+    name = name or str(p)
+    try:
+        if p.stat().st_size == 0:
+            raise GotraceError(f"{name}: empty file, not a trace")
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except PermissionError as exc:
+        raise GotraceError(f"{name}: permission denied") from exc
+    except OSError as exc:
+        raise GotraceError(f"{name}: cannot read ({exc.strerror})") from exc
+    if head == b"PAR1":
+        return "parquet"
+    kind = file_kind(p)
+    if kind == "binary":
+        raise GotraceError(f"{name}: binary file, not a strace or dtruss log")
+    return kind

@@ -528,55 +528,57 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
     if st.carry is not None and st.carry.height:
         rec = pl.concat([st.carry, rec], how="vertical_relaxed").sort("line")
         st.carry = None
-    rec = rec.with_row_index("_i")
-    halves = rec.filter(pl.col("rk").is_in(["unfinished", "resumed"])).select(
-        "_i", "pid", "rk", "name", "never"
+    n = rec.height
+    halves = (
+        rec.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "pid", "rk", "name", "never"
+        )
+        .filter(pl.col("rk").is_in(["unfinished", "resumed"]))
+        .sort("pid", "_i")
     )
-    if halves.height:
-        halves = halves.sort("pid", "_i").with_columns(
-            n_i=pl.col("_i").shift(-1).over("pid"),
-            n_rk=pl.col("rk").shift(-1).over("pid"),
-            n_name=pl.col("name").shift(-1).over("pid"),
+    heads = halves.with_columns(
+        n_i=pl.col("_i").shift(-1),
+        n_rk=pl.col("rk").shift(-1),
+        n_name=pl.col("name").shift(-1),
+        n_pid=pl.col("pid").shift(-1),
+    ).filter(
+        (pl.col("rk") == "unfinished")
+        & ~pl.col("never").fill_null(False)
+        & (pl.col("n_rk") == "resumed")
+        & pl.col("n_pid").eq_missing(pl.col("pid"))
+        & (
+            (pl.col("n_name") == pl.col("name"))
+            | pl.col("n_name").is_in(["???", "????"])
+            | pl.col("n_name").is_null()
         )
-        heads = halves.filter(
-            (pl.col("rk") == "unfinished")
-            & ~pl.col("never").fill_null(False)
-            & (pl.col("n_rk") == "resumed")
-            & (
-                (pl.col("n_name") == pl.col("name"))
-                | pl.col("n_name").is_in(["???", "????"])
-                | pl.col("n_name").is_null()
-            )
-        )
-        partner = pl.Series("partner", [None] * rec.height, dtype=pl.UInt32)
-        if heads.height:
-            partner = partner.scatter(heads["_i"], heads["n_i"])
-        tails = heads["n_i"]
-        rec = rec.with_columns(partner)
-        p = pl.col("partner")
-        has = p.is_not_null()
+    )
+    end_line = pl.repeat(None, n, dtype=pl.Int64, eager=True).alias("end_line")
+    res_ts = pl.repeat(None, n, dtype=pl.Float64, eager=True).alias("res_ts")
+    if heads.height:
+        # the pairs are merged by row index: the head row takes the tail's return, the
+        # tail row goes; the frame keeps its line order and is never re-sorted
+        hi, ti = heads["_i"], heads["n_i"]
+        head, tail = rec[hi], rec[ti]
         taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+        merged = {c: tail[c] for c in taken}
+        merged["rk"] = pl.repeat("call", len(hi), eager=True, dtype=pl.String)
+        merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
         # -e read=/write= dump the buffer when the call returns, after the resumed half
-        joined = {c: pl.coalesce(pl.col(c), pl.col(c).gather(p)) for c in ("data", "stack")}
+        for c in ("data", "stack"):
+            merged[c] = head[c].fill_null(tail[c])
         rec = rec.with_columns(
-            rk=pl.when(has).then(pl.lit("call")).otherwise(pl.col("rk")),
-            args=pl.when(has)
-            .then(pl.col("args").fill_null("") + pl.col("args").gather(p).fill_null(""))
-            .otherwise(pl.col("args")),
-            end_line=pl.col("line").gather(p),
-            res_ts=pl.col("ts").gather(p),
-            **{c: pl.when(has).then(pl.col(c).gather(p)).otherwise(pl.col(c)) for c in taken},
-            **{c: pl.when(has).then(e).otherwise(pl.col(c)) for c, e in joined.items()},
+            [rec[c].scatter(hi, v) for c, v in merged.items()]
+            + [end_line.scatter(hi, tail["line"]), res_ts.scatter(hi, tail["ts"])]
         )
-        rec = rec.filter(~pl.col("_i").is_in(tails.implode()))
+        rec = rec.filter(pl.repeat(True, n, eager=True).scatter(ti, False))
     else:
-        rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
+        rec = rec.with_columns(end_line, res_ts)
     if not final:
         # An unfinished call may be resumed in the next chunk: hold it back.
         is_open = (pl.col("rk") == "unfinished") & ~pl.col("never").fill_null(False)
-        st.carry = rec.filter(is_open).drop("_i", "partner", "end_line", "res_ts", strict=False)
+        st.carry = rec.filter(is_open).drop("end_line", "res_ts")
         rec = rec.filter(~is_open)
-    return rec.drop("_i", "partner", strict=False)
+    return rec
 
 
 def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
