@@ -67,16 +67,73 @@ static const char COL_KIND[N_COLS] = {
     'v', 'v', 'b', 'v', 'b', 'v', 'v', 'b', 'v',
 };
 
+/* ---------------------------------------------------------------- a pool of big buffers
+ * Each block needs some 40 MB of fresh buffers; taking them from the system every time
+ * costs more in page faults than the reading itself. Buffers polars hands back (when it
+ * releases a column, maybe in another thread) wait here for the next block. */
+#include <pthread.h>
+#define POOL_SLOTS 64
+#define POOL_MAX_BYTES ((size_t)256 << 20)
+#define HEADER 64
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *pool[POOL_SLOTS];
+static size_t pool_bytes;
+
+static inline size_t big_size(void *p) { return *(size_t *)((char *)p - HEADER); }
+
+static void *big_alloc(size_t size, int zero) {
+    if (size == 0) size = 1;
+    void *got = NULL;
+    pthread_mutex_lock(&pool_lock);
+    for (int i = 0; i < POOL_SLOTS; i++) {
+        if (pool[i] && big_size(pool[i]) >= size && big_size(pool[i]) <= 2 * size + 4096) {
+            got = pool[i];
+            pool[i] = NULL;
+            pool_bytes -= big_size(got);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (!got) {
+        char *raw = malloc(size + HEADER);
+        if (!raw) return NULL;
+        *(size_t *)raw = size;
+        got = raw + HEADER;
+    }
+    if (zero) memset(got, 0, size);
+    return got;
+}
+
+static void big_free(void *p) {
+    if (!p) return;
+    size_t size = big_size(p);
+    pthread_mutex_lock(&pool_lock);
+    if (pool_bytes + size <= POOL_MAX_BYTES) {
+        for (int i = 0; i < POOL_SLOTS; i++) {
+            if (!pool[i]) {
+                pool[i] = p;
+                pool_bytes += size;
+                p = NULL;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (p) free((char *)p - HEADER);
+}
+
 /* the text block every long string value points into; freed with its last column */
 typedef struct {
     char *data;
     int64_t size;
+    void *zeros; /* the views and validity of the columns that are all null */
     int refs;
 } Shared;
 
 static void shared_decref(Shared *sh) {
     if (__atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        free(sh->data);
+        big_free(sh->data);
+        big_free(sh->zeros);
         free(sh);
     }
 }
@@ -92,8 +149,8 @@ typedef struct {
 static void release_child(struct ArrowArray *a) {
     if (a->release == NULL) return;
     ColPriv *p = (ColPriv *)a->private_data;
-    free(p->validity);
-    free(p->values);
+    big_free(p->validity);
+    big_free(p->values);
     if (p->sh) shared_decref(p->sh);
     free(p);
     a->release = NULL;
@@ -147,12 +204,13 @@ typedef struct {
 } Span;
 
 typedef struct {
-    int64_t n;         /* rows placed */
+    int64_t n;                /* rows placed */
     int64_t cap;
     int64_t *line;
-    Span *s[N_COLS];   /* string columns (NULL for all-null columns / non-strings) */
-    uint8_t *b[N_COLS];/* bool columns: 0/1 per row */
-    const char **rk;   /* a static string per row */
+    uint8_t *views[N_COLS];   /* string columns: 16-byte Utf8View views (NULL: all null) */
+    uint8_t *valid[N_COLS];   /* their validity bits */
+    int64_t nulls[N_COLS];
+    uint8_t *b[N_COLS];       /* bool columns: validity-free bits */
 } Cols;
 
 /* columns that can hold a value in placed lines */
@@ -164,11 +222,11 @@ static const int STRING_USED[] = {
 static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER};
 
 static void cols_free(Cols *c) {
-    free(c->line);
-    free(c->rk);
+    big_free(c->line);
     for (int i = 0; i < N_COLS; i++) {
-        free(c->s[i]);
-        free(c->b[i]);
+        big_free(c->views[i]);
+        big_free(c->valid[i]);
+        big_free(c->b[i]);
     }
 }
 
@@ -176,18 +234,44 @@ static int cols_init(Cols *c, int64_t cap) {
     memset(c, 0, sizeof(*c));
     if (cap < 1) cap = 1;
     c->cap = cap;
-    c->line = malloc(sizeof(int64_t) * cap);
-    c->rk = malloc(sizeof(char *) * cap);
-    if (!c->line || !c->rk) return -1;
-    for (int k = 0; k < N_STRING_USED; k++) {
-        c->s[STRING_USED[k]] = malloc(sizeof(Span) * cap);
-        if (!c->s[STRING_USED[k]]) return -1;
+    int64_t bits = (cap + 7) / 8;
+    c->line = big_alloc(sizeof(int64_t) * (size_t)cap, 0);
+    if (!c->line) return -1;
+    for (int k = 0; k <= N_STRING_USED; k++) {
+        int col = k < N_STRING_USED ? STRING_USED[k] : C_RK;
+        c->views[col] = big_alloc(16 * (size_t)cap, 0);
+        c->valid[col] = big_alloc((size_t)bits, 1);
+        if (!c->views[col] || !c->valid[col]) return -1;
     }
     for (int k = 0; k < 3; k++) {
-        c->b[BOOL_USED[k]] = malloc(cap);
+        c->b[BOOL_USED[k]] = big_alloc((size_t)bits, 1);
         if (!c->b[BOOL_USED[k]]) return -1;
     }
     return 0;
+}
+
+/* row i of a string column: the value at base+off (len bytes), or null when off < 0 */
+static inline void put_view(Cols *c, int col, int64_t i, const char *base, int64_t off,
+                            int32_t len) {
+    uint8_t *v = c->views[col] + 16 * i;
+    if (off < 0) {
+        memset(v, 0, 16);
+        c->nulls[col]++;
+        return;
+    }
+    c->valid[col][i >> 3] |= (uint8_t)(1u << (i & 7));
+    const char *src = base + off;
+    memcpy(v, &len, 4);
+    if (len <= 12) {
+        memset(v + 4, 0, 12);
+        memcpy(v + 4, src, (size_t)len);
+    } else {
+        int32_t buf = 0;
+        int32_t o = (int32_t)off;
+        memcpy(v + 4, src, 4);
+        memcpy(v + 8, &buf, 4);
+        memcpy(v + 12, &o, 4);
+    }
 }
 
 /* one line's fields while it is being read */
@@ -508,6 +592,19 @@ static int implausible_time(const char *p, const char *e) {
     return 0;
 }
 
+/* no byte of [p, e) is outside ASCII (8 bytes at a time) */
+static inline int is_ascii(const char *p, const char *e) {
+    uint64_t acc = 0;
+    while (e - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        acc |= w;
+        p += 8;
+    }
+    while (p < e) acc |= (uint8_t)*p++;
+    return (acc & 0x8080808080808080ULL) == 0;
+}
+
 /* One line -> 1 placed (r filled), 0 not certain. */
 static int read_line(const char *base, const char *p, const char *e, Rec *r) {
     rec_clear(r);
@@ -604,55 +701,28 @@ static int bad_numbers(const Rec *r, const char *base) {
 }
 
 /* ---------------------------------------------------------------- export */
-static int make_view_column(Cols *c, int col, Shared *sh, const char *base,
-                            struct ArrowArray *out) {
+static int make_view_column(Cols *c, int col, Shared *sh, struct ArrowArray *out) {
     int64_t n = c->n;
     ColPriv *p = calloc(1, sizeof(ColPriv));
     if (!p) return -1;
-    int64_t vbytes = (n + 7) / 8;
-    p->validity = calloc(1, vbytes ? vbytes : 1);
-    p->values = calloc(n ? n : 1, 16);
-    if (!p->validity || !p->values) {
-        free(p->validity);
-        free(p->values);
-        free(p);
-        return -1;
-    }
-    uint8_t *valid = p->validity;
-    uint8_t *views = p->values;
-    int64_t nulls = 0;
-    Span *s = c->s[col];
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t *v = views + 16 * i;
-        int32_t len;
-        const char *src;
-        if (col == C_RK) {
-            src = c->rk[i];
-            len = (int32_t)strlen(src);
-        } else if (s == NULL || s[i].off < 0) {
-            nulls++;
-            continue;
-        } else {
-            src = base + s[i].off;
-            len = s[i].len;
-        }
-        valid[i >> 3] |= (uint8_t)(1u << (i & 7));
-        memcpy(v, &len, 4);
-        if (len <= 12) {
-            memcpy(v + 4, src, (size_t)len);
-        } else {
-            int32_t buf = 0;
-            int32_t off = (int32_t)(src - base);
-            memcpy(v + 4, src, 4);
-            memcpy(v + 8, &buf, 4);
-            memcpy(v + 12, &off, 4);
-        }
+    int64_t nulls;
+    if (c->views[col]) {
+        /* the column's buffers go to the array */
+        p->values = c->views[col];
+        p->validity = c->valid[col];
+        c->views[col] = NULL;
+        c->valid[col] = NULL;
+        nulls = c->nulls[col];
+        p->buffers[0] = nulls ? p->validity : NULL;
+        p->buffers[1] = p->values;
+    } else {
+        nulls = n;
+        p->buffers[0] = sh->zeros;
+        p->buffers[1] = sh->zeros;
     }
     p->sh = sh;
     __atomic_add_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL);
     p->variadic_size = sh->size;
-    p->buffers[0] = nulls ? p->validity : NULL;
-    p->buffers[1] = p->values;
     p->buffers[2] = sh->data;
     p->buffers[3] = &p->variadic_size;
     out->length = n;
@@ -673,23 +743,11 @@ static int make_fixed_column(Cols *c, int col, struct ArrowArray *out) {
     ColPriv *p = calloc(1, sizeof(ColPriv));
     if (!p) return -1;
     if (COL_KIND[col] == 'l') {
-        p->values = malloc(sizeof(int64_t) * (n ? n : 1));
-        if (!p->values) {
-            free(p);
-            return -1;
-        }
-        memcpy(p->values, c->line, sizeof(int64_t) * n);
+        p->values = c->line;
+        c->line = NULL;
     } else {
-        int64_t vbytes = (n + 7) / 8;
-        p->values = calloc(1, vbytes ? vbytes : 1);
-        if (!p->values) {
-            free(p);
-            return -1;
-        }
-        uint8_t *bits = p->values;
-        uint8_t *src = c->b[col];
-        for (int64_t i = 0; i < n; i++)
-            if (src[i]) bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+        p->values = c->b[col];
+        c->b[col] = NULL;
     }
     p->buffers[0] = NULL;
     p->buffers[1] = p->values;
@@ -736,8 +794,7 @@ static PyObject *export_struct(Cols *c, Shared *sh) {
         cs->name = COL_NAMES[i];
         cs->flags = ARROW_FLAG_NULLABLE;
         cs->release = release_child_schema;
-        int rc = COL_KIND[i] == 'v' ? make_view_column(c, i, sh, sh->data, ca)
-                                    : make_fixed_column(c, i, ca);
+        int rc = COL_KIND[i] == 'v' ? make_view_column(c, i, sh, ca) : make_fixed_column(c, i, ca);
         if (rc < 0) goto nomem;
     }
     PyObject *s_cap = PyCapsule_New(schema, "arrow_schema", capsule_schema_free);
@@ -795,10 +852,10 @@ static PyObject *classify(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     Shared *sh = calloc(1, sizeof(Shared));
-    char *copy = malloc(size ? size : 1);
+    char *copy = big_alloc((size_t)size, 0);
     if (!sh || !copy) {
         free(sh);
-        free(copy);
+        big_free(copy);
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
@@ -817,7 +874,8 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     }
     Cols c;
     PyObject *un_lines = NULL, *un_texts = NULL, *result = NULL;
-    if (cols_init(&c, n_lines) < 0) {
+    sh->zeros = big_alloc(16 * (size_t)(n_lines ? n_lines : 1), 1);
+    if (!sh->zeros || cols_init(&c, n_lines) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -832,21 +890,18 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     while (x < end) {
         const char *nl = memchr(x, '\n', (size_t)(end - x));
         const char *e = nl ? nl : end;
-        int ascii = 1;
-        for (const char *y = x; y < e; y++) {
-            if ((unsigned char)*y >= 0x80) {
-                ascii = 0;
-                break;
-            }
-        }
-        if (ascii && read_line(copy, x, e, &r) && !bad_numbers(&r, copy)) {
+        if (is_ascii(x, e) && read_line(copy, x, e, &r) && !bad_numbers(&r, copy)) {
             int64_t k = c.n++;
             c.line[k] = first_line + idx;
-            c.rk[k] = r.rk;
-            for (int j = 0; j < N_STRING_USED; j++) c.s[STRING_USED[j]][k] = r.f[STRING_USED[j]];
-            c.b[C_STOPPED][k] = r.stopped;
-            c.b[C_CORE][k] = r.core;
-            c.b[C_NEVER][k] = r.never;
+            put_view(&c, C_RK, k, r.rk, 0, (int32_t)strlen(r.rk));
+            for (int j = 0; j < N_STRING_USED; j++) {
+                int col = STRING_USED[j];
+                put_view(&c, col, k, copy, r.f[col].off, r.f[col].len);
+            }
+            uint8_t bit = (uint8_t)(1u << (k & 7));
+            if (r.stopped) c.b[C_STOPPED][k >> 3] |= bit;
+            if (r.core) c.b[C_CORE][k >> 3] |= bit;
+            if (r.never) c.b[C_NEVER][k >> 3] |= bit;
         } else {
             PyObject *num = PyLong_FromLongLong(first_line + idx);
             PyObject *txt = PyUnicode_DecodeUTF8(x, (Py_ssize_t)(e - x), NULL);

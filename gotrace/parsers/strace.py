@@ -389,7 +389,8 @@ def _tod_seconds(col: pl.Expr) -> pl.Expr:
 
 def _add_times(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     """Turn the leader's timestamp strings into seconds; carries clock state across chunks."""
-    rec = rec.sort("line")
+    if not rec["line"].is_sorted():
+        rec = rec.sort("line")
     if st.clock is None:
         first_num = rec.filter(pl.col("num").is_not_null()).head(1)["num"]
         first_tod = rec.filter(pl.col("tod").is_not_null()).head(1)
@@ -534,7 +535,7 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "pid", "rk", "name", "never"
         )
         .filter(pl.col("rk").is_in(["unfinished", "resumed"]))
-        .sort("pid", "_i")
+        .sort("pid", maintain_order=True)  # by pid, then line
     )
     heads = halves.with_columns(
         n_i=pl.col("_i").shift(-1),
@@ -554,12 +555,15 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
     )
     end_line = pl.repeat(None, n, dtype=pl.Int64, eager=True).alias("end_line")
     res_ts = pl.repeat(None, n, dtype=pl.Float64, eager=True).alias("res_ts")
+    keep: pl.Series | None = None
     if heads.height:
         # the pairs are merged by row index: the head row takes the tail's return, the
         # tail row goes; the frame keeps its line order and is never re-sorted
         hi, ti = heads["_i"], heads["n_i"]
-        head, tail = rec[hi], rec[ti]
         taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+        joined = ["args", "data", "stack"]
+        head = rec.select(joined)[hi]
+        tail = rec.select([*taken, *joined, "line", "ts"])[ti]
         merged = {c: tail[c] for c in taken}
         merged["rk"] = pl.repeat("call", len(hi), eager=True, dtype=pl.String)
         merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
@@ -570,15 +574,17 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             [rec[c].scatter(hi, v) for c, v in merged.items()]
             + [end_line.scatter(hi, tail["line"]), res_ts.scatter(hi, tail["ts"])]
         )
-        rec = rec.filter(pl.repeat(True, n, eager=True).scatter(ti, False))
+        keep = pl.repeat(True, n, eager=True).scatter(ti, False)
     else:
         rec = rec.with_columns(end_line, res_ts)
     if not final:
         # An unfinished call may be resumed in the next chunk: hold it back.
-        is_open = (pl.col("rk") == "unfinished") & ~pl.col("never").fill_null(False)
-        st.carry = rec.filter(is_open).drop("end_line", "res_ts")
-        rec = rec.filter(~is_open)
-    return rec
+        is_open = (rec["rk"] == "unfinished") & ~rec["never"].fill_null(False)
+        if keep is not None:
+            is_open = is_open & keep
+        st.carry = rec[is_open.arg_true()].drop("end_line", "res_ts")
+        keep = ~is_open if keep is None else keep & ~is_open
+    return rec if keep is None else rec.filter(keep)
 
 
 def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
@@ -630,10 +636,16 @@ _FD_ARG_SIMPLE = r"^(-?\d+)<([^<>]*)>(?:,|$)"
 def _fd_columns(args: pl.Series) -> tuple[pl.Series, pl.Series]:
     """The first argument's fd number and annotation; the full pattern (nested targets,
     socket endpoints with "->") runs only on the rows the simple one misses."""
-    simple = args.str.extract_groups(_FD_ARG_SIMPLE)
-    fd = simple.struct.field("1")
-    target = simple.struct.field("2")
-    missed = (fd.is_null() & args.str.contains(r"^-?\d+<")).fill_null(False)
+    # only arguments that start with a number can match: the rest skip the capture groups
+    some = args.str.contains(r"^-?\d+<").fill_null(False)
+    idx = some.arg_true()
+    fd = pl.repeat(None, len(args), dtype=pl.String, eager=True)
+    target = pl.repeat(None, len(args), dtype=pl.String, eager=True)
+    if len(idx):
+        simple = args.gather(idx).str.extract_groups(_FD_ARG_SIMPLE)
+        fd = fd.scatter(idx, simple.struct.field("1"))
+        target = target.scatter(idx, simple.struct.field("2"))
+    missed = fd.is_null() & some
     if missed.any():
         idx = missed.arg_true()
         full = args.gather(idx).str.extract_groups(_FD_ARG)
