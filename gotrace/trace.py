@@ -41,7 +41,7 @@ from gotrace.errors import GotraceError
 from gotrace.model.events import EVENT_SCHEMA, Event, empty_frame
 from gotrace.model.samples import Sample, read_samples
 from gotrace.parsers import strace as strace_parser
-from gotrace.parsers.base import file_format, file_kind
+from gotrace.parsers.base import file_format
 from gotrace.redact import redact_env, redact_frame, redact_text
 
 if TYPE_CHECKING:

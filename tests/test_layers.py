@@ -210,9 +210,10 @@ def _guarded_gotrace_imports(path: Path) -> Iterator[int]:
                     if isinstance(sub, ast.Import)
                     else None
                 )
-                if isinstance(sub, ast.ImportFrom) and {
-                    f"{name}.{a.name}" for a in sub.names
-                } <= OPTIONAL_COMPILED:
+                if (
+                    isinstance(sub, ast.ImportFrom)
+                    and {f"{name}.{a.name}" for a in sub.names} <= OPTIONAL_COMPILED
+                ):
                     continue
                 if name and (name == "gotrace" or name.startswith("gotrace.")):
                     yield sub.lineno
