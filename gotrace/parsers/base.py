@@ -37,7 +37,7 @@ def read_blocks(
 ) -> Iterator[bytes]:
     """Yield the input as blocks of whole lines (bytes, each block ending at a newline but
     maybe the last), about ``chunk_lines`` lines each. A text stream is encoded as UTF-8,
-    its lines ending in ``\r\n`` or ``\n`` cut to ``\n``."""
+    each line ending in one newline (a CR before it dropped)."""
     if isinstance(source, (str, Path)):
         if str(source) == "-":
             import sys
@@ -59,22 +59,17 @@ def read_blocks(
             yield ("\n".join(buf) + "\n").encode("utf-8", "replace")
         return
     block_size = max(1 << 16, chunk_lines * 160)
-    rest = b""
     while True:
         data = stream.read(block_size)
         if not data:
             break
         if isinstance(data, str):
             data = data.encode("utf-8", "replace")
-        data = rest + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
-            continue
-        rest = data[cut + 1 :]
-        yield data[: cut + 1]
-    if rest:
-        yield rest
+        if not data.endswith(b"\n"):
+            # the rest of the block's last line (one copy of the block, not two)
+            more = stream.readline()
+            data += more.encode("utf-8", "replace") if isinstance(more, str) else more
+        yield data
 
 
 def split_lines(block: bytes) -> pl.Series:
