@@ -10,6 +10,7 @@ path even when the core is built (the parser tests run both ways in CI like that
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -30,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - the core was not built here
     _fastparse = None  # type: ignore[assignment]
 
-pytestmark = pytest.mark.skipif(_fastparse is None, reason="the compiled core is not built")
+needs_core = pytest.mark.skipif(_fastparse is None, reason="the compiled core is not built")
 
 
 def _logs() -> list[Path]:
@@ -61,6 +62,7 @@ def test_the_logs_are_found() -> None:
     assert len(LOGS) > 100
 
 
+@needs_core
 @pytest.mark.parametrize("chunk_lines", [100_000, 7])
 def test_every_log_parses_the_same_both_ways(
     chunk_lines: int, monkeypatch: pytest.MonkeyPatch
@@ -73,6 +75,7 @@ def test_every_log_parses_the_same_both_ways(
     assert placed > 10_000
 
 
+@needs_core
 def test_the_core_places_the_common_forms() -> None:
     text = (DATA / "go_mod_download.strace").read_bytes()
     got = _fastparse.classify(text, 1)
@@ -82,6 +85,7 @@ def test_the_core_places_the_common_forms() -> None:
     assert len(line_nos) < n / 100  # nearly every line is placed by the core
 
 
+@needs_core
 @pytest.mark.parametrize(
     "line",
     [
@@ -122,6 +126,7 @@ def test_single_lines_parse_the_same_both_ways(line: str, monkeypatch: pytest.Mo
     assert_frame_equal(fast, pure, check_exact=True)
 
 
+@needs_core
 @settings(
     max_examples=150,
     deadline=None,
@@ -134,3 +139,17 @@ def test_damaged_lines_parse_the_same_both_ways(
     text = f"12 1.000000 getpid() = 12 <0.000001>\n{bad[0]}\n12 9.000002 getpid() = 12\n"
     fast, pure = both(text.encode(), chunk_lines, monkeypatch)
     assert_frame_equal(fast, pure, check_exact=True)
+
+
+def test_the_next_block_is_read_ahead_and_errors_reach_the_reader(tmp_path: Path) -> None:
+    # the blocks are read and classified in a thread, one ahead: what goes wrong there
+    # (a file that cannot be read) is raised where the events are read
+    with pytest.raises(FileNotFoundError):
+        list(sp.parse_frames(tmp_path / "missing.strace"))
+    log = tmp_path / "t.strace"
+    log.write_text("".join(f"1 {i}.000000 getpid() = 1\n" for i in range(1, 20_000)))
+    frames = sp.parse_frames(log, chunk_lines=1)
+    first = next(frames)
+    frames.close()  # stopping early stops the thread
+    assert first.height >= 1
+    assert not [t for t in threading.enumerate() if t.name == "gotrace-parse-ahead"]

@@ -840,93 +840,103 @@ PyDoc_STRVAR(classify_doc,
 "the block does not suit the compiled reader (an unplaced line is not UTF-8, or the block\n"
 "is too large).");
 
+/* the reading itself, without the GIL: fills c, and the [start, end) offsets and line
+ * numbers of the lines left unplaced (un, 3 per line); returns their count, -1 when out of
+ * memory */
+static int64_t place_lines(const char *copy, int64_t size, long long first_line, Cols *c,
+                           int64_t *un) {
+    Rec r;
+    int64_t idx = 0, n_un = 0;
+    const char *x = copy, *end = copy + size;
+    while (x < end) {
+        const char *nl = memchr(x, '\n', (size_t)(end - x));
+        const char *e = nl ? nl : end;
+        if (is_ascii(x, e) && read_line(copy, x, e, &r) && !bad_numbers(&r, copy)) {
+            int64_t k = c->n++;
+            c->line[k] = first_line + idx;
+            put_view(c, C_RK, k, r.rk, 0, (int32_t)strlen(r.rk));
+            for (int j = 0; j < N_STRING_USED; j++) {
+                int col = STRING_USED[j];
+                put_view(c, col, k, copy, r.f[col].off, r.f[col].len);
+            }
+            uint8_t bit = (uint8_t)(1u << (k & 7));
+            if (r.stopped) c->b[C_STOPPED][k >> 3] |= bit;
+            if (r.core) c->b[C_CORE][k >> 3] |= bit;
+            if (r.never) c->b[C_NEVER][k >> 3] |= bit;
+        } else {
+            un[3 * n_un] = x - copy;
+            un[3 * n_un + 1] = e - copy;
+            un[3 * n_un + 2] = first_line + idx;
+            n_un++;
+        }
+        idx++;
+        if (!nl) break;
+        x = nl + 1;
+    }
+    return n_un;
+}
+
 static PyObject *classify(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
     long long first_line;
     if (!PyArg_ParseTuple(args, "y*L", &view, &first_line)) return NULL;
-    const char *data = view.buf;
     int64_t size = view.len;
     if (size >= INT32_MAX) {
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
     Shared *sh = calloc(1, sizeof(Shared));
-    char *copy = big_alloc((size_t)size, 0);
-    if (!sh || !copy) {
-        free(sh);
-        big_free(copy);
+    if (!sh) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
-    memcpy(copy, data, size);
-    PyBuffer_Release(&view);
-    sh->data = copy;
     sh->size = size;
     sh->refs = 1;
-
-    int64_t n_lines = 0;
-    for (const char *x = copy, *e = copy + size; x < e;) {
-        const char *nl = memchr(x, '\n', (size_t)(e - x));
-        n_lines++;
-        if (!nl) break;
-        x = nl + 1;
-    }
     Cols c;
+    memset(&c, 0, sizeof(c));
+    int64_t *un = NULL;
+    int64_t n_lines = 0, n_un = -1;
     PyObject *un_lines = NULL, *un_texts = NULL, *result = NULL;
-    sh->zeros = big_alloc(16 * (size_t)(n_lines ? n_lines : 1), 1);
-    if (!sh->zeros || cols_init(&c, n_lines) < 0) {
+
+    Py_BEGIN_ALLOW_THREADS
+    sh->data = big_alloc((size_t)size, 0);
+    if (sh->data) {
+        memcpy(sh->data, view.buf, (size_t)size);
+        for (const char *x = sh->data, *e = sh->data + size; x < e;) {
+            const char *nl = memchr(x, '\n', (size_t)(e - x));
+            n_lines++;
+            if (!nl) break;
+            x = nl + 1;
+        }
+        sh->zeros = big_alloc(16 * (size_t)(n_lines ? n_lines : 1), 1);
+        un = big_alloc(3 * sizeof(int64_t) * (size_t)(n_lines ? n_lines : 1), 0);
+        if (sh->zeros && un && cols_init(&c, n_lines) == 0)
+            n_un = place_lines(sh->data, size, first_line, &c, un);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (n_un < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    un_lines = PyList_New(0);
-    un_texts = PyList_New(0);
+    un_lines = PyList_New(n_un);
+    un_texts = PyList_New(n_un);
     if (!un_lines || !un_texts) goto done;
-
-    Rec r;
-    int64_t idx = 0;
-    int not_utf8 = 0;
-    const char *x = copy, *end = copy + size;
-    while (x < end) {
-        const char *nl = memchr(x, '\n', (size_t)(end - x));
-        const char *e = nl ? nl : end;
-        if (is_ascii(x, e) && read_line(copy, x, e, &r) && !bad_numbers(&r, copy)) {
-            int64_t k = c.n++;
-            c.line[k] = first_line + idx;
-            put_view(&c, C_RK, k, r.rk, 0, (int32_t)strlen(r.rk));
-            for (int j = 0; j < N_STRING_USED; j++) {
-                int col = STRING_USED[j];
-                put_view(&c, col, k, copy, r.f[col].off, r.f[col].len);
-            }
-            uint8_t bit = (uint8_t)(1u << (k & 7));
-            if (r.stopped) c.b[C_STOPPED][k >> 3] |= bit;
-            if (r.core) c.b[C_CORE][k >> 3] |= bit;
-            if (r.never) c.b[C_NEVER][k >> 3] |= bit;
-        } else {
-            PyObject *num = PyLong_FromLongLong(first_line + idx);
-            PyObject *txt = PyUnicode_DecodeUTF8(x, (Py_ssize_t)(e - x), NULL);
-            if (!txt) {
-                PyErr_Clear();
-                not_utf8 = 1;
-            }
-            if (!num || !txt || PyList_Append(un_lines, num) < 0 ||
-                PyList_Append(un_texts, txt) < 0) {
-                Py_XDECREF(num);
-                Py_XDECREF(txt);
-                if (not_utf8) break;
-                goto done;
-            }
-            Py_DECREF(num);
-            Py_DECREF(txt);
+    for (int64_t i = 0; i < n_un; i++) {
+        PyObject *num = PyLong_FromLongLong(un[3 * i + 2]);
+        if (!num) goto done;
+        PyList_SET_ITEM(un_lines, i, num);
+        PyObject *txt = PyUnicode_DecodeUTF8(sh->data + un[3 * i],
+                                             (Py_ssize_t)(un[3 * i + 1] - un[3 * i]), NULL);
+        if (!txt) {
+            /* not UTF-8: the whole block goes the pure way (polars reads it leniently) */
+            PyErr_Clear();
+            Py_INCREF(Py_None);
+            result = Py_None;
+            goto done;
         }
-        idx++;
-        if (!nl) break;
-        x = nl + 1;
-    }
-    if (not_utf8) {
-        Py_INCREF(Py_None);
-        result = Py_None;
-        goto done;
+        PyList_SET_ITEM(un_texts, i, txt);
     }
     {
         PyObject *caps = export_struct(&c, sh);
@@ -935,6 +945,7 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     }
 done:
     cols_free(&c);
+    big_free(un);
     Py_XDECREF(un_lines);
     Py_XDECREF(un_texts);
     shared_decref(sh);

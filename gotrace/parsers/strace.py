@@ -15,14 +15,17 @@ Public entry points:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import polars as pl
 
@@ -705,6 +708,22 @@ def parse_frames(
     st = state or ParseState(strict=strict)
     if st.source is None and isinstance(source, (str, Path)):
         st.source = str(source)
+    for rec, n, final in _ahead(_record_chunks(source, chunk_lines)):
+        st.lines += n
+        rec = _add_times(rec, st)
+        rec = _attach(rec)
+        rec = _typed(rec, st)
+        rec = _stitch(rec, st, final)
+        ev = _events(rec, st)
+        _check_strict(ev, st)
+        yield ev
+
+
+def _record_chunks(
+    source: str | Path | IO[str] | IO[bytes], chunk_lines: int
+) -> Iterator[tuple[pl.DataFrame, int, bool]]:
+    """The records of each block of the input, its number of lines, and whether it is the
+    last block."""
     blocks = read_blocks(source, chunk_lines)
     pending = next(blocks, None)
     first_line = 1
@@ -715,18 +734,53 @@ def parse_frames(
             # of a call cut by the program's output)
             pending += nxt[:k]
             nxt = nxt[k:] if k < len(nxt) else next(blocks, None)
-        final = nxt is None
         rec, n = _records(pending, first_line)
         first_line += n
-        st.lines += n
-        rec = _add_times(rec, st)
-        rec = _attach(rec)
-        rec = _typed(rec, st)
-        rec = _stitch(rec, st, final)
-        ev = _events(rec, st)
-        _check_strict(ev, st)
-        yield ev
+        yield rec, n, nxt is None
         pending = nxt
+
+
+_T = TypeVar("_T")
+
+
+def _ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """``items``, produced one ahead in a thread: reading and classifying the next block
+    (C and polars, both without the GIL) overlaps with stitching this one. An exception
+    in the thread is raised here; when the consumer stops early the thread stops too."""
+    todo: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        todo.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            todo.put((False, None))
+        except BaseException as exc:  # handed to the consumer
+            todo.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="gotrace-parse-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = todo.get()
+            if not ok:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                todo.get(timeout=0.1)
+        thread.join()
 
 
 _CONTINUATION_START = re.compile(rb"(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)")
