@@ -1,11 +1,16 @@
 """strace text logs -> events, a column at a time.
 
-The log is read in chunks of lines into a polars column; the grammar in
-:mod:`gotrace.parsers.grammar` is applied to whole columns (leader, call head,
-return tail, signals, exits), so the common forms cost no Python per line. Lines
-the columns cannot place with certainty go to :func:`gotrace.parsers.lines.parse_line`.
-Then ``<unfinished ...>``/``<... resumed>`` halves are stitched into one event and
-timestamps become seconds.
+The log is read in blocks of lines. The optional compiled core
+(:mod:`gotrace.parsers._fastparse`, built from ``_fastparse.c`` when a C compiler is there)
+places the common lines of gotrace's own capture form in one pass over a block's bytes and
+hands their records to polars as Arrow columns; it leaves every line it is not certain of.
+Those lines (all lines, without the core: the pure path) are read with the grammar in
+:mod:`gotrace.parsers.grammar` applied to whole polars columns (leader, call head, return
+tail, signals, exits), so the common forms cost no Python per line; lines the columns
+cannot place with certainty go to :func:`gotrace.parsers.lines.parse_line`. Both ways
+give the same records (tests/test_parser_native.py). Then
+``<unfinished ...>``/``<... resumed>`` halves are stitched into one event and timestamps
+become seconds.
 
 Public entry points:
 - :func:`parse_frames` yields event frames (one per chunk; bounded memory),
