@@ -73,7 +73,7 @@ static const char COL_KIND[N_COLS] = {
  * releases a column, maybe in another thread) wait here for the next block. */
 #include <pthread.h>
 #define POOL_SLOTS 64
-#define POOL_MAX_BYTES ((size_t)256 << 20)
+#define POOL_MAX_BYTES ((size_t)128 << 20)
 #define HEADER 64
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *pool[POOL_SLOTS];

@@ -632,7 +632,8 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     )
     fd, fd_target = _fd_columns(out["args"])
     out = out.with_columns(fd=fd, fd_target=fd_target)
-    out = out.filter(pl.col("rk") != "blank")
+    if bool((out["rk"] == "blank").any()):
+        out = out.filter(pl.col("rk") != "blank")
     out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
     return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
 
