@@ -53,18 +53,21 @@ enum {
     C_LINE, C_RK, C_PID1, C_COMM1, C_PID2, C_COMM2, C_TOD, C_REL2, C_NUM, C_NR, C_IP,
     C_NAME, C_ARGS, C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR,
     C_SIG, C_INFO, C_STOPPED, C_STATUS, C_CORE, C_FORMER, C_TEXT, C_NEVER, C_REASON,
+    C_END_LINE, C_RES_NUM, C_PAIRED,
     N_COLS
 };
 static const char *COL_NAMES[N_COLS] = {
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
+    "end_line", "res_num", "paired",
 };
-/* 'l' int64, 'b' boolean, 'v' string (Utf8View) */
+/* 'l' int64, 'L' int64 with nulls, 'b' boolean, 'v' string (Utf8View) */
 static const char COL_KIND[N_COLS] = {
     'l', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
     'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
     'v', 'v', 'b', 'v', 'b', 'v', 'v', 'b', 'v',
+    'L', 'v', 'b',
 };
 
 /* ---------------------------------------------------------------- a pool of big buffers
@@ -126,6 +129,8 @@ static void big_free(void *p) {
 typedef struct {
     char *data;
     int64_t size;
+    char *joined;        /* the second data buffer: arguments of pairs joined here */
+    int64_t joined_size;
     void *zeros; /* the views and validity of the columns that are all null */
     int refs;
 } Shared;
@@ -133,6 +138,7 @@ typedef struct {
 static void shared_decref(Shared *sh) {
     if (__atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         big_free(sh->data);
+        big_free(sh->joined);
         big_free(sh->zeros);
         free(sh);
     }
@@ -142,8 +148,8 @@ typedef struct {
     Shared *sh;
     void *validity;
     void *values;
-    int64_t variadic_size;
-    const void *buffers[4];
+    int64_t variadic_sizes[2];
+    const void *buffers[5];
 } ColPriv;
 
 static void release_child(struct ArrowArray *a) {
@@ -211,6 +217,8 @@ typedef struct {
     uint8_t *valid[N_COLS];   /* their validity bits */
     int64_t nulls[N_COLS];
     uint8_t *b[N_COLS];       /* bool columns: validity-free bits */
+    int64_t *end_line;        /* pairs merged here: the line of the resumed half */
+    uint8_t *end_valid;
 } Cols;
 
 /* columns that can hold a value in placed lines */
@@ -219,10 +227,13 @@ static const int STRING_USED[] = {
     C_SIG, C_INFO, C_STATUS, C_FORMER,
 };
 #define N_STRING_USED ((int)(sizeof(STRING_USED) / sizeof(STRING_USED[0])))
-static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER};
+static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER, C_PAIRED};
+#define N_BOOL_USED 4
 
 static void cols_free(Cols *c) {
     big_free(c->line);
+    big_free(c->end_line);
+    big_free(c->end_valid);
     for (int i = 0; i < N_COLS; i++) {
         big_free(c->views[i]);
         big_free(c->valid[i]);
@@ -243,7 +254,12 @@ static int cols_init(Cols *c, int64_t cap) {
         c->valid[col] = big_alloc((size_t)bits, 1);
         if (!c->views[col] || !c->valid[col]) return -1;
     }
-    for (int k = 0; k < 3; k++) {
+    c->views[C_RES_NUM] = big_alloc(16 * (size_t)cap, 1);
+    c->valid[C_RES_NUM] = big_alloc((size_t)bits, 1);
+    c->end_line = big_alloc(sizeof(int64_t) * (size_t)cap, 1);
+    c->end_valid = big_alloc((size_t)bits, 1);
+    if (!c->views[C_RES_NUM] || !c->valid[C_RES_NUM] || !c->end_line || !c->end_valid) return -1;
+    for (int k = 0; k < N_BOOL_USED; k++) {
         c->b[BOOL_USED[k]] = big_alloc((size_t)bits, 1);
         if (!c->b[BOOL_USED[k]]) return -1;
     }
@@ -712,7 +728,10 @@ static int make_view_column(Cols *c, int col, Shared *sh, struct ArrowArray *out
         p->validity = c->valid[col];
         c->views[col] = NULL;
         c->valid[col] = NULL;
-        nulls = c->nulls[col];
+        nulls = n;
+        const uint8_t *v = p->validity;
+        for (int64_t i = 0; i < n / 8; i++) nulls -= __builtin_popcount(v[i]);
+        for (int64_t i = n / 8 * 8; i < n; i++) nulls -= (v[i >> 3] >> (i & 7)) & 1;
         p->buffers[0] = nulls ? p->validity : NULL;
         p->buffers[1] = p->values;
     } else {
@@ -722,13 +741,15 @@ static int make_view_column(Cols *c, int col, Shared *sh, struct ArrowArray *out
     }
     p->sh = sh;
     __atomic_add_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL);
-    p->variadic_size = sh->size;
+    p->variadic_sizes[0] = sh->size;
+    p->variadic_sizes[1] = sh->joined_size;
     p->buffers[2] = sh->data;
-    p->buffers[3] = &p->variadic_size;
+    p->buffers[3] = sh->joined;
+    p->buffers[4] = p->variadic_sizes;
     out->length = n;
     out->null_count = nulls;
     out->offset = 0;
-    out->n_buffers = 4;
+    out->n_buffers = 5;
     out->n_children = 0;
     out->buffers = p->buffers;
     out->children = NULL;
@@ -742,17 +763,26 @@ static int make_fixed_column(Cols *c, int col, struct ArrowArray *out) {
     int64_t n = c->n;
     ColPriv *p = calloc(1, sizeof(ColPriv));
     if (!p) return -1;
+    int64_t nulls = 0;
     if (COL_KIND[col] == 'l') {
         p->values = c->line;
         c->line = NULL;
+    } else if (COL_KIND[col] == 'L') {
+        p->values = c->end_line;
+        p->validity = c->end_valid;
+        c->end_line = NULL;
+        c->end_valid = NULL;
+        const uint8_t *v = p->validity;
+        nulls = n;
+        for (int64_t i = 0; i < n; i++) nulls -= (v[i >> 3] >> (i & 7)) & 1;
     } else {
         p->values = c->b[col];
         c->b[col] = NULL;
     }
-    p->buffers[0] = NULL;
+    p->buffers[0] = nulls ? p->validity : NULL;
     p->buffers[1] = p->values;
     out->length = n;
-    out->null_count = 0;
+    out->null_count = nulls;
     out->offset = 0;
     out->n_buffers = 2;
     out->n_children = 0;
@@ -790,7 +820,7 @@ static PyObject *export_struct(Cols *c, Shared *sh) {
         }
         schema->children[i] = cs;
         array->children[i] = ca;
-        cs->format = COL_KIND[i] == 'l' ? "l" : COL_KIND[i] == 'b' ? "b" : "vu";
+        cs->format = (COL_KIND[i] == 'l' || COL_KIND[i] == 'L') ? "l" : COL_KIND[i] == 'b' ? "b" : "vu";
         cs->name = COL_NAMES[i];
         cs->flags = ARROW_FLAG_NULLABLE;
         cs->release = release_child_schema;
@@ -831,9 +861,181 @@ fail:
     return NULL;
 }
 
+/* ---------------------------------------------------------------- stitching pairs
+ * When every line of a block is placed and its stamps are epoch seconds, each
+ * "<unfinished ...>" head and the "<... resumed>" tail that is the next half of the same
+ * pid in the block are merged here, as strace.py's _stitch merges them: the head row
+ * becomes the call (its arguments joined with the tail's, the tail's return, end_line,
+ * res_num and paired set), the tail row goes. The merged row stays among the halves
+ * that _stitch pairs (paired): a head carried from the block before is then paired, or
+ * not, exactly as without this. */
+static inline int bit_get(const uint8_t *b, int64_t i) { return (b[i >> 3] >> (i & 7)) & 1; }
+
+static inline void bit_put(uint8_t *b, int64_t i, int on) {
+    if (on) b[i >> 3] |= (uint8_t)(1u << (i & 7));
+    else b[i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
+static inline void view_get(const uint8_t *v, const Shared *sh, const char **p, int32_t *len) {
+    int32_t l;
+    memcpy(&l, v, 4);
+    *len = l;
+    if (l <= 12) {
+        *p = (const char *)v + 4;
+    } else {
+        int32_t bi, off;
+        memcpy(&bi, v + 8, 4);
+        memcpy(&off, v + 12, 4);
+        *p = (bi == 0 ? sh->data : sh->joined) + off;
+    }
+}
+
+static inline void view_set(uint8_t *v, const char *src, int32_t len, int32_t buf, int32_t off) {
+    memcpy(v, &len, 4);
+    if (len <= 12) {
+        memset(v + 4, 0, 12);
+        memcpy(v + 4, src, (size_t)len);
+    } else {
+        memcpy(v + 4, src, 4);
+        memcpy(v + 8, &buf, 4);
+        memcpy(v + 12, &off, 4);
+    }
+}
+
+/* 1 unfinished (open), 2 unfinished (never returns), 3 resumed, 0 anything else */
+static inline int half_kind(const Cols *c, int64_t i) {
+    const uint8_t *v = c->views[C_RK] + 16 * i;
+    int32_t len;
+    memcpy(&len, v, 4);
+    if (len == 10 && memcmp(v + 4, "unfinished", 10) == 0)
+        return bit_get(c->b[C_NEVER], i) ? 2 : 1;
+    if (len == 7 && memcmp(v + 4, "resumed", 7) == 0) return 3;
+    return 0;
+}
+
+static int64_t row_pid(const Cols *c, const Shared *sh, int64_t i) {
+    const char *p;
+    int32_t len;
+    view_get(c->views[C_PID2] + 16 * i, sh, &p, &len);
+    int64_t v = 0;
+    for (int32_t k = 0; k < len; k++) v = v * 10 + (p[k] - '0');
+    return v;
+}
+
+/* the first row's stamp is past 1e8 seconds (so strace.py reads the clock as epoch) */
+static int epoch_stamps(const Cols *c, const Shared *sh) {
+    if (c->n == 0) return 0;
+    const char *p;
+    int32_t len;
+    view_get(c->views[C_NUM], sh, &p, &len);
+    int64_t v = 0;
+    for (int32_t k = 0; k < len && p[k] != '.'; k++) v = v * 10 + (p[k] - '0');
+    return v > 100000000;
+}
+
+static const int TAKEN[] = {C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR};
+/* every column a row has, for moving rows */
+static const int ROW_VIEWS[] = {
+    C_RK, C_PID2, C_NUM, C_NAME, C_ARGS, C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR,
+    C_SIG, C_INFO, C_STATUS, C_FORMER, C_RES_NUM,
+};
+
+static int merge_pairs(Cols *c, Shared *sh) {
+    int64_t n = c->n;
+    if (n < 2) return 0;
+    int64_t cap = 1;
+    while (cap < 2 * n) cap <<= 1;
+    int64_t *keys = big_alloc(sizeof(int64_t) * (size_t)cap, 0);
+    int64_t *last = big_alloc(sizeof(int64_t) * (size_t)cap, 0);
+    uint8_t *gone = big_alloc((size_t)n, 1);
+    sh->joined = big_alloc((size_t)sh->size + 1, 0);
+    if (!keys || !last || !gone || !sh->joined) {
+        big_free(keys);
+        big_free(last);
+        big_free(gone);
+        return -1;
+    }
+    for (int64_t i = 0; i < cap; i++) keys[i] = -1;
+    sh->joined_size = 0;
+    int64_t merged = 0;
+    for (int64_t t = 0; t < n; t++) {
+        int kind = half_kind(c, t);
+        if (!kind) continue;
+        int64_t pid = row_pid(c, sh, t);
+        uint64_t slot = ((uint64_t)pid * 0x9E3779B97F4A7C15ULL) & (uint64_t)(cap - 1);
+        while (keys[slot] != -1 && keys[slot] != pid) slot = (slot + 1) & (uint64_t)(cap - 1);
+        int64_t h = keys[slot] == pid ? last[slot] : -1;
+        keys[slot] = pid;
+        last[slot] = t;
+        if (h < 0 || kind != 3 || half_kind(c, h) != 1) continue;
+        const char *hn, *tn;
+        int32_t hl, tl;
+        view_get(c->views[C_NAME] + 16 * h, sh, &hn, &hl);
+        view_get(c->views[C_NAME] + 16 * t, sh, &tn, &tl);
+        int same = (hl == tl && memcmp(hn, tn, (size_t)hl) == 0) ||
+                   (tl == 3 && memcmp(tn, "???", 3) == 0) || (tl == 4 && memcmp(tn, "????", 4) == 0);
+        if (!same) continue;
+        /* merge t into h */
+        const char *ha, *ta;
+        int32_t hal, tal;
+        view_get(c->views[C_ARGS] + 16 * h, sh, &ha, &hal);
+        view_get(c->views[C_ARGS] + 16 * t, sh, &ta, &tal);
+        char both[24];
+        int32_t total = hal + tal;
+        if (total <= 12) {
+            memcpy(both, ha, (size_t)hal);
+            memcpy(both + hal, ta, (size_t)tal);
+            view_set(c->views[C_ARGS] + 16 * h, both, total, 0, 0);
+        } else {
+            char *dst = sh->joined + sh->joined_size;
+            memcpy(dst, ha, (size_t)hal);
+            memcpy(dst + hal, ta, (size_t)tal);
+            view_set(c->views[C_ARGS] + 16 * h, dst, total, 1, (int32_t)sh->joined_size);
+            sh->joined_size += total;
+        }
+        view_set(c->views[C_RK] + 16 * h, "call", 4, 0, 0);
+        for (size_t k = 0; k < sizeof(TAKEN) / sizeof(TAKEN[0]); k++) {
+            int col = TAKEN[k];
+            memcpy(c->views[col] + 16 * h, c->views[col] + 16 * t, 16);
+            bit_put(c->valid[col], h, bit_get(c->valid[col], t));
+        }
+        memcpy(c->views[C_RES_NUM] + 16 * h, c->views[C_NUM] + 16 * t, 16);
+        bit_put(c->valid[C_RES_NUM], h, 1);
+        c->end_line[h] = c->line[t];
+        bit_put(c->end_valid, h, 1);
+        bit_put(c->b[C_PAIRED], h, 1);
+        gone[t] = 1;
+        merged++;
+    }
+    if (merged) {
+        int64_t j = 0;
+        for (int64_t k = 0; k < n; k++) {
+            if (gone[k]) continue;
+            if (j != k) {
+                c->line[j] = c->line[k];
+                c->end_line[j] = c->end_line[k];
+                bit_put(c->end_valid, j, bit_get(c->end_valid, k));
+                for (size_t q = 0; q < sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]); q++) {
+                    int col = ROW_VIEWS[q];
+                    memcpy(c->views[col] + 16 * j, c->views[col] + 16 * k, 16);
+                    bit_put(c->valid[col], j, bit_get(c->valid[col], k));
+                }
+                for (int q = 0; q < N_BOOL_USED; q++)
+                    bit_put(c->b[BOOL_USED[q]], j, bit_get(c->b[BOOL_USED[q]], k));
+            }
+            j++;
+        }
+        c->n = j;
+    }
+    big_free(keys);
+    big_free(last);
+    big_free(gone);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- classify() */
 PyDoc_STRVAR(classify_doc,
-"classify(block: bytes, first_line: int) -> tuple | None\n\n"
+"classify(block: bytes, first_line: int, merge: int = 0) -> tuple | None\n\n"
 "Read a block of strace lines; return (capsules, lines, unplaced_lines, unplaced_texts,\n"
 "n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
 "capsules), and the 1-based numbers and text of the lines left to the regexes. None when\n"
@@ -880,7 +1082,8 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
     long long first_line;
-    if (!PyArg_ParseTuple(args, "y*L", &view, &first_line)) return NULL;
+    int merge = 0;
+    if (!PyArg_ParseTuple(args, "y*L|i", &view, &first_line, &merge)) return NULL;
     int64_t size = view.len;
     if (size >= INT32_MAX) {
         PyBuffer_Release(&view);
@@ -911,8 +1114,15 @@ static PyObject *classify(PyObject *self, PyObject *args) {
         }
         sh->zeros = big_alloc(16 * (size_t)(n_lines ? n_lines : 1), 1);
         un = big_alloc(3 * sizeof(int64_t) * (size_t)(n_lines ? n_lines : 1), 0);
-        if (sh->zeros && un && cols_init(&c, n_lines) == 0)
+        if (sh->zeros && un && cols_init(&c, n_lines) == 0) {
             n_un = place_lines(sh->data, size, first_line, &c, un);
+            /* merge: 1 the clock is epoch seconds, 2 it is not known yet */
+            if (n_un == 0 && (merge == 1 || (merge == 2 && epoch_stamps(&c, sh))) &&
+                merge_pairs(&c, sh) < 0)
+                n_un = -1;
+            if (!sh->joined) sh->joined = big_alloc(1, 0);
+            if (!sh->joined) n_un = -1;
+        }
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);

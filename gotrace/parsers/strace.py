@@ -66,8 +66,13 @@ _RECORD_COLS = (
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
+    "end_line", "res_num", "paired",
 )  # fmt: skip
-_BOOL_COLS = ("stopped", "core", "never")
+_BOOL_COLS = ("stopped", "core", "never", "paired")
+#: record columns that are not strings
+_RECORD_TYPES: dict[str, pl.DataType] = {
+    "line": pl.Int64(), "end_line": pl.Int64(), **{c: pl.Boolean() for c in _BOOL_COLS},
+}  # fmt: skip
 
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
 _FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
@@ -224,9 +229,15 @@ def _classify(
     # Whatever the columns could not place goes through the per-line reader.
     slow = df.filter(pl.col("rk").is_null())
     fast = df.filter(pl.col("rk").is_not_null())
-    cols = [c for c in _RECORD_COLS]
     fast = fast.select(
-        [pl.col(c) if c in fast.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+        [
+            pl.col(c)
+            if c in fast.columns
+            else pl.lit(False if c == "paired" else None, _RECORD_TYPES.get(c, pl.String())).alias(
+                c
+            )
+            for c in _RECORD_COLS
+        ]
     )
     if slow.height:
         return fast, _frame_from_records(_records_per_line(slow["line"], slow["raw"]))
@@ -243,15 +254,20 @@ class _ArrowCapsules:
         return self.capsules
 
 
-def _records(block: bytes, first_line: int) -> tuple[pl.DataFrame, int]:
+def _records(block: bytes, first_line: int, merge: int = 0) -> tuple[pl.DataFrame, int]:
     """The records of a block of lines and how many lines it holds: the compiled core
     places the common forms, the column-wide regexes read the rest (or the whole block,
-    without the core or when it declines). Both ways give the same frame."""
+    without the core or when it declines). Both ways give the same events.
+
+    ``merge``: 1 when the log's clock is epoch seconds, 2 when it is not known yet (0:
+    another clock). When the core places every line of a block and the clock is (or,
+    from the block's first stamp, will be) epoch seconds, it also merges the pairs of
+    halves inside the block, as _stitch would (see _fastparse.c)."""
     if native is not None and not (
         b"\r" in block or b"\x1f" in block or block.startswith(b"\xef\xbb\xbf")
     ):
         # (split_lines treats these bytes specially; the core splits at "\n" only)
-        got = native.classify(block, first_line)
+        got = native.classify(block, first_line, merge)
         if got is not None:
             capsules, line_nos, texts, n = got
             placed = pl.Series(_ArrowCapsules(capsules)).struct.unnest()
@@ -379,10 +395,7 @@ def _frame_from_records(recs: list[dict[str, Any]]) -> pl.DataFrame:
             rec["text"] = rec.get("raw")
     rows = recs + extra_rows
     data: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in _RECORD_COLS}
-    schema: dict[str, pl.DataType] = {c: pl.String() for c in _RECORD_COLS}
-    schema["line"] = pl.Int64()
-    for c in _BOOL_COLS:
-        schema[c] = pl.Boolean()
+    schema = {c: _RECORD_TYPES.get(c, pl.String()) for c in _RECORD_COLS}
     return pl.DataFrame(data, schema=schema)
 
 
@@ -395,17 +408,28 @@ def _tod_seconds(col: pl.Expr) -> pl.Expr:
     )
 
 
+def _clock_of(rec: pl.DataFrame) -> str | None:
+    """The clock of a log's stamps, from its first records that have one (in line order)."""
+    first_num = rec.filter(pl.col("num").is_not_null()).head(1)["num"]
+    first_tod = rec.filter(pl.col("tod").is_not_null()).head(1)
+    if first_tod.height:
+        return "time_of_day"
+    if first_num.len():
+        return "epoch" if float(first_num[0]) > 1e8 else "relative"
+    return None
+
+
 def _add_times(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
-    """Turn the leader's timestamp strings into seconds; carries clock state across chunks."""
+    """Turn the leader's timestamp strings into seconds (``ts``, and ``res_ts`` of the pairs
+    the core merged); carries clock state across chunks."""
+    return _stamps(rec, st).with_columns(res_ts=pl.col("res_num").cast(pl.Float64))
+
+
+def _stamps(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     if not rec["line"].is_sorted():
         rec = rec.sort("line")
     if st.clock is None:
-        first_num = rec.filter(pl.col("num").is_not_null()).head(1)["num"]
-        first_tod = rec.filter(pl.col("tod").is_not_null()).head(1)
-        if first_tod.height:
-            st.clock = "time_of_day"
-        elif first_num.len():
-            st.clock = "epoch" if float(first_num[0]) > 1e8 else "relative"
+        st.clock = _clock_of(rec)
     if st.clock == "epoch":
         return rec.with_columns(ts=pl.col("num").cast(pl.Float64))
     if st.clock == "relative":
@@ -538,11 +562,12 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         rec = pl.concat([st.carry, rec], how="vertical_relaxed").sort("line")
         st.carry = None
     n = rec.height
+    # (the pairs the core merged stay in line among the halves: see _fastparse.c)
     halves = (
         rec.select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "pid", "rk", "name", "never"
         )
-        .filter(pl.col("rk").is_in(["unfinished", "resumed"]))
+        .filter(pl.col("rk").is_in(["unfinished", "resumed"]) | rec["paired"].fill_null(False))
         .sort("pid", maintain_order=True)  # by pid, then line
     )
     heads = halves.with_columns(
@@ -561,8 +586,6 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             | pl.col("n_name").is_null()
         )
     )
-    end_line = pl.repeat(None, n, dtype=pl.Int64, eager=True).alias("end_line")
-    res_ts = pl.repeat(None, n, dtype=pl.Float64, eager=True).alias("res_ts")
     keep: pl.Series | None = None
     if heads.height:
         # the pairs are merged by row index: the head row takes the tail's return, the
@@ -578,19 +601,15 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         # -e read=/write= dump the buffer when the call returns, after the resumed half
         for c in ("data", "stack"):
             merged[c] = head[c].fill_null(tail[c])
-        rec = rec.with_columns(
-            [rec[c].scatter(hi, v) for c, v in merged.items()]
-            + [end_line.scatter(hi, tail["line"]), res_ts.scatter(hi, tail["ts"])]
-        )
+        merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
+        rec = rec.with_columns([rec[c].scatter(hi, v) for c, v in merged.items()])
         keep = pl.repeat(True, n, eager=True).scatter(ti, False)
-    else:
-        rec = rec.with_columns(end_line, res_ts)
     if not final:
         # An unfinished call may be resumed in the next chunk: hold it back.
         is_open = (rec["rk"] == "unfinished") & ~rec["never"].fill_null(False)
         if keep is not None:
             is_open = is_open & keep
-        st.carry = rec[is_open.arg_true()].drop("end_line", "res_ts")
+        st.carry = rec[is_open.arg_true()]
         keep = ~is_open if keep is None else keep & ~is_open
     return rec if keep is None else rec.filter(keep)
 
@@ -714,7 +733,7 @@ def parse_frames(
     st = state or ParseState(strict=strict)
     if st.source is None and isinstance(source, (str, Path)):
         st.source = str(source)
-    for rec, n, final in _ahead(_record_chunks(source, chunk_lines)):
+    for rec, n, final in _ahead(_record_chunks(source, chunk_lines, st.clock)):
         st.lines += n
         rec = _add_times(rec, st)
         rec = _attach(rec)
@@ -726,10 +745,10 @@ def parse_frames(
 
 
 def _record_chunks(
-    source: str | Path | IO[str] | IO[bytes], chunk_lines: int
+    source: str | Path | IO[str] | IO[bytes], chunk_lines: int, clock: str | None
 ) -> Iterator[tuple[pl.DataFrame, int, bool]]:
     """The records of each block of the input, its number of lines, and whether it is the
-    last block."""
+    last block (``clock``: the state's clock when parsing starts)."""
     blocks = read_blocks(source, chunk_lines)
     pending = next(blocks, None)
     first_line = 1
@@ -740,7 +759,12 @@ def _record_chunks(
             # of a call cut by the program's output)
             pending += nxt[:k]
             nxt = nxt[k:] if k < len(nxt) else next(blocks, None)
-        rec, n = _records(pending, first_line)
+        # the clock as _add_times will read it (it is decided by the first block that
+        # shows one, so it is known here, one block ahead of _add_times)
+        merge = 1 if clock == "epoch" else 2 if clock is None else 0
+        rec, n = _records(pending, first_line, merge)
+        if clock is None:
+            clock = _clock_of(rec.sort("line"))
         first_line += n
         yield rec, n, nxt is None
         pending = nxt
