@@ -53,21 +53,21 @@ enum {
     C_LINE, C_RK, C_PID1, C_COMM1, C_PID2, C_COMM2, C_TOD, C_REL2, C_NUM, C_NR, C_IP,
     C_NAME, C_ARGS, C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR,
     C_SIG, C_INFO, C_STOPPED, C_STATUS, C_CORE, C_FORMER, C_TEXT, C_NEVER, C_REASON,
-    C_END_LINE, C_RES_NUM, C_PAIRED,
+    C_END_LINE, C_RES_NUM, C_PAIRED, C_FD_NUM, C_FD_ANN, C_FD_KNOWN,
     N_COLS
 };
 static const char *COL_NAMES[N_COLS] = {
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
-    "end_line", "res_num", "paired",
+    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known",
 };
 /* 'l' int64, 'L' int64 with nulls, 'b' boolean, 'v' string (Utf8View) */
 static const char COL_KIND[N_COLS] = {
     'l', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
     'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
     'v', 'v', 'b', 'v', 'b', 'v', 'v', 'b', 'v',
-    'L', 'v', 'b',
+    'L', 'v', 'b', 'v', 'v', 'b',
 };
 
 /* ---------------------------------------------------------------- a pool of big buffers
@@ -227,8 +227,8 @@ static const int STRING_USED[] = {
     C_SIG, C_INFO, C_STATUS, C_FORMER,
 };
 #define N_STRING_USED ((int)(sizeof(STRING_USED) / sizeof(STRING_USED[0])))
-static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER, C_PAIRED};
-#define N_BOOL_USED 4
+static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER, C_PAIRED, C_FD_KNOWN};
+#define N_BOOL_USED 5
 
 static void cols_free(Cols *c) {
     big_free(c->line);
@@ -256,6 +256,12 @@ static int cols_init(Cols *c, int64_t cap) {
     }
     c->views[C_RES_NUM] = big_alloc(16 * (size_t)cap, 1);
     c->valid[C_RES_NUM] = big_alloc((size_t)bits, 1);
+    c->views[C_FD_NUM] = big_alloc(16 * (size_t)cap, 1);
+    c->valid[C_FD_NUM] = big_alloc((size_t)bits, 1);
+    c->views[C_FD_ANN] = big_alloc(16 * (size_t)cap, 1);
+    c->valid[C_FD_ANN] = big_alloc((size_t)bits, 1);
+    if (!c->views[C_FD_NUM] || !c->valid[C_FD_NUM] || !c->views[C_FD_ANN] || !c->valid[C_FD_ANN])
+        return -1;
     c->end_line = big_alloc(sizeof(int64_t) * (size_t)cap, 1);
     c->end_valid = big_alloc((size_t)bits, 1);
     if (!c->views[C_RES_NUM] || !c->valid[C_RES_NUM] || !c->end_line || !c->end_valid) return -1;
@@ -1033,6 +1039,55 @@ static int merge_pairs(Cols *c, Shared *sh) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- the fd of the first argument
+ * strace.py's _FD_ARG_SIMPLE, ^(-?\d+)<([^<>]*)>(?:,|$), on each row's final arguments (after
+ * the merges above): fd_num and fd_ann, fd_known set. Rows where it does not match but the
+ * arguments start with ^-?\d+< (a nested annotation, "->" in a socket) are left to the
+ * regexes (fd_known unset), as are rows whose arguments _stitch changes later. */
+static void sub_view(uint8_t *dst, const uint8_t *src_view, const char *bytes, int32_t start,
+                     int32_t len) {
+    int32_t l;
+    memcpy(&l, src_view, 4);
+    if (l <= 12 || len <= 12) {
+        view_set(dst, bytes + start, len, 0, 0);
+        return;
+    }
+    int32_t bi, off;
+    memcpy(&bi, src_view + 8, 4);
+    memcpy(&off, src_view + 12, 4);
+    view_set(dst, bytes + start, len, bi, off + start);
+}
+
+static void fd_columns(Cols *c, const Shared *sh) {
+    for (int64_t i = 0; i < c->n; i++) {
+        if (!bit_get(c->valid[C_ARGS], i)) {
+            bit_put(c->b[C_FD_KNOWN], i, 1);
+            continue;
+        }
+        const uint8_t *av = c->views[C_ARGS] + 16 * i;
+        const char *a;
+        int32_t n;
+        view_get(av, sh, &a, &n);
+        int32_t q = 0;
+        if (q < n && a[q] == '-') q++;
+        int32_t d0 = q;
+        while (q < n && IS_DIGIT(a[q])) q++;
+        if (q == d0 || q >= n || a[q] != '<') {
+            bit_put(c->b[C_FD_KNOWN], i, 1); /* not an annotated fd: no match */
+            continue;
+        }
+        int32_t t0 = q + 1, t = t0;
+        while (t < n && a[t] != '<' && a[t] != '>') t++;
+        if (t < n && a[t] == '>' && (t + 1 == n || a[t + 1] == ',')) {
+            sub_view(c->views[C_FD_NUM] + 16 * i, av, a, 0, q);
+            bit_put(c->valid[C_FD_NUM], i, 1);
+            sub_view(c->views[C_FD_ANN] + 16 * i, av, a, t0, t - t0);
+            bit_put(c->valid[C_FD_ANN], i, 1);
+            bit_put(c->b[C_FD_KNOWN], i, 1);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- classify() */
 PyDoc_STRVAR(classify_doc,
 "classify(block: bytes, first_line: int, merge: int = 0) -> tuple | None\n\n"
@@ -1122,6 +1177,7 @@ static PyObject *classify(PyObject *self, PyObject *args) {
                 n_un = -1;
             if (!sh->joined) sh->joined = big_alloc(1, 0);
             if (!sh->joined) n_un = -1;
+            else fd_columns(&c, sh);
         }
     }
     Py_END_ALLOW_THREADS

@@ -66,9 +66,9 @@ _RECORD_COLS = (
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
-    "end_line", "res_num", "paired",
+    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known",
 )  # fmt: skip
-_BOOL_COLS = ("stopped", "core", "never", "paired")
+_BOOL_COLS = ("stopped", "core", "never", "paired", "fd_known")
 #: record columns that are not strings
 _RECORD_TYPES: dict[str, pl.DataType] = {
     "line": pl.Int64(), "end_line": pl.Int64(), **{c: pl.Boolean() for c in _BOOL_COLS},
@@ -233,9 +233,9 @@ def _classify(
         [
             pl.col(c)
             if c in fast.columns
-            else pl.lit(False if c == "paired" else None, _RECORD_TYPES.get(c, pl.String())).alias(
-                c
-            )
+            else pl.lit(
+                False if c in ("paired", "fd_known") else None, _RECORD_TYPES.get(c, pl.String())
+            ).alias(c)
             for c in _RECORD_COLS
         ]
     )
@@ -602,6 +602,7 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         for c in ("data", "stack"):
             merged[c] = head[c].fill_null(tail[c])
         merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
+        merged["fd_known"] = pl.repeat(False, len(hi), eager=True)  # the arguments changed
         rec = rec.with_columns([rec[c].scatter(hi, v) for c, v in merged.items()])
         keep = pl.repeat(True, n, eager=True).scatter(ti, False)
     if not final:
@@ -649,7 +650,14 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         core_dumped=pl.when(rk == "kill").then(pl.col("core")),
         stopped=pl.when(rk == "signal").then(pl.col("stopped")),
     )
-    fd, fd_target = _fd_columns(out["args"])
+    # the core found the fd of the rows whose arguments it saw whole (fd_known)
+    known = out["fd_known"].fill_null(False)
+    fd = out["fd_num"].cast(pl.Int64, strict=False).alias("fd")
+    fd_target = out["fd_ann"].alias("fd_target")
+    if not known.all():
+        idx = (~known).arg_true()
+        f, t = _fd_columns(out["args"].gather(idx))
+        fd, fd_target = fd.scatter(idx, f), fd_target.scatter(idx, t)
     out = out.with_columns(fd=fd, fd_target=fd_target)
     if bool((out["rk"] == "blank").any()):
         out = out.filter(pl.col("rk") != "blank")
