@@ -1014,22 +1014,38 @@ static int merge_pairs(Cols *c, Shared *sh) {
         merged++;
     }
     if (merged) {
+        /* drop the tails, one column at a time (each array read and written in order) */
         int64_t j = 0;
         for (int64_t k = 0; k < n; k++) {
             if (gone[k]) continue;
-            if (j != k) {
-                c->line[j] = c->line[k];
-                c->end_line[j] = c->end_line[k];
-                bit_put(c->end_valid, j, bit_get(c->end_valid, k));
-                for (size_t q = 0; q < sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]); q++) {
-                    int col = ROW_VIEWS[q];
-                    memcpy(c->views[col] + 16 * j, c->views[col] + 16 * k, 16);
-                    bit_put(c->valid[col], j, bit_get(c->valid[col], k));
-                }
-                for (int q = 0; q < N_BOOL_USED; q++)
-                    bit_put(c->b[BOOL_USED[q]], j, bit_get(c->b[BOOL_USED[q]], k));
-            }
+            c->line[j] = c->line[k];
+            c->end_line[j] = c->end_line[k];
             j++;
+        }
+        for (size_t q = 0; q < sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]); q++) {
+            int col = ROW_VIEWS[q];
+            uint8_t *v = c->views[col];
+            j = 0;
+            for (int64_t k = 0; k < n; k++) {
+                if (gone[k]) continue;
+                if (j != k) memcpy(v + 16 * j, v + 16 * k, 16);
+                j++;
+            }
+        }
+        uint8_t *bitmaps[sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]) + N_BOOL_USED + 1];
+        size_t nb = 0;
+        for (size_t q = 0; q < sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]); q++)
+            bitmaps[nb++] = c->valid[ROW_VIEWS[q]];
+        for (int q = 0; q < N_BOOL_USED; q++) bitmaps[nb++] = c->b[BOOL_USED[q]];
+        bitmaps[nb++] = c->end_valid;
+        for (size_t q = 0; q < nb; q++) {
+            uint8_t *b = bitmaps[q];
+            j = 0;
+            for (int64_t k = 0; k < n; k++) {
+                if (gone[k]) continue;
+                if (j != k) bit_put(b, j, bit_get(b, k));
+                j++;
+            }
         }
         c->n = j;
     }
