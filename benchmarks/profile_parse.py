@@ -134,6 +134,7 @@ def profile_stages(
     nxt: Callable[[], bytes | None] = lambda: next(chunks, None)  # noqa: E731
     pending = stages.run("read_blocks", nxt)
     first_line = 1
+    clock: str | None = None
     first: pl.DataFrame | None = None
     writer = None
     lines = 0
@@ -143,8 +144,12 @@ def profile_stages(
         block = pending
         if first is None:
             first = base.split_lines(block).to_frame()
-        # the compiled core when it is built (GOTRACE_PURE_PARSER=1: the regexes alone)
-        rec, n = stages.run("_records", lambda b=block, f=first_line: sp._records(b, f))
+        # the compiled core when it is built (GOTRACE_PURE_PARSER=1: the regexes alone),
+        # merging pairs inside blocks as parse_frames has it do (see sp._record_chunks)
+        merge = 1 if clock == "epoch" else 2 if clock is None else 0
+        rec, n = stages.run("_records", lambda b=block, f=first_line, m=merge: sp._records(b, f, m))
+        if clock is None:
+            clock = sp._clock_of(rec.sort("line"))
         first_line += n
         lines += n
         rec = stages.run("_add_times", lambda r=rec: sp._add_times(r, st))

@@ -76,7 +76,7 @@ static const char COL_KIND[N_COLS] = {
  * releases a column, maybe in another thread) wait here for the next block. */
 #include <pthread.h>
 #define POOL_SLOTS 64
-#define POOL_MAX_BYTES ((size_t)128 << 20)
+#define POOL_MAX_BYTES ((size_t)48 << 20)
 #define HEADER 64
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *pool[POOL_SLOTS];
@@ -954,7 +954,8 @@ static int merge_pairs(Cols *c, Shared *sh) {
     int64_t *keys = big_alloc(sizeof(int64_t) * (size_t)cap, 0);
     int64_t *last = big_alloc(sizeof(int64_t) * (size_t)cap, 0);
     uint8_t *gone = big_alloc((size_t)n, 1);
-    sh->joined = big_alloc((size_t)sh->size + 1, 0);
+    int64_t joined_cap = 1 << 20; /* grows as needed; views hold offsets, not pointers */
+    sh->joined = big_alloc((size_t)joined_cap, 0);
     if (!keys || !last || !gone || !sh->joined) {
         big_free(keys);
         big_free(last);
@@ -993,6 +994,21 @@ static int merge_pairs(Cols *c, Shared *sh) {
             memcpy(both + hal, ta, (size_t)tal);
             view_set(c->views[C_ARGS] + 16 * h, both, total, 0, 0);
         } else {
+            if (sh->joined_size + total > joined_cap) {
+                int64_t cap2 = 2 * joined_cap;
+                while (cap2 < sh->joined_size + total) cap2 *= 2;
+                char *bigger = big_alloc((size_t)cap2, 0);
+                if (!bigger) {
+                    big_free(keys);
+                    big_free(last);
+                    big_free(gone);
+                    return -1;
+                }
+                memcpy(bigger, sh->joined, (size_t)sh->joined_size);
+                big_free(sh->joined);
+                sh->joined = bigger;
+                joined_cap = cap2;
+            }
             char *dst = sh->joined + sh->joined_size;
             memcpy(dst, ha, (size_t)hal);
             memcpy(dst + hal, ta, (size_t)tal);
