@@ -7,8 +7,11 @@
 Calls the parser's internals (gotrace/parsers/strace.py) one stage at a time, in the
 order ``parse_frames`` and ``gotrace events`` run them, summed over all chunks:
 
-    read_chunks -> pl.Series -> _records_columnar -> _add_times -> _attach -> _typed -> _stitch
-    -> _events -> _check_strict -> redact_frame -> to_arrow -> parquet write
+    read_blocks -> _records (the compiled core, the regexes for what it leaves) -> _add_times
+    -> _attach -> _typed -> _stitch -> _events -> _check_strict -> redact_frame -> to_arrow
+    -> parquet write (pyarrow here; gotrace events writes with polars' sink)
+
+(GOTRACE_PURE_PARSER=1 profiles the pure-Python path: _records is then the regexes alone.)
 
 then, on the first chunk, times the main expressions inside ``_records_columnar``,
 ``_stitch``, ``_events`` and ``redact_frame`` one by one (re-built here from
@@ -127,24 +130,28 @@ def profile_stages(
     """Run the whole pipeline stage by stage; keep the first chunk's raw lines."""
     st = sp.ParseState(source=str(log))
     stages = Stages()
-    chunks = base.read_chunks(log, chunk_lines)
-    nxt: Callable[[], pl.Series | None] = lambda: next(chunks, None)  # noqa: E731
-    pending = stages.run("read_chunks", nxt)
+    chunks = base.read_blocks(log, chunk_lines)
+    nxt: Callable[[], bytes | None] = lambda: next(chunks, None)  # noqa: E731
+    pending = stages.run("read_blocks", nxt)
     first_line = 1
+    clock: str | None = None
     first: pl.DataFrame | None = None
     writer = None
     lines = 0
     while pending is not None:
-        after = stages.run("read_chunks", nxt)
+        after = stages.run("read_blocks", nxt)
         final = after is None
-        ser = pending
+        block = pending
         if first is None:
-            first = ser.to_frame()
-        rec = stages.run(
-            "_records_columnar", lambda s=ser, f=first_line: sp._records_columnar(s, f)
-        )
-        first_line += len(pending)
-        lines += len(pending)
+            first = base.split_lines(block).to_frame()
+        # the compiled core when it is built (GOTRACE_PURE_PARSER=1: the regexes alone),
+        # merging pairs inside blocks as parse_frames has it do (see sp._record_chunks)
+        merge = 1 if clock == "epoch" else 2 if clock is None else 0
+        rec, n = stages.run("_records", lambda b=block, f=first_line, m=merge: sp._records(b, f, m))
+        if clock is None:
+            clock = sp._clock_of(rec.sort("line"))
+        first_line += n
+        lines += n
         rec = stages.run("_add_times", lambda r=rec: sp._add_times(r, st))
         rec = stages.run("_attach", lambda r=rec: sp._attach(r))
         rec = stages.run("_typed", lambda r=rec: sp._typed(r, st))

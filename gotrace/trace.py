@@ -41,7 +41,7 @@ from gotrace.errors import GotraceError
 from gotrace.model.events import EVENT_SCHEMA, Event, empty_frame
 from gotrace.model.samples import Sample, read_samples
 from gotrace.parsers import strace as strace_parser
-from gotrace.parsers.base import file_kind
+from gotrace.parsers.base import file_format
 from gotrace.redact import redact_env, redact_frame, redact_text
 
 if TYPE_CHECKING:
@@ -343,27 +343,6 @@ def _load_file(
     return _finish(
         frame, {"source": name, "format": "strace", "clock": st.clock, **(meta or {})}, redact
     )
-
-
-def file_format(p: Path, name: str | None = None) -> str:
-    """``parquet``, ``dtruss`` or ``strace`` for a file that can be read; one clear
-    GotraceError for an empty, binary or unreadable one (``name`` is what to call it)."""
-    name = name or str(p)
-    try:
-        if p.stat().st_size == 0:
-            raise GotraceError(f"{name}: empty file, not a trace")
-        with open(p, "rb") as fh:
-            head = fh.read(4)
-    except PermissionError as exc:
-        raise GotraceError(f"{name}: permission denied") from exc
-    except OSError as exc:
-        raise GotraceError(f"{name}: cannot read ({exc.strerror})") from exc
-    if head == b"PAR1":
-        return "parquet"
-    kind = file_kind(p)
-    if kind == "binary":
-        raise GotraceError(f"{name}: binary file, not a strace or dtruss log")
-    return kind
 
 
 def load_ff(p: Path, ff: list[tuple[Path, int]], *, strict: bool, redact: bool) -> Trace:

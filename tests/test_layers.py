@@ -180,9 +180,15 @@ def test_layers_hold() -> None:
     assert not bad, "imports that break the layers:\n" + _describe(edges, bad)
 
 
+#: compiled extensions that are optional by design: each has a pure-Python path with the same
+#: output, tested against it (tests/test_parser_native.py)
+OPTIONAL_COMPILED = {"gotrace.parsers._fastparse"}
+
+
 def _guarded_gotrace_imports(path: Path) -> Iterator[int]:
     """Lines of ``try:`` blocks that import a gotrace module and catch ImportError (or any
-    exception): a guard that would turn a broken module into silently missing findings."""
+    exception): a guard that would turn a broken module into silently missing findings.
+    The optional compiled core is the one exception (OPTIONAL_COMPILED)."""
     catches = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if not isinstance(node, ast.Try):
@@ -204,6 +210,11 @@ def _guarded_gotrace_imports(path: Path) -> Iterator[int]:
                     if isinstance(sub, ast.Import)
                     else None
                 )
+                if (
+                    isinstance(sub, ast.ImportFrom)
+                    and {f"{name}.{a.name}" for a in sub.names} <= OPTIONAL_COMPILED
+                ):
+                    continue
                 if name and (name == "gotrace" or name.startswith("gotrace.")):
                     yield sub.lineno
                 if (

@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import polars as pl
 
+from gotrace.errors import GotraceError
+
 #: lines per chunk: enough for polars to work on whole columns, small enough that a 10M-line
 #: log parses in bounded memory (about half a GB)
 DEFAULT_CHUNK_LINES = 100_000
@@ -24,44 +26,53 @@ def read_chunks(
 ) -> Iterator[pl.Series]:
     """Yield columns of lines (without newlines) from a path, ``-`` or an open stream.
 
-    A file is read in blocks of bytes cut at a newline and split by polars' CSV reader
-    (one column, no quoting), which keeps no Python string per line."""
+    The blocks of :func:`read_blocks`, split by polars' CSV reader (one column, no
+    quoting), which keeps no Python string per line."""
+    for block in read_blocks(source, chunk_lines):
+        yield split_lines(block)
+
+
+def read_blocks(
+    source: str | Path | IO[str] | IO[bytes], chunk_lines: int = DEFAULT_CHUNK_LINES
+) -> Iterator[bytes]:
+    """Yield the input as blocks of whole lines (bytes, each block ending at a newline but
+    maybe the last), about ``chunk_lines`` lines each. A text stream is encoded as UTF-8,
+    each line ending in one newline (a CR before it dropped)."""
     if isinstance(source, (str, Path)):
         if str(source) == "-":
             import sys
 
-            yield from read_chunks(sys.stdin.buffer, chunk_lines)
+            yield from read_blocks(sys.stdin.buffer, chunk_lines)
             return
         with open(source, "rb") as fh:
-            block_size = max(1 << 16, chunk_lines * 160)
-            rest = b""
-            while True:
-                data = fh.read(block_size)
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    rest = data
-                    continue
-                rest = data[cut + 1 :]
-                yield _split_lines(data[: cut + 1])
-            if rest:
-                yield _split_lines(rest)
+            yield from read_blocks(fh, chunk_lines)
         return
     stream: IO[Any] = source
-    buf: list[str] = []
-    for raw in stream:
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        buf.append(line.rstrip("\r\n"))
-        if len(buf) >= chunk_lines:
-            yield pl.Series("raw", buf, dtype=pl.String)
-            buf = []
-    if buf:
-        yield pl.Series("raw", buf, dtype=pl.String)
+    if isinstance(stream, io.TextIOBase):
+        buf: list[str] = []
+        for line in stream:
+            buf.append(line.rstrip("\r\n"))
+            if len(buf) >= chunk_lines:
+                yield ("\n".join(buf) + "\n").encode("utf-8", "replace")
+                buf = []
+        if buf:
+            yield ("\n".join(buf) + "\n").encode("utf-8", "replace")
+        return
+    block_size = max(1 << 16, chunk_lines * 160)
+    while True:
+        data = stream.read(block_size)
+        if not data:
+            break
+        if isinstance(data, str):
+            data = data.encode("utf-8", "replace")
+        if not data.endswith(b"\n"):
+            # the rest of the block's last line (one copy of the block, not two)
+            more = stream.readline()
+            data += more.encode("utf-8", "replace") if isinstance(more, str) else more
+        yield data
 
 
-def _split_lines(block: bytes) -> pl.Series:
+def split_lines(block: bytes) -> pl.Series:
     """Bytes ending in a newline (or the file's last bytes) -> one string per line."""
     if b"\x1f" in block or b"\r" in block:
         # the separator we borrow occurs (strace escapes it, a program's own output may not)
@@ -105,3 +116,24 @@ def file_kind(path: str | Path) -> str:
     if is_dtruss(text):
         return "dtruss"
     return "strace"
+
+
+def file_format(p: Path, name: str | None = None) -> str:
+    """``parquet``, ``dtruss`` or ``strace`` for a file that can be read; one clear
+    GotraceError for an empty, binary or unreadable one (``name`` is what to call it)."""
+    name = name or str(p)
+    try:
+        if p.stat().st_size == 0:
+            raise GotraceError(f"{name}: empty file, not a trace")
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except PermissionError as exc:
+        raise GotraceError(f"{name}: permission denied") from exc
+    except OSError as exc:
+        raise GotraceError(f"{name}: cannot read ({exc.strerror})") from exc
+    if head == b"PAR1":
+        return "parquet"
+    kind = file_kind(p)
+    if kind == "binary":
+        raise GotraceError(f"{name}: binary file, not a strace or dtruss log")
+    return kind

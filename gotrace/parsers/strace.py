@@ -1,11 +1,16 @@
 """strace text logs -> events, a column at a time.
 
-The log is read in chunks of lines into a polars column; the grammar in
-:mod:`gotrace.parsers.grammar` is applied to whole columns (leader, call head,
-return tail, signals, exits), so the common forms cost no Python per line. Lines
-the columns cannot place with certainty go to :func:`gotrace.parsers.lines.parse_line`.
-Then ``<unfinished ...>``/``<... resumed>`` halves are stitched into one event and
-timestamps become seconds.
+The log is read in blocks of lines. The optional compiled core
+(:mod:`gotrace.parsers._fastparse`, built from ``_fastparse.c`` when a C compiler is there)
+places the common lines of gotrace's own capture form in one pass over a block's bytes and
+hands their records to polars as Arrow columns; it leaves every line it is not certain of.
+Those lines (all lines, without the core: the pure path) are read with the grammar in
+:mod:`gotrace.parsers.grammar` applied to whole polars columns (leader, call head, return
+tail, signals, exits), so the common forms cost no Python per line; lines the columns
+cannot place with certainty go to :func:`gotrace.parsers.lines.parse_line`. Both ways
+give the same records (tests/test_parser_native.py). Then
+``<unfinished ...>``/``<... resumed>`` halves are stitched into one event and timestamps
+become seconds.
 
 Public entry points:
 - :func:`parse_frames` yields event frames (one per chunk; bounded memory),
@@ -15,12 +20,17 @@ Public entry points:
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from types import ModuleType
+from typing import IO, Any, TypeVar
 
 import polars as pl
 
@@ -40,16 +50,29 @@ from gotrace.model.events import (
     empty_frame,
 )
 from gotrace.parsers import grammar as g
-from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_chunks
+from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_blocks, split_lines
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
+
+native: ModuleType | None
+try:  # the compiled core (gotrace/parsers/_fastparse.c); optional, with the same output
+    from gotrace.parsers import _fastparse as native
+except ImportError:  # not built on this platform: the regexes below do all the work
+    native = None
+if os.environ.get("GOTRACE_PURE_PARSER"):
+    native = None
 
 # Pre-stitch record columns (strings as read, parsed into types afterwards).
 _RECORD_COLS = (
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
+    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known",
 )  # fmt: skip
-_BOOL_COLS = ("stopped", "core", "never")
+_BOOL_COLS = ("stopped", "core", "never", "paired", "fd_known")
+#: record columns that are not strings
+_RECORD_TYPES: dict[str, pl.DataType] = {
+    "line": pl.Int64(), "end_line": pl.Int64(), **{c: pl.Boolean() for c in _BOOL_COLS},
+}  # fmt: skip
 
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
 _FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
@@ -83,13 +106,19 @@ _FAST_LEADER = r"^(?P<lead>(?P<pid2>\d+) +(?P<num>\d+\.\d+) (?:\(\+ *\d+\.\d+\) 
 _LEADER_GROUPS = ("lead", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip")
 
 
-def _leader(lines: pl.Series) -> pl.Series:
+def _mostly_fast(matched: int, lines: int) -> bool:
+    """Whether a chunk reads its leaders with the cheap pattern (nearly all lines fit it)."""
+    return matched >= 0.99 * lines
+
+
+def _leader(lines: pl.Series, fast_form: bool | None = None) -> pl.Series:
     """The leader's fields. When nearly every line of a chunk starts ``PID EPOCH.USEC `` the
     cheap pattern is used; the few lines it misses get no leader, fail to classify and go
-    to the per-line reader, which knows every form. Other chunks take the full pattern."""
+    to the per-line reader, which knows every form. Other chunks take the full pattern.
+    ``fast_form`` is that choice when it was made for a whole chunk these lines are part of."""
     fast = lines.str.extract_groups(_FAST_LEADER)
     matched = int(fast.struct.field("lead").is_not_null().sum())
-    if matched >= 0.99 * len(lines):
+    if fast_form if fast_form is not None else _mostly_fast(matched, len(lines)):
         nulls = pl.Series(values=[None] * len(lines), dtype=pl.String)
         cols = {
             c: fast.struct.field(c) if c in ("lead", "pid2", "num") else nulls.alias(c)
@@ -102,11 +131,21 @@ def _leader(lines: pl.Series) -> pl.Series:
 def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     """Classify every line of a chunk with column-wide regexes."""
     n = len(lines)
-    df = pl.DataFrame({"raw": lines}).with_columns(
-        line=pl.int_range(first_line, first_line + n, dtype=pl.Int64)
-    )
+    line_nos = pl.int_range(first_line, first_line + n, dtype=pl.Int64, eager=True)
+    placed, slow = _classify(lines, line_nos)
+    return pl.concat([placed, slow], how="vertical_relaxed") if slow is not None else placed
+
+
+def _classify(
+    lines: pl.Series, line_nos: pl.Series, fast_form: bool | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The records of the lines the column-wide regexes place (in line order), and those of
+    the per-line reader for the rest (``None`` when there is no rest). Each line's record
+    depends on the line alone (and on ``fast_form``, see _leader), except that the per-line
+    reader joins neighbouring lines among those it is given."""
+    df = pl.DataFrame({"raw": lines, "line": line_nos.cast(pl.Int64)})
     raw = pl.col("raw")
-    df = df.with_columns(_leader(lines).alias("_lead")).unnest("_lead")
+    df = df.with_columns(_leader(lines, fast_form).alias("_lead")).unnest("_lead")
     body = raw.str.slice(pl.col("lead").str.len_chars())
     df = df.with_columns(body.alias("body"))
     b = pl.col("body")
@@ -190,14 +229,61 @@ def _records_columnar(lines: pl.Series, first_line: int) -> pl.DataFrame:
     # Whatever the columns could not place goes through the per-line reader.
     slow = df.filter(pl.col("rk").is_null())
     fast = df.filter(pl.col("rk").is_not_null())
-    cols = [c for c in _RECORD_COLS]
     fast = fast.select(
-        [pl.col(c) if c in fast.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+        [
+            pl.col(c)
+            if c in fast.columns
+            else pl.lit(
+                False if c in ("paired", "fd_known") else None, _RECORD_TYPES.get(c, pl.String())
+            ).alias(c)
+            for c in _RECORD_COLS
+        ]
     )
     if slow.height:
-        recs = _records_per_line(slow["line"], slow["raw"])
-        fast = pl.concat([fast, _frame_from_records(recs)], how="vertical_relaxed")
-    return fast
+        return fast, _frame_from_records(_records_per_line(slow["line"], slow["raw"]))
+    return fast, None
+
+
+class _ArrowCapsules:
+    """The (schema, array) capsules of the compiled core, for ``pl.Series``."""
+
+    def __init__(self, capsules: tuple[object, object]) -> None:
+        self.capsules = capsules
+
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
+        return self.capsules
+
+
+def _records(block: bytes, first_line: int, merge: int = 0) -> tuple[pl.DataFrame, int]:
+    """The records of a block of lines and how many lines it holds: the compiled core
+    places the common forms, the column-wide regexes read the rest (or the whole block,
+    without the core or when it declines). Both ways give the same events.
+
+    ``merge``: 1 when the log's clock is epoch seconds, 2 when it is not known yet (0:
+    another clock). When the core places every line of a block and the clock is (or,
+    from the block's first stamp, will be) epoch seconds, it also merges the pairs of
+    halves inside the block, as _stitch would (see _fastparse.c)."""
+    if native is not None and not (
+        b"\r" in block or b"\x1f" in block or block.startswith(b"\xef\xbb\xbf")
+    ):
+        # (split_lines treats these bytes specially; the core splits at "\n" only)
+        got = native.classify(block, first_line, merge)
+        if got is not None:
+            capsules, line_nos, texts, n = got
+            placed = pl.Series(_ArrowCapsules(capsules)).struct.unnest()
+            if not texts:
+                return placed, n
+            rest = pl.Series("raw", texts, dtype=pl.String)
+            fits = int(rest.str.contains(_FAST_LEADER).sum())
+            if _mostly_fast(placed.height + fits, n):
+                more, slow = _classify(rest, pl.Series("line", line_nos, dtype=pl.Int64), True)
+                if more.height:
+                    placed = pl.concat([placed, more]).sort("line")
+                if slow is not None:
+                    placed = pl.concat([placed, slow], how="vertical_relaxed")
+                return placed, n
+    lines = split_lines(block)
+    return _records_columnar(lines, first_line), len(lines)
 
 
 #: how many lines of program output may stand between a cut call and the rest of it
@@ -309,10 +395,7 @@ def _frame_from_records(recs: list[dict[str, Any]]) -> pl.DataFrame:
             rec["text"] = rec.get("raw")
     rows = recs + extra_rows
     data: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in _RECORD_COLS}
-    schema: dict[str, pl.DataType] = {c: pl.String() for c in _RECORD_COLS}
-    schema["line"] = pl.Int64()
-    for c in _BOOL_COLS:
-        schema[c] = pl.Boolean()
+    schema = {c: _RECORD_TYPES.get(c, pl.String()) for c in _RECORD_COLS}
     return pl.DataFrame(data, schema=schema)
 
 
@@ -325,16 +408,28 @@ def _tod_seconds(col: pl.Expr) -> pl.Expr:
     )
 
 
+def _clock_of(rec: pl.DataFrame) -> str | None:
+    """The clock of a log's stamps, from its first records that have one (in line order)."""
+    first_num = rec.filter(pl.col("num").is_not_null()).head(1)["num"]
+    first_tod = rec.filter(pl.col("tod").is_not_null()).head(1)
+    if first_tod.height:
+        return "time_of_day"
+    if first_num.len():
+        return "epoch" if float(first_num[0]) > 1e8 else "relative"
+    return None
+
+
 def _add_times(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
-    """Turn the leader's timestamp strings into seconds; carries clock state across chunks."""
-    rec = rec.sort("line")
+    """Turn the leader's timestamp strings into seconds (``ts``, and ``res_ts`` of the pairs
+    the core merged); carries clock state across chunks."""
+    return _stamps(rec, st).with_columns(res_ts=pl.col("res_num").cast(pl.Float64))
+
+
+def _stamps(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
+    if not rec["line"].is_sorted():
+        rec = rec.sort("line")
     if st.clock is None:
-        first_num = rec.filter(pl.col("num").is_not_null()).head(1)["num"]
-        first_tod = rec.filter(pl.col("tod").is_not_null()).head(1)
-        if first_tod.height:
-            st.clock = "time_of_day"
-        elif first_num.len():
-            st.clock = "epoch" if float(first_num[0]) > 1e8 else "relative"
+        st.clock = _clock_of(rec)
     if st.clock == "epoch":
         return rec.with_columns(ts=pl.col("num").cast(pl.Float64))
     if st.clock == "relative":
@@ -466,55 +561,58 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
     if st.carry is not None and st.carry.height:
         rec = pl.concat([st.carry, rec], how="vertical_relaxed").sort("line")
         st.carry = None
-    rec = rec.with_row_index("_i")
-    halves = rec.filter(pl.col("rk").is_in(["unfinished", "resumed"])).select(
-        "_i", "pid", "rk", "name", "never"
+    n = rec.height
+    # (the pairs the core merged stay in line among the halves: see _fastparse.c)
+    halves = (
+        rec.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "pid", "rk", "name", "never"
+        )
+        .filter(pl.col("rk").is_in(["unfinished", "resumed"]) | rec["paired"].fill_null(False))
+        .sort("pid", maintain_order=True)  # by pid, then line
     )
-    if halves.height:
-        halves = halves.sort("pid", "_i").with_columns(
-            n_i=pl.col("_i").shift(-1).over("pid"),
-            n_rk=pl.col("rk").shift(-1).over("pid"),
-            n_name=pl.col("name").shift(-1).over("pid"),
+    heads = halves.with_columns(
+        n_i=pl.col("_i").shift(-1),
+        n_rk=pl.col("rk").shift(-1),
+        n_name=pl.col("name").shift(-1),
+        n_pid=pl.col("pid").shift(-1),
+    ).filter(
+        (pl.col("rk") == "unfinished")
+        & ~pl.col("never").fill_null(False)
+        & (pl.col("n_rk") == "resumed")
+        & pl.col("n_pid").eq_missing(pl.col("pid"))
+        & (
+            (pl.col("n_name") == pl.col("name"))
+            | pl.col("n_name").is_in(["???", "????"])
+            | pl.col("n_name").is_null()
         )
-        heads = halves.filter(
-            (pl.col("rk") == "unfinished")
-            & ~pl.col("never").fill_null(False)
-            & (pl.col("n_rk") == "resumed")
-            & (
-                (pl.col("n_name") == pl.col("name"))
-                | pl.col("n_name").is_in(["???", "????"])
-                | pl.col("n_name").is_null()
-            )
-        )
-        partner = pl.Series("partner", [None] * rec.height, dtype=pl.UInt32)
-        if heads.height:
-            partner = partner.scatter(heads["_i"], heads["n_i"])
-        tails = heads["n_i"]
-        rec = rec.with_columns(partner)
-        p = pl.col("partner")
-        has = p.is_not_null()
+    )
+    keep: pl.Series | None = None
+    if heads.height:
+        # the pairs are merged by row index: the head row takes the tail's return, the
+        # tail row goes; the frame keeps its line order and is never re-sorted
+        hi, ti = heads["_i"], heads["n_i"]
         taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+        joined = ["args", "data", "stack"]
+        head = rec.select(joined)[hi]
+        tail = rec.select([*taken, *joined, "line", "ts"])[ti]
+        merged = {c: tail[c] for c in taken}
+        merged["rk"] = pl.repeat("call", len(hi), eager=True, dtype=pl.String)
+        merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
         # -e read=/write= dump the buffer when the call returns, after the resumed half
-        joined = {c: pl.coalesce(pl.col(c), pl.col(c).gather(p)) for c in ("data", "stack")}
-        rec = rec.with_columns(
-            rk=pl.when(has).then(pl.lit("call")).otherwise(pl.col("rk")),
-            args=pl.when(has)
-            .then(pl.col("args").fill_null("") + pl.col("args").gather(p).fill_null(""))
-            .otherwise(pl.col("args")),
-            end_line=pl.col("line").gather(p),
-            res_ts=pl.col("ts").gather(p),
-            **{c: pl.when(has).then(pl.col(c).gather(p)).otherwise(pl.col(c)) for c in taken},
-            **{c: pl.when(has).then(e).otherwise(pl.col(c)) for c, e in joined.items()},
-        )
-        rec = rec.filter(~pl.col("_i").is_in(tails.implode()))
-    else:
-        rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
+        for c in ("data", "stack"):
+            merged[c] = head[c].fill_null(tail[c])
+        merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
+        merged["fd_known"] = pl.repeat(False, len(hi), eager=True)  # the arguments changed
+        rec = rec.with_columns([rec[c].scatter(hi, v) for c, v in merged.items()])
+        keep = pl.repeat(True, n, eager=True).scatter(ti, False)
     if not final:
         # An unfinished call may be resumed in the next chunk: hold it back.
-        is_open = (pl.col("rk") == "unfinished") & ~pl.col("never").fill_null(False)
-        st.carry = rec.filter(is_open).drop("_i", "partner", "end_line", "res_ts", strict=False)
-        rec = rec.filter(~is_open)
-    return rec.drop("_i", "partner", strict=False)
+        is_open = (rec["rk"] == "unfinished") & ~rec["never"].fill_null(False)
+        if keep is not None:
+            is_open = is_open & keep
+        st.carry = rec[is_open.arg_true()]
+        keep = ~is_open if keep is None else keep & ~is_open
+    return rec if keep is None else rec.filter(keep)
 
 
 def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
@@ -552,9 +650,17 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         core_dumped=pl.when(rk == "kill").then(pl.col("core")),
         stopped=pl.when(rk == "signal").then(pl.col("stopped")),
     )
-    fd, fd_target = _fd_columns(out["args"])
+    # the core found the fd of the rows whose arguments it saw whole (fd_known)
+    known = out["fd_known"].fill_null(False)
+    fd = out["fd_num"].cast(pl.Int64, strict=False).alias("fd")
+    fd_target = out["fd_ann"].alias("fd_target")
+    if not known.all():
+        idx = (~known).arg_true()
+        f, t = _fd_columns(out["args"].gather(idx))
+        fd, fd_target = fd.scatter(idx, f), fd_target.scatter(idx, t)
     out = out.with_columns(fd=fd, fd_target=fd_target)
-    out = out.filter(pl.col("rk") != "blank")
+    if bool((out["rk"] == "blank").any()):
+        out = out.filter(pl.col("rk") != "blank")
     out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
     return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
 
@@ -566,10 +672,16 @@ _FD_ARG_SIMPLE = r"^(-?\d+)<([^<>]*)>(?:,|$)"
 def _fd_columns(args: pl.Series) -> tuple[pl.Series, pl.Series]:
     """The first argument's fd number and annotation; the full pattern (nested targets,
     socket endpoints with "->") runs only on the rows the simple one misses."""
-    simple = args.str.extract_groups(_FD_ARG_SIMPLE)
-    fd = simple.struct.field("1")
-    target = simple.struct.field("2")
-    missed = (fd.is_null() & args.str.contains(r"^-?\d+<")).fill_null(False)
+    # only arguments that start with a number can match: the rest skip the capture groups
+    some = args.str.contains(r"^-?\d+<").fill_null(False)
+    idx = some.arg_true()
+    fd = pl.repeat(None, len(args), dtype=pl.String, eager=True)
+    target = pl.repeat(None, len(args), dtype=pl.String, eager=True)
+    if len(idx):
+        simple = args.gather(idx).str.extract_groups(_FD_ARG_SIMPLE)
+        fd = fd.scatter(idx, simple.struct.field("1"))
+        target = target.scatter(idx, simple.struct.field("2"))
+    missed = fd.is_null() & some
     if missed.any():
         idx = missed.arg_true()
         full = args.gather(idx).str.extract_groups(_FD_ARG)
@@ -629,21 +741,8 @@ def parse_frames(
     st = state or ParseState(strict=strict)
     if st.source is None and isinstance(source, (str, Path)):
         st.source = str(source)
-    chunks = read_chunks(source, chunk_lines)
-    pending: pl.Series | None = next(chunks, None)
-    first_line = 1
-    while pending is not None:
-        nxt = next(chunks, None)
-        while nxt is not None and (k := _continued(nxt)):
-            # what continues the chunk's last line goes with it (a dump, -k frames, the rest
-            # of a call cut by the program's output)
-            pending = pl.concat([pending, nxt.head(k)])
-            nxt = nxt.slice(k) if k < len(nxt) else next(chunks, None)
-        final = nxt is None
-        lines = pending
-        rec = _records_columnar(lines, first_line)
-        first_line += len(pending)
-        st.lines += len(pending)
+    for rec, n, final in _ahead(_record_chunks(source, chunk_lines, st.clock)):
+        st.lines += n
         rec = _add_times(rec, st)
         rec = _attach(rec)
         rec = _typed(rec, st)
@@ -651,19 +750,88 @@ def parse_frames(
         ev = _events(rec, st)
         _check_strict(ev, st)
         yield ev
+
+
+def _record_chunks(
+    source: str | Path | IO[str] | IO[bytes], chunk_lines: int, clock: str | None
+) -> Iterator[tuple[pl.DataFrame, int, bool]]:
+    """The records of each block of the input, its number of lines, and whether it is the
+    last block (``clock``: the state's clock when parsing starts)."""
+    blocks = read_blocks(source, chunk_lines)
+    pending = next(blocks, None)
+    first_line = 1
+    while pending is not None:
+        nxt = next(blocks, None)
+        while nxt is not None and (k := _continued(nxt)):
+            # what continues the block's last line goes with it (a dump, -k frames, the rest
+            # of a call cut by the program's output)
+            pending += nxt[:k]
+            nxt = nxt[k:] if k < len(nxt) else next(blocks, None)
+        # the clock as _add_times will read it (it is decided by the first block that
+        # shows one, so it is known here, one block ahead of _add_times)
+        merge = 1 if clock == "epoch" else 2 if clock is None else 0
+        rec, n = _records(pending, first_line, merge)
+        if clock is None:
+            clock = _clock_of(rec.sort("line"))
+        first_line += n
+        yield rec, n, nxt is None
         pending = nxt
 
 
-_CONTINUATION_START = r"^(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)"
+_T = TypeVar("_T")
 
 
-def _continued(lines: pl.Series, most: int = 10_000) -> int:
-    """How many lines at the start of a chunk continue the previous chunk's last line."""
-    head = lines.head(most).str.contains(_CONTINUATION_START)
-    if not head[0]:
-        return 0
-    stops = (~head).arg_true()
-    return int(stops[0]) if len(stops) else len(head)
+def _ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """``items``, produced one ahead in a thread: reading and classifying the next block
+    (C and polars, both without the GIL) overlaps with stitching this one. An exception
+    in the thread is raised here; when the consumer stops early the thread stops too."""
+    todo: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        todo.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            todo.put((False, None))
+        except BaseException as exc:  # handed to the consumer
+            todo.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="gotrace-parse-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = todo.get()
+            if not ok:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                todo.get(timeout=0.1)
+        thread.join()
+
+
+_CONTINUATION_START = re.compile(rb"(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)")
+
+
+def _continued(block: bytes) -> int:
+    """How many bytes at the start of a block are lines that continue the previous block's
+    last line."""
+    at = 0
+    while at < len(block) and _CONTINUATION_START.match(block, at):
+        nl = block.find(b"\n", at)
+        at = len(block) if nl < 0 else nl + 1
+    return at
 
 
 def parse_frame(

@@ -1,0 +1,166 @@
+"""The compiled core of the strace parser (gotrace/parsers/_fastparse.c) and the pure-Python
+path give the same events: on every strace log under tests/data and sample_traces (whole,
+and in small chunks so that pairs and cut lines straddle the chunk boundaries), on lines
+damaged the ways the fuzz test damages them, and on lines the core must hand back.
+
+The core is optional (it is built when a C compiler is there); without it these tests skip
+and the pure path is the only one. ``GOTRACE_PURE_PARSER=1`` makes a process use the pure
+path even when the core is built (the parser tests run both ways in CI like that)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import DATA
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from test_parser_fuzz import damaged
+
+from gotrace.parsers import strace as sp
+from gotrace.parsers.base import file_kind
+
+ROOT = Path(__file__).resolve().parent.parent
+
+try:
+    from gotrace.parsers import _fastparse
+except ImportError:  # pragma: no cover - the core was not built here
+    _fastparse = None  # type: ignore[assignment]
+
+needs_core = pytest.mark.skipif(_fastparse is None, reason="the compiled core is not built")
+
+
+def _logs() -> list[Path]:
+    found = []
+    for folder in (ROOT / "tests" / "data", ROOT / "sample_traces"):
+        for p in sorted(folder.rglob("*")):
+            skip = p.suffix in (".parquet", ".json", ".sh", ".md", ".py", ".tsv")
+            if p.is_file() and not skip and "dtruss" not in p.parts and file_kind(p) == "strace":
+                found.append(p)
+    return found
+
+
+LOGS = _logs()
+
+
+def both(source: object, chunk_lines: int, monkeypatch: pytest.MonkeyPatch) -> list[pl.DataFrame]:
+    """The events frame from the core and from the pure path."""
+    out = []
+    for native in (_fastparse, None):
+        monkeypatch.setattr(sp, "native", native)
+        src = io.BytesIO(source) if isinstance(source, bytes) else source
+        if isinstance(src, io.StringIO):
+            src.seek(0)
+        frames = list(sp.parse_frames(src, chunk_lines=chunk_lines))  # type: ignore[arg-type]
+        out.append(pl.concat(frames) if frames else pl.DataFrame())
+    return out
+
+
+def test_the_logs_are_found() -> None:
+    assert len(LOGS) > 100
+
+
+@needs_core
+def test_every_log_parses_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    placed = 0
+    for log in LOGS:
+        fast, pure = both(log, 100_000, monkeypatch)
+        assert_frame_equal(fast, pure, check_exact=True)
+        placed += fast.height
+    assert placed > 10_000
+
+
+@needs_core
+def test_logs_in_small_chunks_parse_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a text stream is cut every chunk_lines lines: pairs, hexdumps and cut calls straddle
+    # the cuts (a file is cut in blocks of at least 64 KB)
+    logs = [p for p in LOGS if p.parent.name == "strace" and p.stat().st_size < 60_000]
+    assert len(logs) > 50
+    for log in logs:
+        text = log.read_bytes().decode("utf-8", "replace")
+        fast, pure = both(io.StringIO(text), 40, monkeypatch)
+        assert_frame_equal(fast, pure, check_exact=True)
+
+
+@needs_core
+def test_the_core_places_the_common_forms() -> None:
+    text = (DATA / "go_mod_download.strace").read_bytes()
+    got = _fastparse.classify(text, 1)
+    assert got is not None
+    _, line_nos, _, n = got
+    assert n == text.count(b"\n")
+    assert len(line_nos) < n / 100  # nearly every line is placed by the core
+
+
+@needs_core
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a second ") =" inside a string, an annotation that nests, a 4.x signal, an -i pointer,
+        # non-ASCII, a number out of range, spaces before the stamp, a wait4 with "==" inside
+        '12 1.000001 write(1, "a) = 3", 6) = 6 <0.000001>',
+        '12 1.000001 read(0</dev/null<char 1:3>>, "", 1) = 0 <0.000001>',
+        "12 1.000001 connect(3<TCP:[1->2]>, {}, 16) = -1 EINPROGRESS (Operation now in progress) <0.1>",
+        "12 1.000001 --- SIGCHLD (Child exited) @ 0 (0) ---",
+        "12 1.000001 [00007fe34819bad7] getpid() = 12",
+        '12 1.000001 write(1, "\u00e9", 2) = 2 <0.000001>',
+        "12 123456789012.000001 getpid() = 12 <0.000001>",
+        "12 1.000001 getpid() = 123456789012345678901234 <0.000001>",
+        "12 1.000001 getpid() = 12 <0.0000000000001>",
+        "12  1.000001 getpid() = 12",
+        "12 1.000001 wait4(-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = 13",
+        "12 1.000001 poll([{fd=3, events=POLLIN}], 1, 0) = 0 (Timeout) <0.000004>",
+        "12 1.000001 read(3, 0xc0, 8) = ? <unavailable>",
+        "12 1.000001 nanosleep({tv_sec=1, tv_nsec=0}, <unfinished ...>) = ?",
+        "12 1.000001 <... nanosleep resumed> <unfinished ...>) = ?",
+        "12 1.000001 futex(0x1, FUTEX_WAIT_PRIVATE, 0, NULL <detached ...>",
+        "12 1.000001 +++ killed by SIGKILL (core dumped) +++",
+        "12 1.000001 +++ superseded by execve in pid 13 +++",
+        "12 1.000001 --- stopped by SIGSTOP ---",
+        "12 1.000001 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---",
+        "12 1.000001 exit_group(0) = ?",
+        "12 1.000001 mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, -1, 0) = 0x7f2ae1435000 <0.000009>",
+        "12 1.000001 ???() = -1 ENOSYS (Function not implemented)",
+        "12 1.000001 restart_syscall(<... resuming interrupted read ...>) = 0",
+        "12 1.000001 getpid() =5",
+        "12 1.000001 getpid(",
+        "",
+    ],
+)
+def test_single_lines_parse_the_same_both_ways(line: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = f"12 1.000000 getpid() = 12 <0.000001>\n{line}\n12 1.000002 getpid() = 12\n"
+    fast, pure = both(text.encode(), 100_000, monkeypatch)
+    assert_frame_equal(fast, pure, check_exact=True)
+
+
+@needs_core
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(bad=damaged(), chunk_lines=st.sampled_from([2, 100_000]))
+def test_damaged_lines_parse_the_same_both_ways(
+    bad: tuple[str, int], chunk_lines: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = f"12 1.000000 getpid() = 12 <0.000001>\n{bad[0]}\n12 9.000002 getpid() = 12\n"
+    fast, pure = both(text.encode(), chunk_lines, monkeypatch)
+    assert_frame_equal(fast, pure, check_exact=True)
+
+
+def test_the_next_block_is_read_ahead_and_errors_reach_the_reader(tmp_path: Path) -> None:
+    # the blocks are read and classified in a thread, one ahead: what goes wrong there
+    # (a file that cannot be read) is raised where the events are read
+    with pytest.raises(FileNotFoundError):
+        list(sp.parse_frames(tmp_path / "missing.strace"))
+    log = tmp_path / "t.strace"
+    log.write_text("".join(f"1 {i}.000000 getpid() = 1\n" for i in range(1, 20_000)))
+    frames = sp.parse_frames(log, chunk_lines=1)
+    first = next(frames)
+    frames.close()  # stopping early stops the thread
+    assert first.height >= 1
+    assert not [t for t in threading.enumerate() if t.name == "gotrace-parse-ahead"]
