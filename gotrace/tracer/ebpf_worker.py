@@ -22,10 +22,11 @@ import contextlib
 import heapq
 import os
 import re
+import shutil
 import signal
 import stat
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gotrace.parsers.fdreplay import Fd, FdReplay, Table, inet_peer
@@ -238,7 +239,8 @@ class EbpfWriter:
             self.lost += int(m.group(1)) if m else 1
             return
         if kind not in _KINDS:
-            if line and line != b"READY":
+            # bpftrace's own first lines: "Attaching N probes...", then the program's READY
+            if line and line != b"READY" and not line.startswith(b"Attaching "):
                 self.bad += 1
             return
         words = line.split()
@@ -487,49 +489,58 @@ def inherited_fds(pid: int) -> dict[int, str]:
     return out
 
 
-class _Reader(threading.Thread):
-    """Reads bpftrace's output as fast as it comes, so its perf buffers never wait on us."""
+class _Tail:
+    """bpftrace's records file, read as it grows; complete lines only."""
 
-    def __init__(self, fd: int, keep: str | None = None) -> None:
-        super().__init__(daemon=True)
-        self.fd = fd
-        # GOTRACE_EBPF_RECORDS=FILE keeps bpftrace's records as they came (to debug the writer)
-        self.keep = open(keep, "ab") if keep else None  # noqa: SIM115
-        self.chunks: list[bytes] = []
-        self.lock = threading.Lock()
-        self.done = threading.Event()
+    def __init__(self, path: str) -> None:
+        self.fh = open(path, "rb")  # noqa: SIM115 (read until the capture ends)
+        self.partial = b""
+        self.got = 0  # bytes the last read got
 
-    def run(self) -> None:
-        try:
-            while True:
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    break
-                with self.lock:
-                    self.chunks.append(chunk)
-                if self.keep is not None:
-                    self.keep.write(chunk)
-        except OSError:
-            pass
-        if self.keep is not None:
-            self.keep.close()
-        self.done.set()
+    def lines(self, limit: int = -1) -> list[bytes]:
+        chunk = self.fh.read(limit)
+        self.got = len(chunk)
+        *lines, self.partial = (self.partial + chunk).split(b"\n")
+        return lines
 
-    def take(self) -> bytes:
-        with self.lock:
-            data = b"".join(self.chunks)
-            self.chunks.clear()
-        return data
+
+_TASK_LINE = re.compile(rb"^([NQ]) \d+ (\d+) \d+ (\d+)", re.M)
+
+
+class _TreeWatch:
+    """Which tasks of the traced tree are alive, from the records' ``N`` and ``Q`` lines alone
+    (a regular-expression scan: cheap enough for the worker, which must notice at once that
+    the command is over, however busy the machine is)."""
+
+    def __init__(self, path: str, root: int) -> None:
+        self.tail = _Tail(path)
+        self.live = {root}
+
+    def scan(self) -> None:
+        data = b"\n".join(self.tail.lines())
+        for m in _TASK_LINE.finditer(data):
+            if m.group(1) == b"N":
+                self.live.add(int(m.group(3)))
+            else:
+                self.live.discard(int(m.group(2)))
+
+    def prune(self) -> None:
+        """A task whose exit record was lost must not keep the capture open."""
+        self.live = {t for t in self.live if os.path.exists(f"/proc/{t}")}
 
 
 class _Terminate(Exception):
     """SIGTERM/SIGHUP to the writer: kill the command, stop tracing."""
 
 
+#: seconds after the last task of the tree ended for the records of other CPUs to be in
+GRACE = 0.15
+
+
 def worker_main(
     log_fd: int,
     status_fd: int,
-    bpf_fd: int,
+    records: str,
     bpf_pid: int,
     marker: int,
     path: str,
@@ -538,7 +549,11 @@ def worker_main(
     string_size: int,
     strlen: int,
 ) -> None:
-    """The body of the forked writer process; never returns."""
+    """The body of the forked worker process; never returns. It starts the command and the
+    converter (:func:`_convert`, a process of its own that writes the log from the records
+    while the CPU has nothing else to do, so it never slows the command), waits for the
+    command's tree, says ``captured TIME`` once every record of it is in, then lets the
+    converter finish at full speed."""
     argv, env, cwd, stderr_devnull = list(run.command), run.full_env(), run.cwd, run.stderr_devnull
 
     def say(text: str) -> None:
@@ -564,20 +579,36 @@ def worker_main(
             _child(go_r, path, argv, env, cwd, stderr_devnull, frozenset())  # never returns
         os.close(go_r)
         say(f"root {pid}")
-        # the command first (it was forked before this): the writer catches up when go waits
-        with contextlib.suppress(OSError):
-            os.nice(10)
-        offset = time.time_ns() - time.monotonic_ns()
-        writer = EbpfWriter(
-            log_fd, pid, string_size=string_size, strlen=strlen, epoch_offset=offset
-        )
-        reader = _Reader(bpf_fd, os.environ.get("GOTRACE_EBPF_RECORDS"))
-        reader.start()
         # The command's own fds, before it execs: ours, as it inherited them.
-        writer.fds.seed(pid, inherited_fds(pid), os.path.abspath(cwd or os.getcwd()))
+        seed = (inherited_fds(pid), os.path.abspath(cwd or os.getcwd()))
+        done_r, done_w = os.pipe()
+        conv = os.fork()
+        if conv == 0:
+            os.close(done_w)
+            os.close(go_w)
+            _convert(log_fd, status_fd, done_r, records, pid, seed, string_size, strlen)
+        os.close(done_r)
+        os.close(log_fd)
         os.write(go_w, b"N")
         os.close(go_w)
-        code = _run(writer, reader, pid, bpf_pid, say)
+        code = _run(_TreeWatch(records, pid), pid, bpf_pid, say)
+        # every record is in: the converter finishes at full speed
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(conv, os.SCHED_OTHER, os.sched_param(0))
+        os.write(done_w, b"D")
+        os.close(done_w)
+        while True:
+            try:
+                _, st = os.waitpid(conv, 0)
+                break
+            except _Terminate:
+                continue  # the records are complete: the log is written all the same
+        if st != 0:
+            say("note the log was not finished: the converter failed")
+            code = code if code != 0 else 1
+        keep = os.environ.get("GOTRACE_EBPF_RECORDS")
+        if keep:  # bpftrace's records as they came (to debug the writer)
+            shutil.copyfile(records, keep)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(status_fd, f"error {type(exc).__name__}: {exc}\n".encode())
@@ -585,70 +616,120 @@ def worker_main(
     os._exit(code & 0xFF if code >= 0 else 128 - code)
 
 
-def _run(writer: EbpfWriter, reader: _Reader, root: int, bpf_pid: int, say: object) -> int:
-    assert callable(say)
+def _bpftrace_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def _run(watch: _TreeWatch, root: int, bpf_pid: int, say: Callable[[str], None]) -> int:
+    """Until the traced tree is gone and its last records are in; the command's status."""
     status: int | None = None
-    partial = b""
-    stopping_since: float | None = None
-    errors = 0
-
-    def consume() -> None:
-        nonlocal partial, errors
-        data = partial + reader.take()
-        *lines, partial = data.split(b"\n")
-        for line in lines:
-            writer.feed(line)
-        try:
-            writer.flush(time.monotonic_ns() - int(HOLD_BACK * 1e9))
-        except RecordError as exc:
-            errors += 1
-            say(f"note record not written: {exc}")
-
+    gone_since: float | None = None
     try:
         while True:
             if status is None:
                 done, st = os.waitpid(root, os.WNOHANG)
                 if done:
                     status = st
-                    # the command is gone: catch up at full speed
-                    with contextlib.suppress(OSError):
-                        os.setpriority(os.PRIO_PROCESS, 0, 0)
-            consume()
-            if status is not None and writer.live:
-                # a task whose exit record was lost must not keep the capture open
-                writer.live = {t for t in writer.live if os.path.exists(f"/proc/{t}")}
-            if status is not None and not writer.live:
-                if stopping_since is None:
-                    stopping_since = time.monotonic()
-                elif time.monotonic() - stopping_since > 2 * HOLD_BACK:
-                    # every task is gone and its last records are in: bpftrace's own
-                    # teardown (seconds, to detach its probes) is not the capture's
-                    break
-            if reader.done.is_set() and not reader.chunks:
+            watch.scan()
+            if status is not None:
+                if watch.live:
+                    watch.prune()
+                if not watch.live:
+                    if gone_since is None:
+                        gone_since = time.monotonic()
+                    elif time.monotonic() - gone_since > GRACE:
+                        # bpftrace's own teardown (seconds, to detach its probes) is not the
+                        # capture's
+                        break
+            if _bpftrace_gone(bpf_pid):
+                say("note bpftrace ended before the command: the trace stops there")
+                if status is None:
+                    status = os.waitpid(root, 0)[1]
                 break
-            time.sleep(0.05)
+            time.sleep(0.02 if status is not None else 0.05)
     except _Terminate:
-        for tid in list(writer.live):
+        for tid in list(watch.live):
             with contextlib.suppress(OSError):
                 os.kill(tid, signal.SIGKILL)
-        time.sleep(2 * HOLD_BACK)
+        time.sleep(GRACE)
         if status is None:
             with contextlib.suppress(ChildProcessError):
                 _, status = os.waitpid(root, 0)
-    consume()
-    if partial:
-        writer.feed(partial)
-    writer.finish()
-    if writer.lost:
-        say(
-            f"note bpftrace lost {writer.lost} events (its perf buffers overflowed): "
-            "the trace misses calls; --backend strace loses none"
-        )
-        os.write(2, f"gotrace: ebpf: bpftrace lost {writer.lost} events\n".encode())
-    if writer.bad:
-        say(f"note {writer.bad} bpftrace records could not be read")
+    say(f"captured {time.time()}")
     if status is None:
         return 1
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+
+def _convert(
+    log_fd: int,
+    status_fd: int,
+    done_fd: int,
+    records: str,
+    root: int,
+    seed: tuple[dict[int, str], str],
+    string_size: int,
+    strlen: int,
+) -> None:
+    """The converter process: records -> log, at idle priority until the worker says the
+    records are complete (a byte on ``done_fd``), then the rest; never returns."""
+
+    def say(text: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(status_fd, (text.replace("\n", " ") + "\n").encode())
+
+    code = 1
+    try:
+        # the log is written after the capture, if need be: nothing may cut it short
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        offset = time.time_ns() - time.monotonic_ns()
+        writer = EbpfWriter(
+            log_fd, root, string_size=string_size, strlen=strlen, epoch_offset=offset
+        )
+        writer.fds.seed(root, *seed)
+        tail = _Tail(records)
+        os.set_blocking(done_fd, False)
+        complete = False
+        while True:
+            if not complete:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(done_fd, 1)
+                    complete = True  # the worker's byte, or the worker gone
+            # bounded slices, so that the end is noticed soon after it came
+            chunk = 1 << 20
+            for line in tail.lines(chunk):
+                writer.feed(line)
+            try:
+                latest = writer.latest if complete else time.monotonic_ns()
+                writer.flush(latest - int(HOLD_BACK * 1e9))
+            except RecordError as exc:
+                say(f"note record not written: {exc}")
+            if complete and tail.got < chunk:
+                break
+            if not complete and tail.got < chunk:
+                time.sleep(0.05)
+        if tail.partial:
+            writer.feed(tail.partial)
+        writer.finish()
+        if writer.lost:
+            say(
+                f"note bpftrace lost {writer.lost} events (its perf buffers overflowed): "
+                "the trace misses calls; --backend strace loses none"
+            )
+            os.write(2, f"gotrace: ebpf: bpftrace lost {writer.lost} events\n".encode())
+        if writer.bad:
+            say(f"note {writer.bad} bpftrace records could not be read")
+        code = 0
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(status_fd, f"error converter {type(exc).__name__}: {exc}\n".encode())
+    os._exit(code)
