@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from gotrace.parsers.fdreplay import Fd, FdReplay, Table, inet_peer
 from gotrace.tracer import ptrace_sys as pt
 from gotrace.tracer.base import Launch
+from gotrace.tracer.ebpf_script import MIN_WAIT
 from gotrace.tracer.ptrace_decode import Call, Decoder, siginfo_text
 from gotrace.tracer.ptrace_fds import FdNames, escape_target
 from gotrace.tracer.ptrace_names import signame
 from gotrace.tracer.ptrace_worker import LogWriter, _child
 
 #: seconds a record waits for the records of other CPUs that may come before it
-HOLD_BACK = 0.3
+HOLD_BACK = 0.5
 _CLONE_FILES = 0x400
 _CLONE_THREAD = 0x10000
 _EXECVE = frozenset({"execve", "execveat"})
@@ -153,7 +154,9 @@ class EventFds(FdNames):
         self.cwd[tgid] = cwd
 
 
-_KINDS = frozenset((b"E", b"X", b"N", b"Q", b"G", b"D"))
+_KINDS = frozenset((b"F", b"I", b"T", b"N", b"Q", b"G", b"D"))
+_DUMP = re.compile(rb"@([se])\[(\d+)\]: \(([\d, ]+)\)$")
+_MIN_WAIT_NS = int(MIN_WAIT * 1e9)
 _NONE: list[tuple[int, bytes, bool]] = []
 
 
@@ -208,9 +211,13 @@ class EbpfWriter:
         self.live: set[int] = {root}
         self.heap: list[tuple[int, int, Record]] = []
         self.seq = 0
-        self.pending_caps: dict[int, list[tuple[int, bytes, bool]]] = {}
-        self.open_entry: dict[int, Record] = {}
-        self.early_exit: dict[int, Record] = {}
+        self.pending_caps: dict[int, list[tuple[int, bytes, bool]]] = {}  # entry captures
+        self.early_caps: dict[tuple[int, int], list[tuple[int, bytes, bool]]] = {}
+        self.exit_of: dict[tuple[int, int], Record] = {}  # (tid, entry time) -> its exit
+        self.entered: dict[int, int] = {}  # tid -> entry time of a call known in flight
+        self.returned: dict[int, int] = {}  # tid -> entry time of its last call that returned
+        self.dump_s: dict[int, list[int]] = {}
+        self.dump_ts = 0
         self.senders: dict[int, tuple[int, int]] = {}  # target tgid -> (sender tgid, uid)
         self.statuses: dict[int, int] = {}
         self.lost = 0
@@ -221,18 +228,28 @@ class EbpfWriter:
 
     def feed(self, line: bytes) -> None:
         kind = line[:1]
-        if kind == b"C":
+        if kind == b"C" or kind == b"K":
             parts = line.split(b" ", 5)
             if len(parts) < 6:
                 self.bad += 1
                 return
-            tid, addr = int(parts[2]), int(parts[3], 16)
+            ts, tid, addr = int(parts[1]), int(parts[2]), int(parts[3], 16)
             if parts[4] == b"S":
-                self.pending_caps.setdefault(tid, []).append((addr, parts[5], True))
+                cap = (addr, parts[5], True)
             else:
                 n, _, raw = parts[5].partition(b" ")
-                data = unescape(raw)[: int(n)]
-                self.pending_caps.setdefault(tid, []).append((addr, data, False))
+                cap = (addr, unescape(raw)[: int(n)], False)
+            if kind == b"C":  # at an entry: the call's record comes at its exit
+                self.pending_caps.setdefault(tid, []).append(cap)
+            else:  # at an exit, stamped with the call's entry time
+                x = self.exit_of.get((tid, ts))
+                if x is not None:
+                    x.caps.append(cap)
+                else:
+                    self.early_caps.setdefault((tid, ts), []).append(cap)
+            return
+        if kind == b"@":
+            self._dumped(line)
             return
         if line.startswith(b"Lost "):
             m = re.match(rb"Lost (\d+) events", line)
@@ -244,30 +261,70 @@ class EbpfWriter:
                 self.bad += 1
             return
         words = line.split()
+        if kind == b"T":  # a dump of the calls in flight follows
+            self.dump_ts = int(words[1])
+            self.latest = max(self.latest, self.dump_ts)
+            return
         try:
             ts, tid = int(words[1]), int(words[2])
         except (IndexError, ValueError):
             self.bad += 1
             return
-        self.seq += 1
-        rec = Record(ts, self.seq, kind, tid, words[3:])
         if ts > self.latest:
             self.latest = ts
-        if kind == b"E" or kind == b"X":
-            rec.caps = self.pending_caps.pop(tid, _NONE)
-            if kind == b"E":
-                early = self.early_exit.pop(tid, None)
-                if early is not None and early.ts >= ts:
-                    rec.exit = early
-                else:
-                    self.open_entry[tid] = rec
-            else:
-                entry = self.open_entry.pop(tid, None)
-                if entry is not None and entry.ts <= ts:
-                    entry.exit = rec
-                else:
-                    self.early_exit[tid] = rec
-        heapq.heappush(self.heap, (ts, self.seq, rec))
+        if kind == b"F":
+            self._record(ts, tid, words)
+        elif kind == b"I":
+            # I ts tid t0 tgid nr a0..a5: in flight when the task ended
+            self._in_flight(tid, int(words[3]), words[4], words[5], words[6:12])
+        else:
+            self.seq += 1
+            heapq.heappush(self.heap, (ts, self.seq, Record(ts, self.seq, kind, tid, words[3:])))
+
+    def _record(self, t1: int, tid: int, words: list[bytes]) -> None:
+        """``F t1 tid t0 tgid nr ret a0..a5``: a call that returned, as an entry and an exit."""
+        t0 = int(words[3])
+        self.returned[tid] = t0
+        self.seq += 1
+        x = Record(t1, self.seq, b"X", tid, [words[5], words[6], words[3]])
+        x.caps = self.early_caps.pop((tid, t0), [])
+        self.exit_of[(tid, t0)] = x
+        known = self.entered.pop(tid, None)
+        if known is None or known != t0:
+            self.seq += 1
+            e = Record(t0, self.seq, b"E", tid, [words[4], words[5], *words[7:13]])
+            e.caps = self.pending_caps.pop(tid, _NONE)
+            e.exit = x
+            heapq.heappush(self.heap, (t0, e.seq, e))
+        heapq.heappush(self.heap, (t1, x.seq, x))
+
+    def _in_flight(self, tid: int, t0: int, tgid: bytes, nr: bytes, args: list[bytes]) -> None:
+        """A call that has not returned (yet): its entry, in time (its record comes at exit)."""
+        if self.returned.get(tid, -1) >= t0 or self.entered.get(tid) == t0:
+            return  # it has returned, or is known already
+        self.entered[tid] = t0
+        self.seq += 1
+        e = Record(t0, self.seq, b"E", tid, [tgid, nr, *args])
+        e.caps = self.pending_caps.pop(tid, _NONE)
+        heapq.heappush(self.heap, (t0, e.seq, e))
+
+    def _dumped(self, line: bytes) -> None:
+        """``@s[tid]: (t0, nr, tgid)`` then ``@e[tid]: (a0, ..., a5)``: bpftrace's dump of the
+        calls in flight. One in flight for :data:`MIN_WAIT` or longer gets its entry now."""
+        m = _DUMP.match(line)
+        if m is None:
+            self.bad += 1
+            return
+        tid = int(m.group(2))
+        values = [int(v) for v in m.group(3).split(b", ")]
+        if m.group(1) == b"s":
+            self.dump_s[tid] = values
+            return
+        s = self.dump_s.pop(tid, None)
+        if s is None or len(s) != 3 or len(values) != 6 or self.dump_ts - s[0] < _MIN_WAIT_NS:
+            return
+        args = [b"%x" % v for v in values]
+        self._in_flight(tid, s[0], b"%d" % s[2], b"%d" % s[1], args)
 
     def flush(self, until: int | None = None) -> None:
         """Write every record older than ``until`` (monotonic ns; all when None)."""
@@ -339,6 +396,7 @@ class EbpfWriter:
         self.log.begin(call, text)
 
     def _exit(self, rec: Record) -> None:
+        self.exit_of.pop((rec.tid, int(rec.fields[2])), None)
         call = self.calls.pop(rec.tid, None)
         nr = int(rec.fields[0])
         if call is None or call.nr != nr:
@@ -709,8 +767,9 @@ def _convert(
             for line in tail.lines(chunk):
                 writer.feed(line)
             try:
-                latest = writer.latest if complete else time.monotonic_ns()
-                writer.flush(latest - int(HOLD_BACK * 1e9))
+                # by the records' own clock (bpftrace stamps one every DUMP_MS): a late
+                # bpftrace delays the log, it does not disorder it
+                writer.flush(writer.latest - int(HOLD_BACK * 1e9))
             except RecordError as exc:
                 say(f"note record not written: {exc}")
             if complete and tail.got < chunk:
