@@ -35,7 +35,9 @@ def _feed(w: EbpfWriter, *lines: str) -> None:
         w.feed(line.encode())
 
 
-def _call(t0: int, t1: int, nr: int, ret: int, *args: str, tid: int = ROOT, tgid: int = ROOT) -> str:
+def _call(
+    t0: int, t1: int, nr: int, ret: int, *args: str, tid: int = ROOT, tgid: int = ROOT
+) -> str:
     """An ``F`` record: a call that returned (entry time t0, exit time t1)."""
     a = [*args, *["0"] * (6 - len(args))]
     return f"F {t1} {tid} {t0} {tgid} {nr} {ret} {' '.join(a)}"
