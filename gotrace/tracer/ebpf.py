@@ -1,11 +1,14 @@
 """Capture with eBPF: bpftrace records the calls in the kernel, without stopping the command.
 
 ``EbpfBackend`` is a :class:`gotrace.tracer.base.WorkerBackend`, as the ptrace backend is,
-with its status pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and attaches its
-program (:mod:`gotrace.tracer.ebpf_script`) when the backend is made, which takes seconds
-and is not the command's time; :meth:`start` then forks the writer
-(:mod:`gotrace.tracer.ebpf_worker`), which starts the command and writes the same
-``trace.strace`` the other backends write.
+with its status pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and
+attaches its program (:mod:`gotrace.tracer.ebpf_script`) when the backend is made, which
+takes seconds and is not the command's time, and writes its records to a file of its own;
+:meth:`start` then forks the worker (:mod:`gotrace.tracer.ebpf_worker`), which starts the
+command and writes the same ``trace.strace`` the other backends write, from the records,
+at idle priority while the command runs and at full speed after it. :attr:`captured_at` is
+when every record of the command was in: the capture's end (meta.json's ``end``); the
+records are removed once the log is written, and kept (a note says where) when it was not.
 
 Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF (``/sys/kernel/btf/vmlinux``),
 the syscall tracepoints, and tracefs, which it mounts on ``/sys/kernel/tracing`` when it is
@@ -129,7 +132,7 @@ class EbpfBackend(WorkerBackend):
         buf_max = min(self.string_size, STRLEN)
         watched = frozenset(nr for nr in pt.WATCHED_NRS if pt.syscall_name(nr) not in NOT_RECORDED)
         text = program(watched, buf_max)
-        self.workdir = Path(tempfile.mkdtemp(prefix="gotrace-ebpf-"))
+        self.workdir: Path | None = Path(tempfile.mkdtemp(prefix="gotrace-ebpf-"))
         script = self.workdir / "program.bt"
         script.write_text(text)
         self.records = self.workdir / "records"
@@ -185,8 +188,9 @@ class EbpfBackend(WorkerBackend):
             self.notes.append(
                 f"the writer did not finish the log: bpftrace's records are in {self.records}"
             )
-            return
-        shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.workdir = None
 
     @property
     def captured_at(self) -> float | None:

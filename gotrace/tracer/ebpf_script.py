@@ -2,22 +2,34 @@
 
 The kernel side follows the traced process tree itself: ``@pids`` holds every thread of it
 (the command marks itself by closing fd ``$1``, a number no process has open;
-``task_newtask`` adds children and threads, ``sched_process_exit`` drops them), so nothing outside the tree pays more than two map lookups per syscall. For
-the traced tree it records the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the
-set the strace and ptrace backends trace) as raw numbers, plus the user memory the log
-needs, read where it is sure to be there: strings and buffers the call reads at its exit
-(the kernel has just read them, so their pages are resident), buffers the call fills at
-its exit, argv and timeouts at the entry (an execve's argv is gone after it returns; a
-futex may never return). Records, one line each, every one with its time (``nsecs``,
-CLOCK_MONOTONIC) and thread id:
+``task_newtask`` adds children and threads, ``sched_process_exit`` drops them), so nothing
+outside the tree pays more than two map lookups per syscall. For the traced tree it records
+the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the set the strace and ptrace
+backends trace) as raw numbers, plus the user memory the log needs, read where it is sure
+to be there: strings and buffers the call reads at its exit (the kernel has just read them,
+so their pages are resident), buffers the call fills at its exit, argv and timeouts at the
+entry (an execve's argv is gone after it returns).
 
-- ``E ts tid tgid nr a0..a5`` (hex): a call's entry; ``X ts tid nr ret``: its exit;
-- ``C ts tid addr S text``: the NUL-terminated string at ``addr``;
+What a record costs is bpftrace's (one perf event, formatted and written by bpftrace, on
+the CPUs the command needs), so a call is one record, at its exit, and the waits Go's
+runtime makes by the thousand are none when short. A call's entry (time, number,
+arguments) waits in ``@s``/``@e`` until then; the calls still in flight are dumped every
+:data:`DUMP_MS` ms and when their task ends, so one that has not returned is known in time.
+Records, one line each, with CLOCK_MONOTONIC times (``nsecs``) and thread ids:
+
+- ``F t1 tid t0 tgid nr ret a0..a5`` (arguments in hex): a call that returned (entry time
+  t0, exit time t1); waits (:data:`WAITS`) shorter than :data:`MIN_WAIT` are left out;
+- ``C ts tid addr S text``: the NUL-terminated string at ``addr``, read at a call's entry;
   ``C ts tid addr B len bytes``: ``len`` bytes at ``addr`` (bpftrace's ``%r``: ``\\xNN``
-  for bytes that are not printable); captures come just before their E or X line;
+  for bytes that are not printable); they come before their call's ``F``;
+- ``K t0 tid addr S|B ...``: the same, read at a call's exit and stamped with its entry
+  time t0 (before or after its ``F``);
+- ``T ts`` then ``@s[tid]: (t0, nr, tgid)`` and ``@e[tid]: (a0, ..., a5)`` lines: the calls
+  in flight at ``ts`` (some may have returned: their ``F`` says so);
+  ``I ts tid t0 tgid nr a0..a5``: the call a task was in when it ended;
 - ``N ts tid tgid child flags``: a new task; ``Q ts tid tgid exit_code``: a task exits;
-- ``G ts sender target sig code uid``: a signal sent to the tree (sender's tgid and uid); ``D ts tid sig code``: one
-  delivered.
+- ``G ts sender target sig code uid``: a signal sent to the tree (sender's tgid and uid);
+  ``D ts tid sig code``: one delivered.
 
 bpftrace itself prints ``Lost N events`` when its perf buffers overflowed.
 """
@@ -195,6 +207,8 @@ WAITS = ("futex", "epoll_wait", "epoll_pwait", "nanosleep", "clock_nanosleep", "
 #: a wait shorter than this is not recorded; a call in flight this long is dumped (``@e``)
 #: so that its entry is known in time though it is recorded only at its exit
 MIN_WAIT = 0.1
+#: the sleeps, and their argument that says for how long
+_SLEEPS = {"nanosleep": 0, "clock_nanosleep": 2}
 #: how often the calls in flight are dumped
 DUMP_MS = 100
 
@@ -251,6 +265,13 @@ def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> s
                     return f"(uint64)args->{fields[i]}" if i < len(fields) else "(uint64)0"
 
                 body = " ".join(_capture(c, ref, buf_max) for c in entry_caps)
+                if name in _SLEEPS:
+                    # a sleep asked for less than MIN_WAIT is (nearly always) left out
+                    q = ref(_SLEEPS[name])
+                    body = (
+                        f"$q = {q}; if ($q != 0 && (*(uint64 *)uptr($q) > 0 || "
+                        f"*(uint64 *)uptr($q + 8) >= {int(MIN_WAIT * 1e9)})) {{ {body} }}"
+                    )
                 special_entry[nr] = (
                     f"tracepoint:syscalls:sys_enter_{event} /@pids[tid]/ {{\n"
                     f"  $t = nsecs; {body}\n}}"

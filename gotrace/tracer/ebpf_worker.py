@@ -1,19 +1,25 @@
 """The eBPF backend's writer: bpftrace's records in, the ``strace -f -ttt -T -yy -s N`` log out.
 
-It runs in a process of its own, forked by :class:`gotrace.tracer.ebpf.EbpfBackend` once
-bpftrace is attached. It forks the command, which marks itself for the kernel side (a
-``close()`` of the marker fd number: from then on it and every task it creates are in
-``@pids``) and execs. Records arrive per CPU, so not quite in time order: they wait
-:data:`HOLD_BACK` seconds, then are written in time order. A call is formatted by the
-ptrace backend's :class:`~gotrace.tracer.ptrace_decode.Decoder` and written by its
+bpftrace writes its records (:mod:`gotrace.tracer.ebpf_script`) to a file. The worker,
+forked by :class:`gotrace.tracer.ebpf.EbpfBackend` once bpftrace is attached, forks the
+command, which marks itself for the kernel side (a ``close()`` of the marker fd number: from
+then on it and every task it creates are in ``@pids``) and execs, and the converter, which
+turns the records into the log as they come, at idle priority (``SCHED_IDLE``: the command
+and bpftrace have the CPUs first). The worker follows the tree's tasks from the records'
+``N``/``Q`` lines; once every task is gone and its last records are in, it says
+``captured TIME`` (the capture's end) and the converter finishes at full speed.
+
+Records arrive per CPU, so not quite in time order: they wait :data:`HOLD_BACK` seconds of
+the records' own clock, then are written in time order. A call is formatted by the ptrace
+backend's :class:`~gotrace.tracer.ptrace_decode.Decoder` and written by its
 :class:`~gotrace.tracer.ptrace_worker.LogWriter`, reading the memory bpftrace recorded
 instead of the tracee's. fds are named from the events alone, with the analyzers'
 :class:`~gotrace.parsers.fdreplay.FdReplay` (paths of opens, sockets' peers from connect and
 getsockname, pipes, dup, CLOEXEC at exec, tables copied at fork); the command's inherited
 fds are read from /proc before it execs.
 
-Messages to the backend use the ptrace worker's status pipe: ``root PID``, ``note TEXT``,
-``exit RETURNCODE``, ``error TEXT``.
+Messages to the backend use the ptrace worker's status pipe: ``root PID``, ``captured
+TIME``, ``note TEXT``, ``exit RETURNCODE``, ``error TEXT``.
 """
 
 from __future__ import annotations
@@ -157,6 +163,9 @@ class EventFds(FdNames):
 _KINDS = frozenset((b"F", b"I", b"T", b"N", b"Q", b"G", b"D"))
 _DUMP = re.compile(rb"@([se])\[(\d+)\]: \(([\d, ]+)\)$")
 _MIN_WAIT_NS = int(MIN_WAIT * 1e9)
+#: an entry capture is taken by a probe of its own, a little before or after the call's
+#: entry time (the raw_syscalls probe's)
+_CAP_SLACK_NS = 1_000_000
 _NONE: list[tuple[int, bytes, bool]] = []
 
 
@@ -211,7 +220,8 @@ class EbpfWriter:
         self.live: set[int] = {root}
         self.heap: list[tuple[int, int, Record]] = []
         self.seq = 0
-        self.pending_caps: dict[int, list[tuple[int, bytes, bool]]] = {}  # entry captures
+        # entry captures, with their time
+        self.pending_caps: dict[int, list[tuple[int, bytes, bool, int]]] = {}
         self.early_caps: dict[tuple[int, int], list[tuple[int, bytes, bool]]] = {}
         self.exit_of: dict[tuple[int, int], Record] = {}  # (tid, entry time) -> its exit
         self.entered: dict[int, int] = {}  # tid -> entry time of a call known in flight
@@ -240,7 +250,7 @@ class EbpfWriter:
                 n, _, raw = parts[5].partition(b" ")
                 cap = (addr, unescape(raw)[: int(n)], False)
             if kind == b"C":  # at an entry: the call's record comes at its exit
-                self.pending_caps.setdefault(tid, []).append(cap)
+                self.pending_caps.setdefault(tid, []).append((*cap, ts))
             else:  # at an exit, stamped with the call's entry time
                 x = self.exit_of.get((tid, ts))
                 if x is not None:
@@ -293,10 +303,18 @@ class EbpfWriter:
         if known is None or known != t0:
             self.seq += 1
             e = Record(t0, self.seq, b"E", tid, [words[4], words[5], *words[7:13]])
-            e.caps = self.pending_caps.pop(tid, _NONE)
+            e.caps = self._entry_caps(tid, t0)
             e.exit = x
             heapq.heappush(self.heap, (t0, e.seq, e))
         heapq.heappush(self.heap, (t1, x.seq, x))
+
+    def _entry_caps(self, tid: int, t0: int) -> list[tuple[int, bytes, bool]]:
+        """What was read at the entry of the call that began at ``t0``: not what was read for
+        an earlier call that the kernel then left out (a short sleep)."""
+        caps = self.pending_caps.pop(tid, None)
+        if not caps:
+            return _NONE
+        return [(a, data, is_str) for a, data, is_str, ts in caps if ts >= t0 - _CAP_SLACK_NS]
 
     def _in_flight(self, tid: int, t0: int, tgid: bytes, nr: bytes, args: list[bytes]) -> None:
         """A call that has not returned (yet): its entry, in time (its record comes at exit)."""
@@ -305,7 +323,7 @@ class EbpfWriter:
         self.entered[tid] = t0
         self.seq += 1
         e = Record(t0, self.seq, b"E", tid, [tgid, nr, *args])
-        e.caps = self.pending_caps.pop(tid, _NONE)
+        e.caps = self._entry_caps(tid, t0)
         heapq.heappush(self.heap, (t0, e.seq, e))
 
     def _dumped(self, line: bytes) -> None:
@@ -637,7 +655,9 @@ def worker_main(
             _child(go_r, path, argv, env, cwd, stderr_devnull, frozenset())  # never returns
         os.close(go_r)
         say(f"root {pid}")
-        # The command's own fds, before it execs: ours, as it inherited them.
+        # The command's own fds, before it execs, once it has set them up (stderr to
+        # /dev/null...) and waits for the go-ahead.
+        _await_blocked(pid)
         seed = (inherited_fds(pid), os.path.abspath(cwd or os.getcwd()))
         done_r, done_w = os.pipe()
         conv = os.fork()
@@ -672,6 +692,20 @@ def worker_main(
             os.write(status_fd, f"error {type(exc).__name__}: {exc}\n".encode())
     say(f"exit {code}")
     os._exit(code & 0xFF if code >= 0 else 128 - code)
+
+
+def _await_blocked(pid: int, limit: float = 2.0) -> None:
+    """Until the forked command blocks in its read of the go-ahead pipe (``read`` is call 0
+    in /proc/PID/syscall), or ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/syscall", "rb") as fh:
+                if fh.read().split(b" ", 1)[0] == b"0":
+                    return
+        except OSError:
+            return
+        time.sleep(0.001)
 
 
 def _bpftrace_gone(pid: int) -> bool:
