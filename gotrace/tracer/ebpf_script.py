@@ -13,8 +13,12 @@ entry (an execve's argv is gone after it returns).
 What a record costs is bpftrace's (one perf event, formatted and written by bpftrace, on
 the CPUs the command needs), so a call is one record, at its exit, and the waits Go's
 runtime makes by the thousand are none when short. A call's entry (time, number,
-arguments) waits in ``@s``/``@e`` until then; the calls still in flight are dumped every
-:data:`DUMP_MS` ms and when their task ends, so one that has not returned is known in time.
+arguments) waits in ``@s``/``@e`` until then; the call a task is in when it ends is printed
+then (the capture ends when the last task has: every call still in flight is known). A
+call that lasts is therefore known only when it returns: the log is written in time order
+all the same (:class:`gotrace.tracer.ebpf_worker.EbpfWriter` sorts it at the end), and the
+live view of a run shows it late. bpftrace 0.17 cannot dump a map that probes change
+(``print(@s)`` dies of a key deleted while it reads) nor walk one in BPF.
 Records, one line each, with CLOCK_MONOTONIC times (``nsecs``) and thread ids:
 
 - ``F t1 tid t0 tgid nr ret a0..a5`` (arguments in hex): a call that returned (entry time
@@ -24,9 +28,8 @@ Records, one line each, with CLOCK_MONOTONIC times (``nsecs``) and thread ids:
   for bytes that are not printable); they come before their call's ``F``;
 - ``K t0 tid addr S|B ...``: the same, read at a call's exit and stamped with its entry
   time t0 (before or after its ``F``);
-- ``T ts`` then ``@s[tid]: (t0, nr, tgid)`` and ``@e[tid]: (a0, ..., a5)`` lines: the calls
-  in flight at ``ts`` (some may have returned: their ``F`` says so);
-  ``I ts tid t0 tgid nr a0..a5``: the call a task was in when it ended;
+- ``I ts tid t0 tgid nr a0..a5``: the call a task was in when it ended (or the last it
+  made, which its ``F`` then says returned);
 - ``N ts tid tgid child flags``: a new task; ``Q ts tid tgid exit_code``: a task exits;
 - ``G ts sender target sig code uid``: a signal sent to the tree (sender's tgid and uid);
   ``D ts tid sig code``: one delivered.
@@ -204,13 +207,10 @@ def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int, kind: str) 
 #: reads a short wait (waits are never progress: the read that follows moves the data)
 WAITS = ("futex", "epoll_wait", "epoll_pwait", "nanosleep", "clock_nanosleep", "poll", "ppoll",
          "select", "pselect6")  # fmt: skip
-#: a wait shorter than this is not recorded; a call in flight this long is dumped (``@e``)
-#: so that its entry is known in time though it is recorded only at its exit
+#: a wait shorter than this is not recorded
 MIN_WAIT = 0.1
 #: the sleeps, and their argument that says for how long
 _SLEEPS = {"nanosleep": 0, "clock_nanosleep": 2}
-#: how often the calls in flight are dumped
-DUMP_MS = 100
 
 # the call in flight: @s[tid] = (entry time, number, tgid), @e[tid] = its six arguments (two
 # maps: one tuple of nine and the record's printf do not fit in BPF's 512-byte stack)
@@ -245,9 +245,7 @@ def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> s
 
     Every watched call is stored in ``@e`` at its entry and printed once, at its exit, as an
     ``F`` record with its entry time and arguments (short waits are not printed at all).
-    The calls in flight are dumped every :data:`DUMP_MS` ms (``T`` then ``@e[tid]: (...)``
-    lines) and when a task ends (``I`` records), so that a call that has not returned is
-    known in time all the same. Calls with memory to record get probes of their own
+    The call a task is in when it ends is printed then (``I``). Calls with memory to record get probes of their own
     (``syscalls:sys_enter_X`` / ``sys_exit_X``): one BPF program each keeps each within the
     512-byte stack, and only that call pays for it."""
     names = {nr: pt.syscall_name(nr) for nr in sorted(watched)}
@@ -294,7 +292,7 @@ def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> s
             # record, and what the call read or wrote as ``K`` records stamped with the
             # call's entry time, which ties them to it whichever of the two runs first.
             # Neither deletes @s/@e (the other may not have read them yet): the next call
-            # overwrites them, and the writer knows a dumped call that had its record.
+            # overwrites them, and the writer knows a call that had its record.
             special_exit[nr] = (
                 f"{head}$t = nsecs; $e = @e[tid]; {_record(str(nr))} }}\n}}\n"
                 f"{head}$t = $s.0; $e = @e[tid];\n    {body} }}\n}}"
@@ -336,7 +334,6 @@ tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id] && !@x[args->id]/ {
   $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];
   {_exit_body()}
 }}
-interval:ms:{DUMP_MS} {{ printf("T %llu\\n", nsecs); print(@s); print(@e); }}
 {probes}
 END {{ clear(@pids); clear(@w); clear(@x); clear(@s); clear(@e); clear(@wait); }}
 """

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from gotrace.parsers.fdreplay import Fd, FdReplay, Table, inet_peer
 from gotrace.tracer import ptrace_sys as pt
 from gotrace.tracer.base import Launch
-from gotrace.tracer.ebpf_script import MIN_WAIT
 from gotrace.tracer.ptrace_decode import Call, Decoder, siginfo_text
 from gotrace.tracer.ptrace_fds import FdNames, escape_target
 from gotrace.tracer.ptrace_names import signame
@@ -160,9 +159,7 @@ class EventFds(FdNames):
         self.cwd[tgid] = cwd
 
 
-_KINDS = frozenset((b"F", b"I", b"T", b"N", b"Q", b"G", b"D"))
-_DUMP = re.compile(rb"@([se])\[(\d+)\]: \(([\d, ]+)\)$")
-_MIN_WAIT_NS = int(MIN_WAIT * 1e9)
+_KINDS = frozenset((b"F", b"I", b"N", b"Q", b"G", b"D"))
 #: an entry capture is taken by a probe of its own, a little before or after the call's
 #: entry time (the raw_syscalls probe's)
 _CAP_SLACK_NS = 1_000_000
@@ -204,8 +201,16 @@ class EbpfWriter:
     """Turns bpftrace's records into the log, in time order."""
 
     def __init__(
-        self, log_fd: int, root: int, *, string_size: int, strlen: int, epoch_offset: int
+        self,
+        log_fd: int,
+        root: int,
+        *,
+        string_size: int,
+        strlen: int,
+        epoch_offset: int,
+        path: str | None = None,
     ) -> None:
+        """``path``: the log's, to put it in time order at the end (see :meth:`finish`)."""
         self.log = _BufferedLog(log_fd)
         self.fds = EventFds()
         # bpftrace records at most strlen bytes: strace's -s is that, at most
@@ -226,8 +231,9 @@ class EbpfWriter:
         self.exit_of: dict[tuple[int, int], Record] = {}  # (tid, entry time) -> its exit
         self.entered: dict[int, int] = {}  # tid -> entry time of a call known in flight
         self.returned: dict[int, int] = {}  # tid -> entry time of its last call that returned
-        self.dump_s: dict[int, list[int]] = {}
-        self.dump_ts = 0
+        self.written = 0  # the time of the latest record written
+        self.late = 0  # records written after later ones (calls longer than HOLD_BACK)
+        self.path = path
         self.senders: dict[int, tuple[int, int]] = {}  # target tgid -> (sender tgid, uid)
         self.statuses: dict[int, int] = {}
         self.lost = 0
@@ -258,9 +264,6 @@ class EbpfWriter:
                 else:
                     self.early_caps.setdefault((tid, ts), []).append(cap)
             return
-        if kind == b"@":
-            self._dumped(line)
-            return
         if line.startswith(b"Lost "):
             m = re.match(rb"Lost (\d+) events", line)
             self.lost += int(m.group(1)) if m else 1
@@ -271,10 +274,6 @@ class EbpfWriter:
                 self.bad += 1
             return
         words = line.split()
-        if kind == b"T":  # a dump of the calls in flight follows
-            self.dump_ts = int(words[1])
-            self.latest = max(self.latest, self.dump_ts)
-            return
         try:
             ts, tid = int(words[1]), int(words[2])
         except (IndexError, ValueError):
@@ -317,7 +316,7 @@ class EbpfWriter:
         return [(a, data, is_str) for a, data, is_str, ts in caps if ts >= t0 - _CAP_SLACK_NS]
 
     def _in_flight(self, tid: int, t0: int, tgid: bytes, nr: bytes, args: list[bytes]) -> None:
-        """A call that has not returned (yet): its entry, in time (its record comes at exit)."""
+        """A call a task was in when it ended: its entry (its ``F`` may yet say it returned)."""
         if self.returned.get(tid, -1) >= t0 or self.entered.get(tid) == t0:
             return  # it has returned, or is known already
         self.entered[tid] = t0
@@ -326,24 +325,6 @@ class EbpfWriter:
         e.caps = self._entry_caps(tid, t0)
         heapq.heappush(self.heap, (t0, e.seq, e))
 
-    def _dumped(self, line: bytes) -> None:
-        """``@s[tid]: (t0, nr, tgid)`` then ``@e[tid]: (a0, ..., a5)``: bpftrace's dump of the
-        calls in flight. One in flight for :data:`MIN_WAIT` or longer gets its entry now."""
-        m = _DUMP.match(line)
-        if m is None:
-            self.bad += 1
-            return
-        tid = int(m.group(2))
-        values = [int(v) for v in m.group(3).split(b", ")]
-        if m.group(1) == b"s":
-            self.dump_s[tid] = values
-            return
-        s = self.dump_s.pop(tid, None)
-        if s is None or len(s) != 3 or len(values) != 6 or self.dump_ts - s[0] < _MIN_WAIT_NS:
-            return
-        args = [b"%x" % v for v in values]
-        self._in_flight(tid, s[0], b"%d" % s[2], b"%d" % s[1], args)
-
     def flush(self, until: int | None = None) -> None:
         """Write every record older than ``until`` (monotonic ns; all when None)."""
         heap = self.heap
@@ -351,6 +332,10 @@ class EbpfWriter:
         try:
             while heap and (until is None or heap[0][0] < until):
                 rec = pop(heap)[2]
+                if rec.ts < self.written:
+                    self.late += 1
+                else:
+                    self.written = rec.ts
                 try:
                     self._write(rec)
                 except (ValueError, IndexError, KeyError) as exc:
@@ -526,10 +511,33 @@ class EbpfWriter:
         self.log.line(tid, self._epoch(rec.ts), text)
 
     def finish(self) -> None:
-        """The end of the capture: what is still in flight stays ``<unfinished ...>``."""
+        """The end of the capture: what is still in flight stays ``<unfinished ...>``; lines
+        written late (a call that lasted longer than :data:`HOLD_BACK` is known only when it
+        returns) are put in time order."""
         self.flush()
         self.log.interrupt()
         self.log.push()
+        if self.late and self.path is not None:
+            sort_log(self.path, self.log.fd)
+
+
+def sort_log(path: str, fd: int) -> None:
+    """Rewrite the log (``path``, open for writing at ``fd``) in time order, keeping the order
+    of lines of the same time: a stable sort on each line's timestamp (``PID TIME ...``)."""
+    with open(path, "rb") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    keyed: list[tuple[float, bytes]] = []
+    last = 0.0
+    for line in lines:
+        with contextlib.suppress(IndexError, ValueError):
+            last = float(line.split(None, 2)[1])
+        keyed.append((last, line))
+    keyed.sort(key=lambda k: k[0])
+    data = b"".join(line for _, line in keyed)
+    os.lseek(fd, 0, os.SEEK_SET)
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
 
 
 class RecordError(Exception):
@@ -664,7 +672,9 @@ def worker_main(
         if conv == 0:
             os.close(done_w)
             os.close(go_w)
-            _convert(log_fd, status_fd, done_r, records, pid, seed, string_size, strlen)
+            _convert(
+                log_fd, status_fd, done_r, records, str(run.log), pid, seed, string_size, strlen
+            )
         os.close(done_r)
         os.close(log_fd)
         os.write(go_w, b"N")
@@ -764,6 +774,7 @@ def _convert(
     status_fd: int,
     done_fd: int,
     records: str,
+    log: str,
     root: int,
     seed: tuple[dict[int, str], str],
     string_size: int,
@@ -785,7 +796,7 @@ def _convert(
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         offset = time.time_ns() - time.monotonic_ns()
         writer = EbpfWriter(
-            log_fd, root, string_size=string_size, strlen=strlen, epoch_offset=offset
+            log_fd, root, string_size=string_size, strlen=strlen, epoch_offset=offset, path=log
         )
         writer.fds.seed(root, *seed)
         tail = _Tail(records)
