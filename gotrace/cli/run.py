@@ -341,6 +341,8 @@ def execute(
         stopper = _Stopper(tracer, tree, guard)
         try:
             try:
+                # the capture starts with the command (not with gotrace's own set-up)
+                meta["start"] = time.time()
                 tracer.start(
                     cmd,
                     log,

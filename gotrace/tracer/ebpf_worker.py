@@ -28,6 +28,7 @@ import contextlib
 import heapq
 import os
 import re
+import select
 import shutil
 import signal
 import stat
@@ -618,7 +619,7 @@ class _Terminate(Exception):
 
 
 #: seconds after the last task of the tree ended for the records of other CPUs to be in
-GRACE = 0.15
+GRACE = 0.05
 
 
 def worker_main(
@@ -730,6 +731,9 @@ def _run(watch: _TreeWatch, root: int, bpf_pid: int, say: Callable[[str], None])
     """Until the traced tree is gone and its last records are in; the command's status."""
     status: int | None = None
     gone_since: float | None = None
+    pidfd: int | None = None
+    with contextlib.suppress(OSError, AttributeError):
+        pidfd = os.pidfd_open(root)
     try:
         while True:
             if status is None:
@@ -752,7 +756,10 @@ def _run(watch: _TreeWatch, root: int, bpf_pid: int, say: Callable[[str], None])
                 if status is None:
                     status = os.waitpid(root, 0)[1]
                 break
-            time.sleep(0.02 if status is not None else 0.05)
+            if status is None and pidfd is not None:
+                select.select([pidfd], [], [], 0.05)  # wakes as the command ends
+            else:
+                time.sleep(0.01 if status is not None else 0.05)
     except _Terminate:
         for tid in list(watch.live):
             with contextlib.suppress(OSError):
@@ -762,6 +769,8 @@ def _run(watch: _TreeWatch, root: int, bpf_pid: int, say: Callable[[str], None])
             with contextlib.suppress(ChildProcessError):
                 _, status = os.waitpid(root, 0)
     say(f"captured {time.time()}")
+    if pidfd is not None:
+        os.close(pidfd)
     if status is None:
         return 1
     if os.WIFSIGNALED(status):
