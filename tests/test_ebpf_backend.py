@@ -201,6 +201,15 @@ def test_missing_tracepoints_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert reason is not None and "raw_syscalls:sys_enter" in reason
 
 
+def test_tracefs_that_cannot_be_mounted_says_how(tmp_path: Path):
+    where = tmp_path / "no-such-dir" / "tracing"
+    with pytest.raises(GotraceError) as exc:
+        ebpf.mount_tracefs(where)
+    text = str(exc.value)
+    assert f"mount -t tracefs nodev {where}" in text and "--backend strace" in text
+    assert "\n" not in text and "dmesg" not in text
+
+
 def test_cli_refusal_is_one_line(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(ebpf, "unavailable", lambda: "the ebpf backend needs root: use strace")
     with pytest.raises(GotraceError, match="needs root"):

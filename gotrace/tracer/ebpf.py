@@ -66,7 +66,8 @@ def mount_tracefs(tracefs: Path = TRACEFS) -> None:
         ["mount", "-t", "tracefs", "nodev", str(tracefs)], capture_output=True, text=True
     )
     if r.returncode != 0 or not (tracefs / "events").is_dir():
-        why = (r.stderr.strip().splitlines() or ["mount failed"])[-1]
+        # mount's first line says why ("mount point does not exist"), the next about dmesg
+        why = next((ln.strip() for ln in r.stderr.splitlines() if ln.strip()), "mount failed")
         raise GotraceError(
             f"the ebpf backend needs tracefs, which is not mounted and could not be ({why}): "
             f"run 'mount -t tracefs nodev {tracefs}' as root, or {_INSTEAD}"
