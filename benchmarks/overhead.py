@@ -15,7 +15,8 @@ records it) and the whole command including gotrace's start-up, the analysis and
 which is a fixed cost per run, not overhead on the traced command. Goals (issue): gotrace's
 strace capture within 10% of raw strace; the sampler within 10% of untraced; ptrace
 measured (the ptrace backend aims at 3x of strace); ebpf within 1.5x of untraced (bpftrace
-compiles and attaches its program before the command starts: that is in the whole
+compiles and attaches its program before the command starts, and the log is finished from
+bpftrace's records after the capture's end, when every record is in: both are in the whole
 command, not the capture). ebpf needs root and bpftrace; without them it is left out.
 """
 

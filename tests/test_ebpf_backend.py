@@ -25,7 +25,9 @@ ROOT = 100
 def _writer(tmp_path: Path) -> tuple[EbpfWriter, Path]:
     log = tmp_path / "trace.strace"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    w = EbpfWriter(fd, ROOT, string_size=256, strlen=200, epoch_offset=1_700_000_000 * 10**9)
+    w = EbpfWriter(
+        fd, ROOT, string_size=256, strlen=200, epoch_offset=1_700_000_000 * 10**9, path=str(log)
+    )
     w.fds.seed(ROOT, {0: "/dev/null<char 1:3>", 2: "pipe:[77]"}, "/srv")
     return w, log
 
@@ -35,15 +37,27 @@ def _feed(w: EbpfWriter, *lines: str) -> None:
         w.feed(line.encode())
 
 
-def _execve(ts: int) -> list[str]:
-    argv = struct.pack("<QQQ", 0x2000, 0x2010, 0).hex()
-    raw = "".join(f"\\x{argv[i : i + 2]}" for i in range(0, len(argv), 2))
+def _call(
+    t0: int, t1: int, nr: int, ret: int, *args: str, tid: int = ROOT, tgid: int = ROOT
+) -> str:
+    """An ``F`` record: a call that returned (entry time t0, exit time t1)."""
+    a = [*args, *["0"] * (6 - len(args))]
+    return f"F {t1} {tid} {t0} {tgid} {nr} {ret} {' '.join(a)}"
+
+
+def _hex(data: bytes) -> str:
+    return "".join(f"\\x{b:02x}" for b in data)
+
+
+def _execve(t0: int, t1: int) -> list[str]:
+    argv = struct.pack("<QQQ", 0x2000, 0x2010, 0)
     return [
-        f"C {ts} {ROOT} 1000 S /bin/go",
-        f"C {ts} {ROOT} 1500 B 24 {raw}",
-        f"C {ts} {ROOT} 2000 S go",
-        f"C {ts} {ROOT} 2010 S version",
-        f"E {ts} {ROOT} {ROOT} 59 1000 1500 3000 0 0 0",
+        # execve's path and argv are read at its entry (they are gone after it)
+        f"C {t0} {ROOT} 1000 S /bin/go",
+        f"C {t0} {ROOT} 1500 B 24 {_hex(argv)}",
+        f"C {t0} {ROOT} 2000 S go",
+        f"C {t0} {ROOT} 2010 S version",
+        _call(t0, t1, 59, 0, "1000", "1500", "3000"),
     ]
 
 
@@ -58,21 +72,18 @@ def test_records_become_strace_lines_with_fd_targets(tmp_path: Path):
     _feed(
         w,
         # the marker close before exec is hidden, as ptrace hides the command before execve
-        f"E 10 {ROOT} {ROOT} 3 7fff0000 0 0 0 0 0",
-        f"X 11 {ROOT} 3 -9",
-        *_execve(100),
-        f"X 200 {ROOT} 59 0",
-        # openat's path is read at its exit; the record of another CPU can come first
-        f"C 400 {ROOT} 4000 S /etc/hostname",
-        f"X 400 {ROOT} 257 3",
-        f"E 300 {ROOT} {ROOT} 257 ffffff9c 4000 80000 0 0 0",
-        f"E 500 {ROOT} {ROOT} 0 3 5000 1000 0 0 0",
-        f"C 600 {ROOT} 5000 B 3 vm\\x0a",
-        f"X 600 {ROOT} 0 3",
-        f"E 700 {ROOT} {ROOT} 1 2 6000 5 0 0 0",
-        f"C 800 {ROOT} 6000 B 5 oops\\x0a",
-        f"X 800 {ROOT} 1 5",
-        f"E 900 {ROOT} {ROOT} 73 3 2 0 0 0 0",
+        _call(10, 11, 3, -9, "7fff0000"),
+        *_execve(100, 200),
+        # what a call read comes as K records stamped with its entry time, before or after
+        # its record (two BPF programs, either may run first)
+        f"K 300 {ROOT} 4000 S /etc/hostname",
+        _call(300, 400, 257, 3, "ffffff9c", "4000", "80000"),
+        _call(500, 600, 0, 3, "3", "5000", "1000"),
+        f"K 500 {ROOT} 5000 B 3 vm\\x0a",
+        _call(700, 800, 1, 5, "2", "6000", "5"),
+        f"K 700 {ROOT} 6000 B 5 oops\\x0a",
+        # flock in flight when the process died: bpftrace says so (I) before the exit (Q)
+        f"I 1000 {ROOT} 900 {ROOT} 73 3 2 0 0 0 0",
         f"Q 1000 {ROOT} {ROOT} 768",
         "Lost 7 events",
     )
@@ -92,31 +103,42 @@ def test_records_become_strace_lines_with_fd_targets(tmp_path: Path):
     assert trace.frame.height > 0
 
 
+def test_a_call_known_only_when_it_returns_is_put_in_time_order(tmp_path: Path):
+    w, log = _writer(tmp_path)
+    t = 10**9
+    _feed(w, *_execve(t, t + 100), "E_UNUSED")  # not a record: counted, never written
+    # a read that waits 2 s while another thread goes on: the log has been written past
+    # its entry by the time its record comes
+    _feed(w, _call(t + 6 * 10**8, t + 6 * 10**8 + 50, 39, ROOT, tid=ROOT + 1))
+    w.flush(t + 10**9)
+    _feed(w, _call(t + 1000, t + 2 * 10**9 + 1000, 0, 0, "3", "5000", "1000"))
+    w.finish()
+    lines = log.read_text().splitlines()
+    read = next(i for i, ln in enumerate(lines) if " read(" in ln)
+    getpid = next(i for i, ln in enumerate(lines) if " getpid(" in ln)
+    assert w.late == 1 and read < getpid, lines
+    assert lines[read].endswith("<2.000000>")
+    assert w.bad == 1
+
+
 def test_fork_copies_the_fd_table_and_connect_names_the_peer(tmp_path: Path):
     w, log = _writer(tmp_path)
-    sa = struct.pack("!HH4s", 2, 8081, bytes([127, 0, 0, 1])).hex()
-    sa = struct.pack("<H", 2).hex() + sa[4:] + "00" * 8
-    raw = "".join(f"\\x{sa[i : i + 2]}" for i in range(0, len(sa), 2))
-    local = struct.pack("<H", 2).hex() + struct.pack("!H4s", 40000, bytes([127, 0, 0, 1])).hex()
-    local_raw = "".join(f"\\x{local[i : i + 2]}" for i in range(0, len(local), 2)) + "\\x00" * 8
+    sa = struct.pack("<H", 2) + struct.pack("!H4s", 8081, bytes([127, 0, 0, 1])) + bytes(8)
+    local = struct.pack("<H", 2) + struct.pack("!H4s", 40000, bytes([127, 0, 0, 1])) + bytes(8)
     _feed(
         w,
-        *_execve(100),
-        f"X 200 {ROOT} 59 0",
-        f"E 300 {ROOT} {ROOT} 41 2 80801 0 0 0 0",
-        f"X 310 {ROOT} 41 5",
-        f"C 400 {ROOT} 7000 B 16 {raw}",
-        f"E 400 {ROOT} {ROOT} 42 5 7000 10 0 0 0",
-        f"X 410 {ROOT} 42 -115",
-        f"E 420 {ROOT} {ROOT} 51 5 7100 7200 0 0 0",
-        f"C 430 {ROOT} 7100 B 16 {local_raw}",
-        f"C 430 {ROOT} 7200 B 4 \\x10\\x00\\x00\\x00",
-        f"X 430 {ROOT} 51 0",
+        *_execve(100, 200),
+        _call(300, 310, 41, 5, "2", "80801"),
+        # connect's sockaddr is read at its entry
+        f"C 400 {ROOT} 7000 B 16 {_hex(sa)}",
+        _call(400, 410, 42, -115, "5", "7000", "10"),
+        _call(420, 430, 51, 0, "5", "7100", "7200"),
+        f"K 420 {ROOT} 7100 B 16 {_hex(local)}",
+        f"K 420 {ROOT} 7200 B 4 \\x10\\x00\\x00\\x00",
         # a child process (no CLONE_THREAD) gets a copy of the table
         f"N 500 {ROOT} {ROOT} 101 4111",
-        "E 600 101 101 1 5 8000 3 0 0 0",
-        "C 610 101 8000 B 3 GET",
-        "X 610 101 1 3",
+        _call(600, 610, 1, 3, "5", "8000", "3", tid=101, tgid=101),
+        "K 600 101 8000 B 3 GET",
         "Q 700 101 101 0",
         f"Q 800 {ROOT} {ROOT} 9",
     )
@@ -134,6 +156,10 @@ def test_program_gives_calls_with_memory_probes_of_their_own():
     assert "tracepoint:syscalls:sys_enter_execve /@pids[tid]/" in text
     assert "tracepoint:task:task_newtask" in text
     assert "str(uptr($a1))" in text
+    # the waits are marked for the short-wait rule; a task's call in flight is printed at
+    # its end
+    futex = 202  # x86_64
+    assert f"@wait[{futex}] = 1;" in text and 'printf("I ' in text
 
 
 def test_program_without_a_tracepoint_records_the_call_as_numbers(tmp_path: Path):
@@ -173,6 +199,15 @@ def test_missing_tracepoints_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path
     (tmp_path / "events").mkdir()
     reason = ebpf.unavailable(tracefs=tmp_path)
     assert reason is not None and "raw_syscalls:sys_enter" in reason
+
+
+def test_tracefs_that_cannot_be_mounted_says_how(tmp_path: Path):
+    where = tmp_path / "no-such-dir" / "tracing"
+    with pytest.raises(GotraceError) as exc:
+        ebpf.mount_tracefs(where)
+    text = str(exc.value)
+    assert f"mount -t tracefs nodev {where}" in text and "--backend strace" in text
+    assert "\n" not in text and "dmesg" not in text
 
 
 def test_cli_refusal_is_one_line(monkeypatch: pytest.MonkeyPatch):

@@ -220,7 +220,10 @@ class _Stopper:
         gotrace cuts the wait short."""
         deadline = time.monotonic() + seconds
         while self.tracer.running():
-            if time.monotonic() >= deadline or self.guard.urgent:
+            if self.guard.urgent or (
+                time.monotonic() >= deadline and self.tracer.captured_at is None
+            ):
+                # a capture that is complete is only writing its log: never cut that short
                 return False
             time.sleep(0.05)
         return True
@@ -338,6 +341,8 @@ def execute(
         stopper = _Stopper(tracer, tree, guard)
         try:
             try:
+                # the capture starts with the command (not with gotrace's own set-up)
+                meta["start"] = time.time()
                 tracer.start(
                     cmd,
                     log,
@@ -365,7 +370,7 @@ def execute(
                     )
                     stopper.command(stop_signal, "timeout")
                     end_at = now + 3.0
-                if end_at is not None and now > end_at:
+                if end_at is not None and now > end_at and tracer.captured_at is None:
                     # the command (or git, ssh...) outlived its signal: end the whole tree
                     stopper.end_tree("timeout")
                     end_at = None
@@ -403,7 +408,8 @@ def execute(
         )
     problems = _write_problems(tracer, watchdog, samples_log)
     meta.update(
-        end=time.time(),
+        # the capture's end; a backend that writes its log after it says when it was
+        end=tracer.captured_at or time.time(),
         exit_status=status,
         signal=sig_name,
         timed_out=timed_out,

@@ -200,6 +200,12 @@ class Backend:
     def poll_root(self) -> int | None:
         return self.root_pid
 
+    @property
+    def captured_at(self) -> float | None:
+        """When the capture was complete (time.time()), for a backend that writes its log
+        after the command ended; None for one whose log is complete when it ends."""
+        return None
+
     def signal_command(self, sig: int) -> None:
         root = self.poll_root()
         if root is None and self.root_wait > 0 and self.running():

@@ -1,11 +1,14 @@
 """Capture with eBPF: bpftrace records the calls in the kernel, without stopping the command.
 
 ``EbpfBackend`` is a :class:`gotrace.tracer.base.WorkerBackend`, as the ptrace backend is,
-with its status pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and attaches its
-program (:mod:`gotrace.tracer.ebpf_script`) when the backend is made, which takes seconds
-and is not the command's time; :meth:`start` then forks the writer
-(:mod:`gotrace.tracer.ebpf_worker`), which starts the command and writes the same
-``trace.strace`` the other backends write.
+with its status pipe; only the tracer differs. bpftrace (Debian's ``bpftrace``) compiles and
+attaches its program (:mod:`gotrace.tracer.ebpf_script`) when the backend is made, which
+takes seconds and is not the command's time, and writes its records to a file of its own;
+:meth:`start` then forks the worker (:mod:`gotrace.tracer.ebpf_worker`), which starts the
+command and writes the same ``trace.strace`` the other backends write, from the records,
+at idle priority while the command runs and at full speed after it. :attr:`captured_at` is
+when every record of the command was in: the capture's end (meta.json's ``end``); the
+records are removed once the log is written, and kept (a note says where) when it was not.
 
 Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF (``/sys/kernel/btf/vmlinux``),
 the syscall tracepoints, and tracefs, which it mounts on ``/sys/kernel/tracing`` when it is
@@ -63,7 +66,8 @@ def mount_tracefs(tracefs: Path = TRACEFS) -> None:
         ["mount", "-t", "tracefs", "nodev", str(tracefs)], capture_output=True, text=True
     )
     if r.returncode != 0 or not (tracefs / "events").is_dir():
-        why = (r.stderr.strip().splitlines() or ["mount failed"])[-1]
+        # mount's first line says why ("mount point does not exist"), the next about dmesg
+        why = next((ln.strip() for ln in r.stderr.splitlines() if ln.strip()), "mount failed")
         raise GotraceError(
             f"the ebpf backend needs tracefs, which is not mounted and could not be ({why}): "
             f"run 'mount -t tracefs nodev {tracefs}' as root, or {_INSTEAD}"
@@ -117,48 +121,44 @@ class EbpfBackend(WorkerBackend):
         self.string_size = string_size
         self.seccomp = False
         self.marker = random.randint(1 << 29, (1 << 31) - 2)
+        self._captured_at: float | None = None
         self._bpf = self._attach()
 
     def _attach(self) -> subprocess.Popen[bytes]:
-        """Start bpftrace and wait until its probes are attached."""
+        """Start bpftrace and wait until its probes are attached. It writes its records to a
+        file of its own (:attr:`records`), never to a pipe: it never waits on gotrace, and
+        what it recorded survives whatever happens to the writer."""
         from gotrace.tracer import ptrace_sys as pt
 
         buf_max = min(self.string_size, STRLEN)
         watched = frozenset(nr for nr in pt.WATCHED_NRS if pt.syscall_name(nr) not in NOT_RECORDED)
         text = program(watched, buf_max)
-        with tempfile.NamedTemporaryFile(
-            "w", prefix="gotrace-ebpf-", suffix=".bt", delete=False
-        ) as script:
-            script.write(text)
-        self._script = script
+        self.workdir: Path | None = Path(tempfile.mkdtemp(prefix="gotrace-ebpf-"))
+        script = self.workdir / "program.bt"
+        script.write_text(text)
+        self.records = self.workdir / "records"
         self._errlog = tempfile.TemporaryFile(prefix="gotrace-ebpf-")  # noqa: SIM115 (bpftrace's stderr, read on failure)
         env = dict(os.environ)
         env.update(BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_PERF_RB_PAGES="1024")
-        proc = subprocess.Popen(
-            [self.exe, "-B", "line", self._script.name, str(self.marker)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._errlog,
-            env=env,
-            preexec_fn=_die_with_parent,
-        )
+        with open(self.records, "wb") as out:
+            proc = subprocess.Popen(
+                [self.exe, "-B", "line", str(script), str(self.marker)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=self._errlog,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
         atexit.register(self._end_bpftrace)
-        assert proc.stdout is not None
         deadline = time.monotonic() + _ATTACH_LIMIT
-        seen = b""
-        fd = proc.stdout.fileno()
-        while b"READY\n" not in seen:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                self._end_bpftrace(proc)
-                raise GotraceError(f"bpftrace could not attach its probes: {self._bpf_error()}")
-            with contextlib.suppress(BlockingIOError):
-                os.set_blocking(fd, False)
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    continue
-                seen += chunk
-            time.sleep(0.02)
-        os.set_blocking(fd, True)
+        with open(self.records, "rb") as seen:
+            while b"READY\n" not in seen.read(4096):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    self._end_bpftrace(proc)
+                    self._remove_workdir()
+                    raise GotraceError(f"bpftrace could not attach its probes: {self._bpf_error()}")
+                seen.seek(0)
+                time.sleep(0.02)
         return proc
 
     def _bpf_error(self) -> str:
@@ -178,8 +178,35 @@ class EbpfBackend(WorkerBackend):
             if block:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=10)
-        with contextlib.suppress(OSError, AttributeError):
-            os.unlink(self._script.name)
+
+    def _remove_workdir(self) -> None:
+        """The program and its records, once the log is written; kept (and said so) when the
+        writer did not finish it."""
+        workdir = getattr(self, "workdir", None)
+        if workdir is None or not workdir.exists():
+            return
+        if self._returncode is None and self.records.exists() and self.records.stat().st_size:
+            self.notes.append(
+                f"the writer did not finish the log: bpftrace's records are in {self.records}"
+            )
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.workdir = None
+
+    @property
+    def captured_at(self) -> float | None:
+        """When every record of the command was in (the log is written after that)."""
+        self._read_status()
+        return self._captured_at
+
+    def _message(self, line: str) -> None:
+        kind, _, rest = line.partition(" ")
+        if kind == "captured":
+            self._captured_at = float(rest)
+            # every record is in: its probes (which every call on the machine pays) can go
+            self._end_bpftrace(block=False)
+        else:
+            super()._message(line)
 
     def launch(self, run: Launch) -> None:
         from gotrace.tracer.ebpf_worker import worker_main
@@ -187,33 +214,29 @@ class EbpfBackend(WorkerBackend):
         run.check_cwd()
         path = resolve_executable(run.command[0], run.full_env())
         log_fd = self.open_log(run.log)
-        assert self._bpf.stdout is not None
-        bpf_fd = self._bpf.stdout.fileno()
         bpf_pid = self._bpf.pid
-        stdout = self._bpf.stdout
-        try:
-            self.fork_worker(
-                lambda status_fd: worker_main(
-                    log_fd,
-                    status_fd,
-                    bpf_fd,
-                    bpf_pid,
-                    self.marker,
-                    path,
-                    run,
-                    string_size=self.string_size,
-                    strlen=STRLEN,
-                ),
-                [log_fd],
-            )
-        finally:
-            stdout.close()  # the writer reads it
+        self.fork_worker(
+            lambda status_fd: worker_main(
+                log_fd,
+                status_fd,
+                str(self.records),
+                bpf_pid,
+                self.marker,
+                path,
+                run,
+                string_size=self.string_size,
+                strlen=STRLEN,
+            ),
+            [log_fd],
+        )
 
     def wait(self, timeout: float | None = None) -> int:
         rc = super().wait(timeout)
         self._end_bpftrace(block=False)
+        self._remove_workdir()
         return rc
 
     def kill_all(self) -> None:
         super().kill_all()
         self._end_bpftrace()
+        self._remove_workdir()

@@ -2,22 +2,37 @@
 
 The kernel side follows the traced process tree itself: ``@pids`` holds every thread of it
 (the command marks itself by closing fd ``$1``, a number no process has open;
-``task_newtask`` adds children and threads, ``sched_process_exit`` drops them), so nothing outside the tree pays more than two map lookups per syscall. For
-the traced tree it records the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the
-set the strace and ptrace backends trace) as raw numbers, plus the user memory the log
-needs, read where it is sure to be there: strings and buffers the call reads at its exit
-(the kernel has just read them, so their pages are resident), buffers the call fills at
-its exit, argv and timeouts at the entry (an execve's argv is gone after it returns; a
-futex may never return). Records, one line each, every one with its time (``nsecs``,
-CLOCK_MONOTONIC) and thread id:
+``task_newtask`` adds children and threads, ``sched_process_exit`` drops them), so nothing
+outside the tree pays more than two map lookups per syscall. For the traced tree it records
+the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the set the strace and ptrace
+backends trace) as raw numbers, plus the user memory the log needs, read where it is sure
+to be there: strings and buffers the call reads at its exit (the kernel has just read them,
+so their pages are resident), buffers the call fills at its exit, argv and timeouts at the
+entry (an execve's argv is gone after it returns).
 
-- ``E ts tid tgid nr a0..a5`` (hex): a call's entry; ``X ts tid nr ret``: its exit;
-- ``C ts tid addr S text``: the NUL-terminated string at ``addr``;
+What a record costs is bpftrace's (one perf event, formatted and written by bpftrace, on
+the CPUs the command needs), so a call is one record, at its exit, and the waits Go's
+runtime makes by the thousand are none when short. A call's entry (time, number,
+arguments) waits in ``@s``/``@e`` until then; the call a task is in when it ends is printed
+then (the capture ends when the last task has: every call still in flight is known). A
+call that lasts is therefore known only when it returns: the log is written in time order
+all the same (:class:`gotrace.tracer.ebpf_worker.EbpfWriter` sorts it at the end), and the
+live view of a run shows it late. bpftrace 0.17 cannot dump a map that probes change
+(``print(@s)`` dies of a key deleted while it reads) nor walk one in BPF.
+Records, one line each, with CLOCK_MONOTONIC times (``nsecs``) and thread ids:
+
+- ``F t1 tid t0 tgid nr ret a0..a5`` (arguments in hex): a call that returned (entry time
+  t0, exit time t1); waits (:data:`WAITS`) shorter than :data:`MIN_WAIT` are left out;
+- ``C ts tid addr S text``: the NUL-terminated string at ``addr``, read at a call's entry;
   ``C ts tid addr B len bytes``: ``len`` bytes at ``addr`` (bpftrace's ``%r``: ``\\xNN``
-  for bytes that are not printable); captures come just before their E or X line;
+  for bytes that are not printable); they come before their call's ``F``;
+- ``K t0 tid addr S|B ...``: the same, read at a call's exit and stamped with its entry
+  time t0 (before or after its ``F``);
+- ``I ts tid t0 tgid nr a0..a5``: the call a task was in when it ended (or the last it
+  made, which its ``F`` then says returned);
 - ``N ts tid tgid child flags``: a new task; ``Q ts tid tgid exit_code``: a task exits;
-- ``G ts sender target sig code uid``: a signal sent to the tree (sender's tgid and uid); ``D ts tid sig code``: one
-  delivered.
+- ``G ts sender target sig code uid``: a signal sent to the tree (sender's tgid and uid);
+  ``D ts tid sig code``: one delivered.
 
 bpftrace itself prints ``Lost N events`` when its perf buffers overflowed.
 """
@@ -59,7 +74,6 @@ def _paths(*idx: int) -> tuple[Cap, ...]:
 
 
 _TIMESPEC = 16
-_STAT = 56
 _SUN = 112  # struct sockaddr_un
 
 #: what to read for each call (by strace's name); calls not here are recorded as numbers
@@ -68,10 +82,10 @@ CAPTURES: dict[str, tuple[Cap, ...]] = {
     "creat": _paths(0),
     "openat": _paths(1),
     "openat2": _paths(1),
-    "stat": (*_paths(0), Cap(1, "B", _STAT)),
-    "lstat": (*_paths(0), Cap(1, "B", _STAT)),
-    "newfstatat": (*_paths(1), Cap(2, "B", _STAT)),
-    "fstat": (Cap(1, "B", _STAT),),
+    # no stat buffers: no analyzer reads a struct stat (Go makes ~25 stat calls a module)
+    "stat": _paths(0),
+    "lstat": _paths(0),
+    "newfstatat": _paths(1),
     "statx": _paths(1),
     "access": _paths(0),
     "faccessat": _paths(1),
@@ -102,7 +116,7 @@ CAPTURES: dict[str, tuple[Cap, ...]] = {
     "execve": (Cap(0, "S", entry=True), Cap(1, "V", entry=True)),
     "execveat": (Cap(1, "S", entry=True), Cap(2, "V", entry=True)),
     "read": (Cap(1, "R"),),
-    "pread64": (Cap(1, "R"),),
+    # pread64: Go reads zip and cache files with it; no analyzer reads what (no capture)
     "recvfrom": (Cap(1, "R"), Cap(4, "B", SOCKADDR), Cap(5, "B", 4)),
     "write": (Cap(1, "W", 2, always=True),),
     "pwrite64": (Cap(1, "W", 2, always=True),),
@@ -122,19 +136,15 @@ CAPTURES: dict[str, tuple[Cap, ...]] = {
     "clone3": (Cap(0, "B", 88, entry=True),),
     "nanosleep": (Cap(0, "B", _TIMESPEC, entry=True),),
     "clock_nanosleep": (Cap(2, "B", _TIMESPEC, entry=True),),
-    "futex": (Cap(3, "B", _TIMESPEC, entry=True),),
     "epoll_pwait": (Cap(1, "R", 12),),
     "epoll_wait": (Cap(1, "R", 12),),
 }
 
 #: calls strace traces that no analyzer reads, and that a Go program makes by the thousand
 NOT_RECORDED = frozenset({"epoll_ctl", "mmap"})
-#: Go's runtime spins in nanosleep(20 us) and sets fds non-blocking with fcntl
-#: F_GETFL/F_SETFL (and F_GETFD): a quarter to a half of all its calls. These are left out
-#: in the kernel (bpftrace conditions on the call's arguments; ``q`` is argument 0's
-#: address for nanosleep). Sleeps of 1 ms and more, and the fcntl commands that change fd
-#: tables (F_DUPFD*, F_SETFD) or take locks, are recorded.
-SHORT_SLEEP = "*(uint64 *)uptr($q) == 0 && *(uint64 *)uptr($q + 8) < 1000000"
+#: Go's runtime sets fds non-blocking with fcntl F_GETFL/F_SETFL (and F_GETFD): left out
+#: in the kernel. The fcntl commands that change fd tables (F_DUPFD*, F_SETFD) or take
+#: locks are recorded.
 _FCNTL_NOISE = "args->id == 72 && (args->args[1] == 1 || args->args[1] == 3 || args->args[1] == 4)"
 
 #: argv strings recorded per execve
@@ -158,14 +168,15 @@ def tracepoint_fields(event: str, tracefs: Path = TRACEFS) -> list[str] | None:
     return [n for n in names if not n.startswith("common_") and n != "__syscall_nr"]
 
 
-def _capture(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
-    """bpftrace statements recording ``cap``; ``ref(i)`` names argument ``i`` in the probe."""
-    return f"$a{cap.arg} = {ref(cap.arg)}; {_capture_body(cap, ref, buf_max)}"
+def _capture(cap: Cap, ref: Callable[[int], str], buf_max: int, kind: str = "C") -> str:
+    """bpftrace statements recording ``cap``; ``ref(i)`` names argument ``i`` in the probe;
+    ``kind``: the record's letter (``C`` at entry, ``K`` at exit)."""
+    return f"$a{cap.arg} = {ref(cap.arg)}; {_capture_body(cap, ref, buf_max, kind)}"
 
 
-def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
+def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int, kind: str) -> str:
     a = f"$a{cap.arg}"
-    head = 'printf("C %llu %d %lx '
+    head = f'printf("{kind} %llu %d %lx '
     if cap.kind == "S":
         return f'if ({a} != 0) {{ {head}S %s\\n", $t, tid, {a}, str(uptr({a}))); }}'
     if cap.kind == "B":
@@ -190,18 +201,52 @@ def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
     )
 
 
-_E = (
-    'printf("E %llu %d %d %d %lx %lx %lx %lx %lx %lx\\n", $t, tid, pid, {nr}, {a0}, {a1}, {a2}, '
-    "{a3}, {a4}, {a5});"
-)
+#: waits that are left out when they end within :data:`MIN_WAIT` (Go's runtime parks and
+#: wakes its threads in futex, its netpoller in epoll_pwait, by the thousand): no analyzer
+#: reads a short wait (waits are never progress: the read that follows moves the data)
+WAITS = ("futex", "epoll_wait", "epoll_pwait", "nanosleep", "clock_nanosleep", "poll", "ppoll",
+         "select", "pselect6")  # fmt: skip
+#: a wait shorter than this is not recorded
+MIN_WAIT = 0.1
+#: the sleeps, and their argument that says for how long
+_SLEEPS = {"nanosleep": 0, "clock_nanosleep": 2}
+
+# the call in flight: @s[tid] = (entry time, number, tgid), @e[tid] = its six arguments (two
+# maps: one tuple of nine and the record's printf do not fit in BPF's 512-byte stack)
+_INFLIGHT = ('printf("I %llu %d %llu %d %d %lx %lx %lx %lx %lx %lx\\n", {t}, tid, $s.0, $s.2, '
+             "$s.1, $e.0, $e.1, $e.2, $e.3, $e.4, $e.5);")  # fmt: skip
+
+
+def _record(nr: str) -> str:
+    """The one record of a call, at its exit: exit time, tid, entry time, tgid, number,
+    return value, its six arguments."""
+    fmt = " %lx" * 6
+    vals = "".join(f", $e.{i}" for i in range(6))
+    nr_fmt, nr_val = ("%d", f", {nr}") if nr.startswith("$") else (nr, "")
+    return (
+        f'printf("F %llu %d %llu %d {nr_fmt} %ld{fmt}\\n", $t, tid, $s.0, pid{nr_val}, $r{vals});'
+    )
+
+
+def _exit_body() -> str:
+    """The end of every exit probe: the call's one record, unless it is a short wait
+    (``@wait[nr]``)."""
+    short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
+    return (
+        f"if ($s.0 != 0 && $s.1 == $nr && !({short})) {{ $e = @e[tid]; {_record('$nr')} }} "
+        "delete(@s[tid]); delete(@e[tid]);"
+    )
 
 
 def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> str:
-    """The bpftrace program; ``$1`` is the root's pid, ``buf_max`` the most bytes of a buffer.
+    """The bpftrace program; ``$1`` is the marker fd number, ``buf_max`` the most bytes of a
+    buffer.
 
-    Calls with memory to record get probes of their own (``syscalls:sys_enter_X`` /
-    ``sys_exit_X``): one BPF program each keeps each within the 512-byte stack, and only
-    that call pays for it. The others are printed by the ``raw_syscalls`` probes."""
+    Every watched call is stored in ``@e`` at its entry and printed once, at its exit, as an
+    ``F`` record with its entry time and arguments (short waits are not printed at all).
+    The call a task is in when it ends is printed then (``I``). Calls with memory to record get probes of their own
+    (``syscalls:sys_enter_X`` / ``sys_exit_X``): one BPF program each keeps each within the
+    512-byte stack, and only that call pays for it."""
     names = {nr: pt.syscall_name(nr) for nr in sorted(watched)}
     special_entry: dict[int, str] = {}
     special_exit: dict[int, str] = {}
@@ -217,16 +262,16 @@ def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> s
                     return f"(uint64)args->{fields[i]}" if i < len(fields) else "(uint64)0"
 
                 body = " ".join(_capture(c, ref, buf_max) for c in entry_caps)
-                printed = _E.format(nr=nr, **{f"a{i}": ref(i) for i in range(6)})
-                if name == "nanosleep":
+                if name in _SLEEPS:
+                    # a sleep asked for less than MIN_WAIT is (nearly always) left out
+                    q = ref(_SLEEPS[name])
                     body = (
-                        f"$q = {ref(0)}; if ($q != 0 && {SHORT_SLEEP}) {{ @skip[tid] = 1; }} "
-                        f"else {{ {body} {printed} }}"
+                        f"$q = {q}; if ($q != 0 && (*(uint64 *)uptr($q) > 0 || "
+                        f"*(uint64 *)uptr($q + 8) >= {int(MIN_WAIT * 1e9)})) {{ {body} }}"
                     )
-                    printed = ""
                 special_entry[nr] = (
                     f"tracepoint:syscalls:sys_enter_{event} /@pids[tid]/ {{\n"
-                    f"  $t = nsecs; {body}\n  {printed}\n}}"
+                    f"  $t = nsecs; {body}\n}}"
                 )
         exit_caps = [c for c in caps if not c.entry]
         if exit_caps and tracepoint_fields(f"sys_exit_{event}", tracefs) is not None:
@@ -234,20 +279,29 @@ def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> s
             def eref(i: int) -> str:
                 return f"$e.{i}"
 
-            always = " ".join(_capture(c, eref, buf_max) for c in exit_caps if c.always)
-            ok = " ".join(_capture(c, eref, buf_max) for c in exit_caps if not c.always)
+            always = " ".join(_capture(c, eref, buf_max, "K") for c in exit_caps if c.always)
+            ok = " ".join(_capture(c, eref, buf_max, "K") for c in exit_caps if not c.always)
             body = always + (f" if ($r >= 0) {{ {ok} }}" if ok else "")
-            special_exit[nr] = (
+            long = f" && nsecs - $s.0 >= {int(MIN_WAIT * 1e9)}" if name in WAITS else ""
+            head = (
                 f"tracepoint:syscalls:sys_exit_{event} /@pids[tid]/ {{\n"
-                f"  $t = nsecs; $r = args->ret; $e = @e[tid];\n  {body}\n"
-                f'  printf("X %llu %d %d %ld\\n", $t, tid, {nr}, $r);\n}}'
+                f"  $r = args->ret; $s = @s[tid];\n  if ($s.0 != 0 && $s.1 == {nr}{long}) {{ "
+            )
+            # Two programs on the exit (one would not fit in BPF's 512-byte stack): the
+            # record, and what the call read or wrote as ``K`` records stamped with the
+            # call's entry time, which ties them to it whichever of the two runs first.
+            # Neither deletes @s/@e (the other may not have read them yet): the next call
+            # overwrites them, and the writer knows a call that had its record.
+            special_exit[nr] = (
+                f"{head}$t = nsecs; $e = @e[tid]; {_record(str(nr))} }}\n}}\n"
+                f"{head}$t = $s.0; $e = @e[tid];\n    {body} }}\n}}"
             )
     init = " ".join(
-        f"@w[{nr}] = {2 if nr in special_entry else 1};"
+        f"@w[{nr}] = 1;"
         + (f" @x[{nr}] = 1;" if nr in special_exit else "")
-        for nr in names
+        + (f" @wait[{nr}] = 1;" if name in WAITS else "")
+        for nr, name in names.items()
     )
-    generic_e = _E.format(nr="args->id", **{f"a{i}": f"args->args[{i}]" for i in range(6)})
     probes = "\n".join([*special_entry.values(), *special_exit.values()])
     return f"""
 BEGIN {{ {init} printf("READY\\n"); }}
@@ -257,7 +311,9 @@ tracepoint:task:task_newtask /@pids[tid]/ {{
   printf("N %llu %d %d %d %llx\\n", nsecs, tid, pid, args->pid, args->clone_flags);
 }}
 tracepoint:sched:sched_process_exit /@pids[tid]/ {{
-  delete(@pids[tid]); delete(@e[tid]); delete(@skip[tid]);
+  $s = @s[tid];
+  if ($s.0 != 0) {{ $e = @e[tid]; {_INFLIGHT.format(t="nsecs")} }}
+  delete(@pids[tid]); delete(@s[tid]); delete(@e[tid]);
   printf("Q %llu %d %d %d\\n", nsecs, tid, pid, curtask->exit_code);
 }}
 tracepoint:signal:signal_generate /@pids[args->pid]/ {{
@@ -267,15 +323,16 @@ tracepoint:signal:signal_deliver /@pids[tid]/ {{
   printf("D %llu %d %d %d\\n", nsecs, tid, args->sig, args->code);
 }}
 tracepoint:raw_syscalls:sys_enter /@pids[tid] && @w[args->id]/ {{
-  $t = nsecs;
-  @e[tid] = (args->args[0], args->args[1], args->args[2], args->args[3], args->args[4], args->args[5]);
-  if ({_FCNTL_NOISE}) {{ @skip[tid] = 1; }}
-  else {{ if (@w[args->id] == 1) {{ {generic_e} }} }}
+  if (!({_FCNTL_NOISE})) {{
+    @s[tid] = (nsecs, args->id, pid);
+    @e[tid] = (args->args[0], args->args[1], args->args[2], args->args[3], args->args[4],
+               args->args[5]);
+  }}
 }}
 tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id] && !@x[args->id]/ {{
-  if (@skip[tid]) {{ delete(@skip[tid]); }}
-  else {{ printf("X %llu %d %d %ld\\n", nsecs, tid, args->id, args->ret); }}
+  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];
+  {_exit_body()}
 }}
 {probes}
-END {{ clear(@pids); clear(@w); clear(@x); clear(@e); clear(@skip); }}
+END {{ clear(@pids); clear(@w); clear(@x); clear(@s); clear(@e); clear(@wait); }}
 """

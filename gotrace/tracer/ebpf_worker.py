@@ -1,19 +1,25 @@
 """The eBPF backend's writer: bpftrace's records in, the ``strace -f -ttt -T -yy -s N`` log out.
 
-It runs in a process of its own, forked by :class:`gotrace.tracer.ebpf.EbpfBackend` once
-bpftrace is attached. It forks the command, which marks itself for the kernel side (a
-``close()`` of the marker fd number: from then on it and every task it creates are in
-``@pids``) and execs. Records arrive per CPU, so not quite in time order: they wait
-:data:`HOLD_BACK` seconds, then are written in time order. A call is formatted by the
-ptrace backend's :class:`~gotrace.tracer.ptrace_decode.Decoder` and written by its
+bpftrace writes its records (:mod:`gotrace.tracer.ebpf_script`) to a file. The worker,
+forked by :class:`gotrace.tracer.ebpf.EbpfBackend` once bpftrace is attached, forks the
+command, which marks itself for the kernel side (a ``close()`` of the marker fd number: from
+then on it and every task it creates are in ``@pids``) and execs, and the converter, which
+turns the records into the log as they come, at idle priority (``SCHED_IDLE``: the command
+and bpftrace have the CPUs first). The worker follows the tree's tasks from the records'
+``N``/``Q`` lines; once every task is gone and its last records are in, it says
+``captured TIME`` (the capture's end) and the converter finishes at full speed.
+
+Records arrive per CPU, so not quite in time order: they wait :data:`HOLD_BACK` seconds of
+the records' own clock, then are written in time order. A call is formatted by the ptrace
+backend's :class:`~gotrace.tracer.ptrace_decode.Decoder` and written by its
 :class:`~gotrace.tracer.ptrace_worker.LogWriter`, reading the memory bpftrace recorded
 instead of the tracee's. fds are named from the events alone, with the analyzers'
 :class:`~gotrace.parsers.fdreplay.FdReplay` (paths of opens, sockets' peers from connect and
 getsockname, pipes, dup, CLOEXEC at exec, tables copied at fork); the command's inherited
 fds are read from /proc before it execs.
 
-Messages to the backend use the ptrace worker's status pipe: ``root PID``, ``note TEXT``,
-``exit RETURNCODE``, ``error TEXT``.
+Messages to the backend use the ptrace worker's status pipe: ``root PID``, ``captured
+TIME``, ``note TEXT``, ``exit RETURNCODE``, ``error TEXT``.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import contextlib
 import heapq
 import os
 import re
+import select
+import shutil
 import signal
 import stat
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gotrace.parsers.fdreplay import Fd, FdReplay, Table, inet_peer
@@ -37,7 +45,7 @@ from gotrace.tracer.ptrace_names import signame
 from gotrace.tracer.ptrace_worker import LogWriter, _child
 
 #: seconds a record waits for the records of other CPUs that may come before it
-HOLD_BACK = 0.3
+HOLD_BACK = 0.5
 _CLONE_FILES = 0x400
 _CLONE_THREAD = 0x10000
 _EXECVE = frozenset({"execve", "execveat"})
@@ -152,7 +160,10 @@ class EventFds(FdNames):
         self.cwd[tgid] = cwd
 
 
-_KINDS = frozenset((b"E", b"X", b"N", b"Q", b"G", b"D"))
+_KINDS = frozenset((b"F", b"I", b"N", b"Q", b"G", b"D"))
+#: an entry capture is taken by a probe of its own, a little before or after the call's
+#: entry time (the raw_syscalls probe's)
+_CAP_SLACK_NS = 1_000_000
 _NONE: list[tuple[int, bytes, bool]] = []
 
 
@@ -191,8 +202,16 @@ class EbpfWriter:
     """Turns bpftrace's records into the log, in time order."""
 
     def __init__(
-        self, log_fd: int, root: int, *, string_size: int, strlen: int, epoch_offset: int
+        self,
+        log_fd: int,
+        root: int,
+        *,
+        string_size: int,
+        strlen: int,
+        epoch_offset: int,
+        path: str | None = None,
     ) -> None:
+        """``path``: the log's, to put it in time order at the end (see :meth:`finish`)."""
         self.log = _BufferedLog(log_fd)
         self.fds = EventFds()
         # bpftrace records at most strlen bytes: strace's -s is that, at most
@@ -207,9 +226,15 @@ class EbpfWriter:
         self.live: set[int] = {root}
         self.heap: list[tuple[int, int, Record]] = []
         self.seq = 0
-        self.pending_caps: dict[int, list[tuple[int, bytes, bool]]] = {}
-        self.open_entry: dict[int, Record] = {}
-        self.early_exit: dict[int, Record] = {}
+        # entry captures, with their time
+        self.pending_caps: dict[int, list[tuple[int, bytes, bool, int]]] = {}
+        self.early_caps: dict[tuple[int, int], list[tuple[int, bytes, bool]]] = {}
+        self.exit_of: dict[tuple[int, int], Record] = {}  # (tid, entry time) -> its exit
+        self.entered: dict[int, int] = {}  # tid -> entry time of a call known in flight
+        self.returned: dict[int, int] = {}  # tid -> entry time of its last call that returned
+        self.written = 0  # the time of the latest record written
+        self.late = 0  # records written after later ones (calls longer than HOLD_BACK)
+        self.path = path
         self.senders: dict[int, tuple[int, int]] = {}  # target tgid -> (sender tgid, uid)
         self.statuses: dict[int, int] = {}
         self.lost = 0
@@ -220,25 +245,33 @@ class EbpfWriter:
 
     def feed(self, line: bytes) -> None:
         kind = line[:1]
-        if kind == b"C":
+        if kind == b"C" or kind == b"K":
             parts = line.split(b" ", 5)
             if len(parts) < 6:
                 self.bad += 1
                 return
-            tid, addr = int(parts[2]), int(parts[3], 16)
+            ts, tid, addr = int(parts[1]), int(parts[2]), int(parts[3], 16)
             if parts[4] == b"S":
-                self.pending_caps.setdefault(tid, []).append((addr, parts[5], True))
+                cap = (addr, parts[5], True)
             else:
                 n, _, raw = parts[5].partition(b" ")
-                data = unescape(raw)[: int(n)]
-                self.pending_caps.setdefault(tid, []).append((addr, data, False))
+                cap = (addr, unescape(raw)[: int(n)], False)
+            if kind == b"C":  # at an entry: the call's record comes at its exit
+                self.pending_caps.setdefault(tid, []).append((*cap, ts))
+            else:  # at an exit, stamped with the call's entry time
+                x = self.exit_of.get((tid, ts))
+                if x is not None:
+                    x.caps.append(cap)
+                else:
+                    self.early_caps.setdefault((tid, ts), []).append(cap)
             return
         if line.startswith(b"Lost "):
             m = re.match(rb"Lost (\d+) events", line)
             self.lost += int(m.group(1)) if m else 1
             return
         if kind not in _KINDS:
-            if line and line != b"READY":
+            # bpftrace's own first lines: "Attaching N probes...", then the program's READY
+            if line and line != b"READY" and not line.startswith(b"Attaching "):
                 self.bad += 1
             return
         words = line.split()
@@ -247,25 +280,51 @@ class EbpfWriter:
         except (IndexError, ValueError):
             self.bad += 1
             return
-        self.seq += 1
-        rec = Record(ts, self.seq, kind, tid, words[3:])
         if ts > self.latest:
             self.latest = ts
-        if kind == b"E" or kind == b"X":
-            rec.caps = self.pending_caps.pop(tid, _NONE)
-            if kind == b"E":
-                early = self.early_exit.pop(tid, None)
-                if early is not None and early.ts >= ts:
-                    rec.exit = early
-                else:
-                    self.open_entry[tid] = rec
-            else:
-                entry = self.open_entry.pop(tid, None)
-                if entry is not None and entry.ts <= ts:
-                    entry.exit = rec
-                else:
-                    self.early_exit[tid] = rec
-        heapq.heappush(self.heap, (ts, self.seq, rec))
+        if kind == b"F":
+            self._record(ts, tid, words)
+        elif kind == b"I":
+            # I ts tid t0 tgid nr a0..a5: in flight when the task ended
+            self._in_flight(tid, int(words[3]), words[4], words[5], words[6:12])
+        else:
+            self.seq += 1
+            heapq.heappush(self.heap, (ts, self.seq, Record(ts, self.seq, kind, tid, words[3:])))
+
+    def _record(self, t1: int, tid: int, words: list[bytes]) -> None:
+        """``F t1 tid t0 tgid nr ret a0..a5``: a call that returned, as an entry and an exit."""
+        t0 = int(words[3])
+        self.returned[tid] = t0
+        self.seq += 1
+        x = Record(t1, self.seq, b"X", tid, [words[5], words[6], words[3]])
+        x.caps = self.early_caps.pop((tid, t0), [])
+        self.exit_of[(tid, t0)] = x
+        known = self.entered.pop(tid, None)
+        if known is None or known != t0:
+            self.seq += 1
+            e = Record(t0, self.seq, b"E", tid, [words[4], words[5], *words[7:13]])
+            e.caps = self._entry_caps(tid, t0)
+            e.exit = x
+            heapq.heappush(self.heap, (t0, e.seq, e))
+        heapq.heappush(self.heap, (t1, x.seq, x))
+
+    def _entry_caps(self, tid: int, t0: int) -> list[tuple[int, bytes, bool]]:
+        """What was read at the entry of the call that began at ``t0``: not what was read for
+        an earlier call that the kernel then left out (a short sleep)."""
+        caps = self.pending_caps.pop(tid, None)
+        if not caps:
+            return _NONE
+        return [(a, data, is_str) for a, data, is_str, ts in caps if ts >= t0 - _CAP_SLACK_NS]
+
+    def _in_flight(self, tid: int, t0: int, tgid: bytes, nr: bytes, args: list[bytes]) -> None:
+        """A call a task was in when it ended: its entry (its ``F`` may yet say it returned)."""
+        if self.returned.get(tid, -1) >= t0 or self.entered.get(tid) == t0:
+            return  # it has returned, or is known already
+        self.entered[tid] = t0
+        self.seq += 1
+        e = Record(t0, self.seq, b"E", tid, [tgid, nr, *args])
+        e.caps = self._entry_caps(tid, t0)
+        heapq.heappush(self.heap, (t0, e.seq, e))
 
     def flush(self, until: int | None = None) -> None:
         """Write every record older than ``until`` (monotonic ns; all when None)."""
@@ -274,6 +333,10 @@ class EbpfWriter:
         try:
             while heap and (until is None or heap[0][0] < until):
                 rec = pop(heap)[2]
+                if rec.ts < self.written:
+                    self.late += 1
+                else:
+                    self.written = rec.ts
                 try:
                     self._write(rec)
                 except (ValueError, IndexError, KeyError) as exc:
@@ -337,6 +400,7 @@ class EbpfWriter:
         self.log.begin(call, text)
 
     def _exit(self, rec: Record) -> None:
+        self.exit_of.pop((rec.tid, int(rec.fields[2])), None)
         call = self.calls.pop(rec.tid, None)
         nr = int(rec.fields[0])
         if call is None or call.nr != nr:
@@ -448,10 +512,33 @@ class EbpfWriter:
         self.log.line(tid, self._epoch(rec.ts), text)
 
     def finish(self) -> None:
-        """The end of the capture: what is still in flight stays ``<unfinished ...>``."""
+        """The end of the capture: what is still in flight stays ``<unfinished ...>``; lines
+        written late (a call that lasted longer than :data:`HOLD_BACK` is known only when it
+        returns) are put in time order."""
         self.flush()
         self.log.interrupt()
         self.log.push()
+        if self.late and self.path is not None:
+            sort_log(self.path, self.log.fd)
+
+
+def sort_log(path: str, fd: int) -> None:
+    """Rewrite the log (``path``, open for writing at ``fd``) in time order, keeping the order
+    of lines of the same time: a stable sort on each line's timestamp (``PID TIME ...``)."""
+    with open(path, "rb") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    keyed: list[tuple[float, bytes]] = []
+    last = 0.0
+    for line in lines:
+        with contextlib.suppress(IndexError, ValueError):
+            last = float(line.split(None, 2)[1])
+        keyed.append((last, line))
+    keyed.sort(key=lambda k: k[0])
+    data = b"".join(line for _, line in keyed)
+    os.lseek(fd, 0, os.SEEK_SET)
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
 
 
 class RecordError(Exception):
@@ -487,49 +574,58 @@ def inherited_fds(pid: int) -> dict[int, str]:
     return out
 
 
-class _Reader(threading.Thread):
-    """Reads bpftrace's output as fast as it comes, so its perf buffers never wait on us."""
+class _Tail:
+    """bpftrace's records file, read as it grows; complete lines only."""
 
-    def __init__(self, fd: int, keep: str | None = None) -> None:
-        super().__init__(daemon=True)
-        self.fd = fd
-        # GOTRACE_EBPF_RECORDS=FILE keeps bpftrace's records as they came (to debug the writer)
-        self.keep = open(keep, "ab") if keep else None  # noqa: SIM115
-        self.chunks: list[bytes] = []
-        self.lock = threading.Lock()
-        self.done = threading.Event()
+    def __init__(self, path: str) -> None:
+        self.fh = open(path, "rb")  # noqa: SIM115 (read until the capture ends)
+        self.partial = b""
+        self.got = 0  # bytes the last read got
 
-    def run(self) -> None:
-        try:
-            while True:
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    break
-                with self.lock:
-                    self.chunks.append(chunk)
-                if self.keep is not None:
-                    self.keep.write(chunk)
-        except OSError:
-            pass
-        if self.keep is not None:
-            self.keep.close()
-        self.done.set()
+    def lines(self, limit: int = -1) -> list[bytes]:
+        chunk = self.fh.read(limit)
+        self.got = len(chunk)
+        *lines, self.partial = (self.partial + chunk).split(b"\n")
+        return lines
 
-    def take(self) -> bytes:
-        with self.lock:
-            data = b"".join(self.chunks)
-            self.chunks.clear()
-        return data
+
+_TASK_LINE = re.compile(rb"^([NQ]) \d+ (\d+) \d+ (\d+)", re.M)
+
+
+class _TreeWatch:
+    """Which tasks of the traced tree are alive, from the records' ``N`` and ``Q`` lines alone
+    (a regular-expression scan: cheap enough for the worker, which must notice at once that
+    the command is over, however busy the machine is)."""
+
+    def __init__(self, path: str, root: int) -> None:
+        self.tail = _Tail(path)
+        self.live = {root}
+
+    def scan(self) -> None:
+        data = b"\n".join(self.tail.lines())
+        for m in _TASK_LINE.finditer(data):
+            if m.group(1) == b"N":
+                self.live.add(int(m.group(3)))
+            else:
+                self.live.discard(int(m.group(2)))
+
+    def prune(self) -> None:
+        """A task whose exit record was lost must not keep the capture open."""
+        self.live = {t for t in self.live if os.path.exists(f"/proc/{t}")}
 
 
 class _Terminate(Exception):
     """SIGTERM/SIGHUP to the writer: kill the command, stop tracing."""
 
 
+#: seconds after the last task of the tree ended for the records of other CPUs to be in
+GRACE = 0.05
+
+
 def worker_main(
     log_fd: int,
     status_fd: int,
-    bpf_fd: int,
+    records: str,
     bpf_pid: int,
     marker: int,
     path: str,
@@ -538,7 +634,11 @@ def worker_main(
     string_size: int,
     strlen: int,
 ) -> None:
-    """The body of the forked writer process; never returns."""
+    """The body of the forked worker process; never returns. It starts the command and the
+    converter (:func:`_convert`, a process of its own that writes the log from the records
+    while the CPU has nothing else to do, so it never slows the command), waits for the
+    command's tree, says ``captured TIME`` once every record of it is in, then lets the
+    converter finish at full speed."""
     argv, env, cwd, stderr_devnull = list(run.command), run.full_env(), run.cwd, run.stderr_devnull
 
     def say(text: str) -> None:
@@ -564,20 +664,40 @@ def worker_main(
             _child(go_r, path, argv, env, cwd, stderr_devnull, frozenset())  # never returns
         os.close(go_r)
         say(f"root {pid}")
-        # the command first (it was forked before this): the writer catches up when go waits
-        with contextlib.suppress(OSError):
-            os.nice(10)
-        offset = time.time_ns() - time.monotonic_ns()
-        writer = EbpfWriter(
-            log_fd, pid, string_size=string_size, strlen=strlen, epoch_offset=offset
-        )
-        reader = _Reader(bpf_fd, os.environ.get("GOTRACE_EBPF_RECORDS"))
-        reader.start()
-        # The command's own fds, before it execs: ours, as it inherited them.
-        writer.fds.seed(pid, inherited_fds(pid), os.path.abspath(cwd or os.getcwd()))
+        # The command's own fds, before it execs, once it has set them up (stderr to
+        # /dev/null...) and waits for the go-ahead.
+        _await_blocked(pid)
+        seed = (inherited_fds(pid), os.path.abspath(cwd or os.getcwd()))
+        done_r, done_w = os.pipe()
+        conv = os.fork()
+        if conv == 0:
+            os.close(done_w)
+            os.close(go_w)
+            _convert(
+                log_fd, status_fd, done_r, records, str(run.log), pid, seed, string_size, strlen
+            )
+        os.close(done_r)
+        os.close(log_fd)
         os.write(go_w, b"N")
         os.close(go_w)
-        code = _run(writer, reader, pid, bpf_pid, say)
+        code = _run(_TreeWatch(records, pid), pid, bpf_pid, say)
+        # every record is in: the converter finishes at full speed
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(conv, os.SCHED_OTHER, os.sched_param(0))
+        os.write(done_w, b"D")
+        os.close(done_w)
+        while True:
+            try:
+                _, st = os.waitpid(conv, 0)
+                break
+            except _Terminate:
+                continue  # the records are complete: the log is written all the same
+        if st != 0:
+            say("note the log was not finished: the converter failed")
+            code = code if code != 0 else 1
+        keep = os.environ.get("GOTRACE_EBPF_RECORDS")
+        if keep:  # bpftrace's records as they came (to debug the writer)
+            shutil.copyfile(records, keep)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(status_fd, f"error {type(exc).__name__}: {exc}\n".encode())
@@ -585,70 +705,144 @@ def worker_main(
     os._exit(code & 0xFF if code >= 0 else 128 - code)
 
 
-def _run(writer: EbpfWriter, reader: _Reader, root: int, bpf_pid: int, say: object) -> int:
-    assert callable(say)
-    status: int | None = None
-    partial = b""
-    stopping_since: float | None = None
-    errors = 0
-
-    def consume() -> None:
-        nonlocal partial, errors
-        data = partial + reader.take()
-        *lines, partial = data.split(b"\n")
-        for line in lines:
-            writer.feed(line)
+def _await_blocked(pid: int, limit: float = 2.0) -> None:
+    """Until the forked command blocks in its read of the go-ahead pipe (``read`` is call 0
+    in /proc/PID/syscall), or ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
         try:
-            writer.flush(time.monotonic_ns() - int(HOLD_BACK * 1e9))
-        except RecordError as exc:
-            errors += 1
-            say(f"note record not written: {exc}")
+            with open(f"/proc/{pid}/syscall", "rb") as fh:
+                if fh.read().split(b" ", 1)[0] == b"0":
+                    return
+        except OSError:
+            return
+        time.sleep(0.001)
 
+
+def _bpftrace_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def _run(watch: _TreeWatch, root: int, bpf_pid: int, say: Callable[[str], None]) -> int:
+    """Until the traced tree is gone and its last records are in; the command's status."""
+    status: int | None = None
+    gone_since: float | None = None
+    pidfd: int | None = None
+    with contextlib.suppress(OSError, AttributeError):
+        pidfd = os.pidfd_open(root)
     try:
         while True:
             if status is None:
                 done, st = os.waitpid(root, os.WNOHANG)
                 if done:
                     status = st
-                    # the command is gone: catch up at full speed
-                    with contextlib.suppress(OSError):
-                        os.setpriority(os.PRIO_PROCESS, 0, 0)
-            consume()
-            if status is not None and writer.live:
-                # a task whose exit record was lost must not keep the capture open
-                writer.live = {t for t in writer.live if os.path.exists(f"/proc/{t}")}
-            if status is not None and not writer.live:
-                if stopping_since is None:
-                    stopping_since = time.monotonic()
-                elif time.monotonic() - stopping_since > 2 * HOLD_BACK:
-                    # every task is gone and its last records are in: bpftrace's own
-                    # teardown (seconds, to detach its probes) is not the capture's
-                    break
-            if reader.done.is_set() and not reader.chunks:
+            watch.scan()
+            if status is not None:
+                if watch.live:
+                    watch.prune()
+                if not watch.live:
+                    if gone_since is None:
+                        gone_since = time.monotonic()
+                    elif time.monotonic() - gone_since > GRACE:
+                        # bpftrace's own teardown (seconds, to detach its probes) is not the
+                        # capture's
+                        break
+            if _bpftrace_gone(bpf_pid):
+                say("note bpftrace ended before the command: the trace stops there")
+                if status is None:
+                    status = os.waitpid(root, 0)[1]
                 break
-            time.sleep(0.05)
+            if status is None and pidfd is not None:
+                select.select([pidfd], [], [], 0.05)  # wakes as the command ends
+            else:
+                time.sleep(0.01 if status is not None else 0.05)
     except _Terminate:
-        for tid in list(writer.live):
+        for tid in list(watch.live):
             with contextlib.suppress(OSError):
                 os.kill(tid, signal.SIGKILL)
-        time.sleep(2 * HOLD_BACK)
+        time.sleep(GRACE)
         if status is None:
             with contextlib.suppress(ChildProcessError):
                 _, status = os.waitpid(root, 0)
-    consume()
-    if partial:
-        writer.feed(partial)
-    writer.finish()
-    if writer.lost:
-        say(
-            f"note bpftrace lost {writer.lost} events (its perf buffers overflowed): "
-            "the trace misses calls; --backend strace loses none"
-        )
-        os.write(2, f"gotrace: ebpf: bpftrace lost {writer.lost} events\n".encode())
-    if writer.bad:
-        say(f"note {writer.bad} bpftrace records could not be read")
+    say(f"captured {time.time()}")
+    if pidfd is not None:
+        os.close(pidfd)
     if status is None:
         return 1
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+
+def _convert(
+    log_fd: int,
+    status_fd: int,
+    done_fd: int,
+    records: str,
+    log: str,
+    root: int,
+    seed: tuple[dict[int, str], str],
+    string_size: int,
+    strlen: int,
+) -> None:
+    """The converter process: records -> log, at idle priority until the worker says the
+    records are complete (a byte on ``done_fd``), then the rest; never returns."""
+
+    def say(text: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(status_fd, (text.replace("\n", " ") + "\n").encode())
+
+    code = 1
+    try:
+        # the log is written after the capture, if need be: nothing may cut it short
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        offset = time.time_ns() - time.monotonic_ns()
+        writer = EbpfWriter(
+            log_fd, root, string_size=string_size, strlen=strlen, epoch_offset=offset, path=log
+        )
+        writer.fds.seed(root, *seed)
+        tail = _Tail(records)
+        os.set_blocking(done_fd, False)
+        complete = False
+        while True:
+            if not complete:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(done_fd, 1)
+                    complete = True  # the worker's byte, or the worker gone
+            # bounded slices, so that the end is noticed soon after it came
+            chunk = 1 << 20
+            for line in tail.lines(chunk):
+                writer.feed(line)
+            try:
+                # by the records' own clock (bpftrace stamps one every DUMP_MS): a late
+                # bpftrace delays the log, it does not disorder it
+                writer.flush(writer.latest - int(HOLD_BACK * 1e9))
+            except RecordError as exc:
+                say(f"note record not written: {exc}")
+            if complete and tail.got < chunk:
+                break
+            if not complete and tail.got < chunk:
+                time.sleep(0.05)
+        if tail.partial:
+            writer.feed(tail.partial)
+        writer.finish()
+        if writer.lost:
+            say(
+                f"note bpftrace lost {writer.lost} events (its perf buffers overflowed): "
+                "the trace misses calls; --backend strace loses none"
+            )
+            os.write(2, f"gotrace: ebpf: bpftrace lost {writer.lost} events\n".encode())
+        if writer.bad:
+            say(f"note {writer.bad} bpftrace records could not be read")
+        code = 0
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(status_fd, f"error converter {type(exc).__name__}: {exc}\n".encode())
+    os._exit(code)
