@@ -723,6 +723,21 @@ static int bad_numbers(const Rec *r, const char *base) {
 }
 
 /* ---------------------------------------------------------------- export */
+/* A child array of the exported struct: its buffers are the ColPriv's, freed with it. */
+static int leaf(struct ArrowArray *out, ColPriv *p, int64_t n, int64_t nulls, int64_t n_buffers) {
+    out->length = n;
+    out->null_count = nulls;
+    out->offset = 0;
+    out->n_buffers = n_buffers;
+    out->n_children = 0;
+    out->buffers = p->buffers;
+    out->children = NULL;
+    out->dictionary = NULL;
+    out->release = release_child;
+    out->private_data = p;
+    return 0;
+}
+
 static int make_view_column(Cols *c, int col, Shared *sh, struct ArrowArray *out) {
     int64_t n = c->n;
     ColPriv *p = calloc(1, sizeof(ColPriv));
@@ -752,17 +767,7 @@ static int make_view_column(Cols *c, int col, Shared *sh, struct ArrowArray *out
     p->buffers[2] = sh->data;
     p->buffers[3] = sh->joined;
     p->buffers[4] = p->variadic_sizes;
-    out->length = n;
-    out->null_count = nulls;
-    out->offset = 0;
-    out->n_buffers = 5;
-    out->n_children = 0;
-    out->buffers = p->buffers;
-    out->children = NULL;
-    out->dictionary = NULL;
-    out->release = release_child;
-    out->private_data = p;
-    return 0;
+    return leaf(out, p, n, nulls, 5);
 }
 
 static int make_fixed_column(Cols *c, int col, struct ArrowArray *out) {
@@ -787,17 +792,7 @@ static int make_fixed_column(Cols *c, int col, struct ArrowArray *out) {
     }
     p->buffers[0] = nulls ? p->validity : NULL;
     p->buffers[1] = p->values;
-    out->length = n;
-    out->null_count = nulls;
-    out->offset = 0;
-    out->n_buffers = 2;
-    out->n_children = 0;
-    out->buffers = p->buffers;
-    out->children = NULL;
-    out->dictionary = NULL;
-    out->release = release_child;
-    out->private_data = p;
-    return 0;
+    return leaf(out, p, n, nulls, 2);
 }
 
 static PyObject *export_struct(Cols *c, Shared *sh) {
