@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -150,23 +151,28 @@ def test_fork_copies_the_fd_table_and_connect_names_the_peer(tmp_path: Path):
     assert text.rstrip().endswith("+++ killed by SIGKILL +++")
 
 
-def test_program_gives_calls_with_memory_probes_of_their_own():
+def test_program_records_memory_by_shape_on_raw_syscalls_only():
     text = program(pt.WATCHED_NRS, 200)
-    assert "tracepoint:syscalls:sys_exit_openat /@pids[tid]/" in text
-    assert "tracepoint:syscalls:sys_enter_execve /@pids[tid]/" in text
+    # no probe per syscall: each one costs a tracepoint to attach and to detach
+    assert "tracepoint:syscalls:" not in text
     assert "tracepoint:task:task_newtask" in text
-    assert "str(uptr($a1))" in text
+    # openat (257) and newfstatat (262) record the same thing, their path (argument 1), at
+    # their exit; execve (59) its path and argv at its entry
+    shape = re.search(r"@x\[257\] = (\d+);", text)
+    assert shape is not None and f"@x[262] = {shape.group(1)};" in text
+    probe = re.search(
+        rf"@x\[args->id\] >= {shape.group(1)} && @x\[args->id\] <= {shape.group(1)}/ \{{(.*?)\n\}}",
+        text,
+        re.S,
+    )
+    assert probe is not None and "str(uptr($a1))" in probe.group(1)
+    assert re.search(r"@c\[59\] = \d+;", text) and "@x[59]" not in text
     # the waits are marked for the short-wait rule; a task's call in flight is printed at
     # its end
     futex = 202  # x86_64
     assert f"@wait[{futex}] = 1;" in text and 'printf("I ' in text
-
-
-def test_program_without_a_tracepoint_records_the_call_as_numbers(tmp_path: Path):
-    # a tracefs with no syscall events: every call goes through raw_syscalls only
-    text = program(pt.WATCHED_NRS, 200, tracefs=tmp_path)
-    assert "sys_exit_openat" not in text
-    assert "raw_syscalls:sys_exit" in text
+    # a call with no memory to record has no shape
+    assert "@w[202] = 1;" in text and "@x[202]" not in text and "@c[202]" not in text
 
 
 @pytest.mark.parametrize(

@@ -32,15 +32,15 @@ from pathlib import Path
 
 from gotrace.errors import GotraceError
 from gotrace.tracer.base import Launch, WorkerBackend, resolve_executable, tool_version
-from gotrace.tracer.ebpf_script import NOT_RECORDED, STRLEN, TRACEFS, program
+from gotrace.tracer.ebpf_script import NOT_RECORDED, STRLEN, program
 from gotrace.tracer.strace import DEFAULT_STRING_SIZE
 
 BTF = Path("/sys/kernel/btf/vmlinux")
+TRACEFS = Path("/sys/kernel/tracing")
 #: the tracepoints the program cannot do without
 REQUIRED = (
     "raw_syscalls/sys_enter",
     "raw_syscalls/sys_exit",
-    "syscalls/sys_enter_close",
     "task/task_newtask",
     "sched/sched_process_exit",
     "signal/signal_generate",

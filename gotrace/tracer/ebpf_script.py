@@ -3,12 +3,13 @@
 The kernel side follows the traced process tree itself: ``@pids`` holds every thread of it
 (the command marks itself by closing fd ``$1``, a number no process has open;
 ``task_newtask`` adds children and threads, ``sched_process_exit`` drops them), so nothing
-outside the tree pays more than two map lookups per syscall. For the traced tree it records
-the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the set the strace and ptrace
-backends trace) as raw numbers, plus the user memory the log needs, read where it is sure
-to be there: strings and buffers the call reads at its exit (the kernel has just read them,
-so their pages are resident), buffers the call fills at its exit, argv and timeouts at the
-entry (an execve's argv is gone after it returns).
+outside the tree pays more than a few map lookups per syscall. For the traced tree it
+records the calls of :data:`gotrace.tracer.ptrace_sys.WATCHED_NRS` (the set the strace and
+ptrace backends trace) as raw numbers, plus the user memory the log needs, read where it is
+sure to be there: strings and buffers the call reads at its exit (the kernel has just read
+them, so their pages are resident), buffers the call fills at its exit, argv and timeouts at
+the entry (an execve's argv is gone after it returns). Every probe is on ``raw_syscalls``
+or a task/signal tracepoint, never one per syscall (see :func:`program`).
 
 What a record costs is bpftrace's (one perf event, formatted and written by bpftrace, on
 the CPUs the command needs), so a call is one record, at its exit, and the waits Go's
@@ -39,10 +40,8 @@ bpftrace itself prints ``Lost N events`` when its perf buffers overflowed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from gotrace.tracer import ptrace_sys as pt
 
@@ -151,23 +150,6 @@ _FCNTL_NOISE = "args->id == 72 && (args->args[1] == 1 || args->args[1] == 3 || a
 ARGV_MAX = 32
 
 
-#: the kernel's names of the syscall tracepoints that strace names differently
-KERNEL_NAMES = {"stat": "newstat", "lstat": "newlstat", "fstat": "newfstat"}
-TRACEFS = Path("/sys/kernel/tracing")
-
-
-def tracepoint_fields(event: str, tracefs: Path = TRACEFS) -> list[str] | None:
-    """The argument names of ``syscalls:<event>`` (``sys_enter_openat``), None when the
-    kernel has no such tracepoint."""
-    try:
-        text = (tracefs / "events" / "syscalls" / event / "format").read_text()
-    except OSError:
-        return None
-    names = re.findall(r"field:[^;]*?(\w+)(?:\[\d*\])?;", text)
-    # common_type, common_flags, common_preempt_count, common_pid, __syscall_nr, then the args
-    return [n for n in names if not n.startswith("common_") and n != "__syscall_nr"]
-
-
 def _capture(cap: Cap, ref: Callable[[int], str], buf_max: int, kind: str = "C") -> str:
     """bpftrace statements recording ``cap``; ``ref(i)`` names argument ``i`` in the probe;
     ``kind``: the record's letter (``C`` at entry, ``K`` at exit)."""
@@ -232,80 +214,119 @@ def _exit_body() -> str:
     """The end of every exit probe: the call's one record, unless it is a short wait
     (``@wait[nr]``)."""
     short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
+    exit_probes = "\n".join(
+        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @x[args->id] >= {lo + 1} && "
+        f"@x[args->id] <= {lo + len(chunk)}/ {{\n"
+        f"  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];\n"
+        f"  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{\n"
+        "    // stamped with the call's entry time, which ties them to its F record\n"
+        f"    $t = $s.0; $e = @e[tid]; $k = @x[$nr];\n"
+        f"    {_dispatch(chunk, lo)}\n  }}\n}}"
+        for lo in range(0, len(exit_bodies), EXIT_SHAPES_PER_PROGRAM)
+        for chunk in [exit_bodies[lo : lo + EXIT_SHAPES_PER_PROGRAM]]
+    )
     return (
         f"if ($s.0 != 0 && $s.1 == $nr && !({short})) {{ $e = @e[tid]; {_record('$nr')} }} "
         "delete(@s[tid]); delete(@e[tid]);"
     )
 
 
-def program(watched: frozenset[int], buf_max: int, tracefs: Path = TRACEFS) -> str:
+def _shapes(
+    names: dict[int, str], entry: bool
+) -> tuple[dict[int, int], list[tuple[tuple[Cap, ...], list[str]]]]:
+    """The calls with memory to record at their entry (``entry``) or exit, grouped by what
+    they record: ``{nr: shape number (from 1)}`` and, for each shape, its captures and the
+    names of its calls."""
+    shapes: dict[tuple[Cap, ...], list[str]] = {}
+    code: dict[int, int] = {}
+    for nr, name in names.items():
+        caps = tuple(c for c in CAPTURES.get(name, ()) if c.entry == entry)
+        if not caps:
+            continue
+        if caps not in shapes:
+            shapes[caps] = []
+        shapes[caps].append(name)
+        code[nr] = list(shapes).index(caps) + 1
+    return code, list(shapes.items())
+
+
+def _dispatch(bodies: list[str], first: int = 0) -> str:
+    """``if ($k == 1) {...} else if ($k == 2) {...}``: the body of shape ``$k`` (the first
+    of ``bodies`` is shape ``first + 1``)."""
+    return " else ".join(
+        f"if ($k == {i}) {{\n      {b}\n    }}" for i, b in enumerate(bodies, first + 1)
+    )
+
+
+#: shapes whose exits one BPF program records (more would not fit in its 512-byte stack)
+EXIT_SHAPES_PER_PROGRAM = 1
+
+
+def program(watched: frozenset[int], buf_max: int) -> str:
     """The bpftrace program; ``$1`` is the marker fd number, ``buf_max`` the most bytes of a
     buffer.
 
     Every watched call is stored in ``@e`` at its entry and printed once, at its exit, as an
     ``F`` record with its entry time and arguments (short waits are not printed at all).
-    The call a task is in when it ends is printed then (``I``). Calls with memory to record get probes of their own
-    (``syscalls:sys_enter_X`` / ``sys_exit_X``): one BPF program each keeps each within the
-    512-byte stack, and only that call pays for it."""
+    The call a task is in when it ends is printed then (``I``). Every probe is on
+    ``raw_syscalls`` (or a task/signal tracepoint): one per syscall would be two BPF
+    programs and two tracepoints for each of ~50 calls, which costs bpftrace seconds to
+    compile and the kernel seconds to detach (~60 ms a tracepoint here). The calls with
+    memory to record are grouped by what they record (:func:`_shapes`): ``@c[nr]`` /
+    ``@x[nr]`` is a call's shape at its entry / exit, and one program for each side records
+    the shape's memory; a shape's body is the same for all its calls."""
     names = {nr: pt.syscall_name(nr) for nr in sorted(watched)}
-    special_entry: dict[int, str] = {}
-    special_exit: dict[int, str] = {}
-    for nr, name in names.items():
-        caps = CAPTURES.get(name, ())
-        event = KERNEL_NAMES.get(name, name)
-        entry_caps = [c for c in caps if c.entry]
-        if entry_caps:
-            fields = tracepoint_fields(f"sys_enter_{event}", tracefs)
-            if fields is not None and len(fields) >= 1:
+    numbers = {name: nr for nr, name in names.items()}
+    entry_code, entry_shapes = _shapes(names, entry=True)
+    exit_code, exit_shapes = _shapes(names, entry=False)
 
-                def ref(i: int, fields: list[str] = fields) -> str:
-                    return f"(uint64)args->{fields[i]}" if i < len(fields) else "(uint64)0"
+    def aref(i: int) -> str:
+        return f"(uint64)args->args[{i}]"
 
-                body = " ".join(_capture(c, ref, buf_max) for c in entry_caps)
-                if name in _SLEEPS:
-                    # a sleep asked for less than MIN_WAIT is (nearly always) left out
-                    q = ref(_SLEEPS[name])
-                    body = (
-                        f"$q = {q}; if ($q != 0 && (*(uint64 *)uptr($q) > 0 || "
-                        f"*(uint64 *)uptr($q + 8) >= {int(MIN_WAIT * 1e9)})) {{ {body} }}"
-                    )
-                special_entry[nr] = (
-                    f"tracepoint:syscalls:sys_enter_{event} /@pids[tid]/ {{\n"
-                    f"  $t = nsecs; {body}\n}}"
-                )
-        exit_caps = [c for c in caps if not c.entry]
-        if exit_caps and tracepoint_fields(f"sys_exit_{event}", tracefs) is not None:
+    def eref(i: int) -> str:
+        return f"$e.{i}"
 
-            def eref(i: int) -> str:
-                return f"$e.{i}"
-
-            always = " ".join(_capture(c, eref, buf_max, "K") for c in exit_caps if c.always)
-            ok = " ".join(_capture(c, eref, buf_max, "K") for c in exit_caps if not c.always)
-            body = always + (f" if ($r >= 0) {{ {ok} }}" if ok else "")
-            long = f" && nsecs - $s.0 >= {int(MIN_WAIT * 1e9)}" if name in WAITS else ""
-            head = (
-                f"tracepoint:syscalls:sys_exit_{event} /@pids[tid]/ {{\n"
-                f"  $r = args->ret; $s = @s[tid];\n  if ($s.0 != 0 && $s.1 == {nr}{long}) {{ "
+    entry_bodies = []
+    for caps, calls in entry_shapes:
+        body = " ".join(_capture(c, aref, buf_max) for c in caps)
+        sleeps = {_SLEEPS[n] for n in calls if n in _SLEEPS}
+        if sleeps:
+            # a sleep asked for less than MIN_WAIT is (nearly always) left out
+            (arg,) = sleeps
+            body = (
+                f"$q = {aref(arg)}; if ($q != 0 && (*(uint64 *)uptr($q) > 0 || "
+                f"*(uint64 *)uptr($q + 8) >= {int(MIN_WAIT * 1e9)})) {{ {body} }}"
             )
-            # Two programs on the exit (one would not fit in BPF's 512-byte stack): the
-            # record, and what the call read or wrote as ``K`` records stamped with the
-            # call's entry time, which ties them to it whichever of the two runs first.
-            # Neither deletes @s/@e (the other may not have read them yet): the next call
-            # overwrites them, and the writer knows a call that had its record.
-            special_exit[nr] = (
-                f"{head}$t = nsecs; $e = @e[tid]; {_record(str(nr))} }}\n}}\n"
-                f"{head}$t = $s.0; $e = @e[tid];\n    {body} }}\n}}"
-            )
+        entry_bodies.append(f"// {', '.join(calls)}\n      {body}")
+    exit_bodies = []
+    for caps, calls in exit_shapes:
+        always = " ".join(_capture(c, eref, buf_max, "K") for c in caps if c.always)
+        ok = " ".join(_capture(c, eref, buf_max, "K") for c in caps if not c.always)
+        body = always + (f" if ($r >= 0) {{ {ok} }}" if ok else "")
+        exit_bodies.append(f"// {', '.join(calls)}\n      {body}")
     init = " ".join(
         f"@w[{nr}] = 1;"
-        + (f" @x[{nr}] = 1;" if nr in special_exit else "")
+        + (f" @c[{nr}] = {entry_code[nr]};" if nr in entry_code else "")
+        + (f" @x[{nr}] = {exit_code[nr]};" if nr in exit_code else "")
         + (f" @wait[{nr}] = 1;" if name in WAITS else "")
         for nr, name in names.items()
     )
-    probes = "\n".join([*special_entry.values(), *special_exit.values()])
+    short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
+    exit_probes = "\n".join(
+        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @x[args->id] >= {lo + 1} && "
+        f"@x[args->id] <= {lo + len(chunk)}/ {{\n"
+        f"  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];\n"
+        f"  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{\n"
+        "    // stamped with the call's entry time, which ties them to its F record\n"
+        f"    $t = $s.0; $e = @e[tid]; $k = @x[$nr];\n"
+        f"    {_dispatch(chunk, lo)}\n  }}\n}}"
+        for lo in range(0, len(exit_bodies), EXIT_SHAPES_PER_PROGRAM)
+        for chunk in [exit_bodies[lo : lo + EXIT_SHAPES_PER_PROGRAM]]
+    )
+    close = numbers.get("close", 3)
     return f"""
 BEGIN {{ {init} printf("READY\\n"); }}
-tracepoint:syscalls:sys_enter_close /args->fd == $1/ {{ @pids[tid] = 1; }}
+tracepoint:raw_syscalls:sys_enter /args->id == {close} && args->args[0] == $1/ {{ @pids[tid] = 1; }}
 tracepoint:task:task_newtask /@pids[tid]/ {{
   @pids[args->pid] = 1;
   printf("N %llu %d %d %d %llx\\n", nsecs, tid, pid, args->pid, args->clone_flags);
@@ -329,10 +350,18 @@ tracepoint:raw_syscalls:sys_enter /@pids[tid] && @w[args->id]/ {{
                args->args[5]);
   }}
 }}
-tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id] && !@x[args->id]/ {{
-  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];
-  {_exit_body()}
+tracepoint:raw_syscalls:sys_enter /@pids[tid] && @c[args->id]/ {{
+  $t = nsecs; $k = @c[args->id];
+  {_dispatch(entry_bodies)}
 }}
-{probes}
-END {{ clear(@pids); clear(@w); clear(@x); clear(@s); clear(@e); clear(@wait); }}
+tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id]/ {{
+  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];
+  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{ $e = @e[tid]; {_record("$nr")} }}
+  // a call with memory to record keeps @s/@e for the program below (which may run before
+  // or after this one); the next call overwrites them, and the writer knows a call that
+  // had its record
+  if (!@x[$nr]) {{ delete(@s[tid]); delete(@e[tid]); }}
+}}
+{exit_probes}
+END {{ clear(@pids); clear(@w); clear(@c); clear(@x); clear(@s); clear(@e); clear(@wait); }}
 """
