@@ -210,27 +210,6 @@ def _record(nr: str) -> str:
     )
 
 
-def _exit_body() -> str:
-    """The end of every exit probe: the call's one record, unless it is a short wait
-    (``@wait[nr]``)."""
-    short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
-    exit_probes = "\n".join(
-        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @x[args->id] >= {lo + 1} && "
-        f"@x[args->id] <= {lo + len(chunk)}/ {{\n"
-        f"  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];\n"
-        f"  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{\n"
-        "    // stamped with the call's entry time, which ties them to its F record\n"
-        f"    $t = $s.0; $e = @e[tid]; $k = @x[$nr];\n"
-        f"    {_dispatch(chunk, lo)}\n  }}\n}}"
-        for lo in range(0, len(exit_bodies), EXIT_SHAPES_PER_PROGRAM)
-        for chunk in [exit_bodies[lo : lo + EXIT_SHAPES_PER_PROGRAM]]
-    )
-    return (
-        f"if ($s.0 != 0 && $s.1 == $nr && !({short})) {{ $e = @e[tid]; {_record('$nr')} }} "
-        "delete(@s[tid]); delete(@e[tid]);"
-    )
-
-
 def _shapes(
     names: dict[int, str], entry: bool
 ) -> tuple[dict[int, int], list[tuple[tuple[Cap, ...], list[str]]]]:
@@ -250,16 +229,9 @@ def _shapes(
     return code, list(shapes.items())
 
 
-def _dispatch(bodies: list[str], first: int = 0) -> str:
-    """``if ($k == 1) {...} else if ($k == 2) {...}``: the body of shape ``$k`` (the first
-    of ``bodies`` is shape ``first + 1``)."""
-    return " else ".join(
-        f"if ($k == {i}) {{\n      {b}\n    }}" for i, b in enumerate(bodies, first + 1)
-    )
-
-
-#: shapes whose exits one BPF program records (more would not fit in its 512-byte stack)
-EXIT_SHAPES_PER_PROGRAM = 1
+def _dispatch(bodies: list[str]) -> str:
+    """``if ($k == 1) {...} else if ($k == 2) {...}``: the body of shape ``$k``."""
+    return " else ".join(f"if ($k == {i}) {{\n      {b}\n    }}" for i, b in enumerate(bodies, 1))
 
 
 def program(watched: frozenset[int], buf_max: int) -> str:
@@ -312,18 +284,17 @@ def program(watched: frozenset[int], buf_max: int) -> str:
         for nr, name in names.items()
     )
     short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
+    # one program for each exit shape: two shapes' reads in one program do not fit in BPF's
+    # 512-byte stack (bpftrace 0.17 gives every printf and buffer a stack slot of its own)
     exit_probes = "\n".join(
-        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @x[args->id] >= {lo + 1} && "
-        f"@x[args->id] <= {lo + len(chunk)}/ {{\n"
+        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @x[args->id] == {k}/ {{\n"
         f"  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];\n"
         f"  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{\n"
         "    // stamped with the call's entry time, which ties them to its F record\n"
-        f"    $t = $s.0; $e = @e[tid]; $k = @x[$nr];\n"
-        f"    {_dispatch(chunk, lo)}\n  }}\n}}"
-        for lo in range(0, len(exit_bodies), EXIT_SHAPES_PER_PROGRAM)
-        for chunk in [exit_bodies[lo : lo + EXIT_SHAPES_PER_PROGRAM]]
+        f"    $t = $s.0; $e = @e[tid];\n    {body}\n  }}\n}}"
+        for k, body in enumerate(exit_bodies, 1)
     )
-    close = numbers.get("close", 3)
+    close = numbers.get("close", 3)  # the marker's call
     return f"""
 BEGIN {{ {init} printf("READY\\n"); }}
 tracepoint:raw_syscalls:sys_enter /args->id == {close} && args->args[0] == $1/ {{ @pids[tid] = 1; }}
