@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib.machinery
 import os
 import random
 import shutil
@@ -48,6 +49,20 @@ REQUIRED = (
 )
 _INSTEAD = "use --backend strace (or ptrace) instead"
 _ATTACH_LIMIT = 120.0
+#: how many records a perf buffer holds before it wakes bpftrace (gotrace/tracer/_bpfwake.c)
+WAKEUP_EVENTS = 256
+_WAKE_SAYS = "gotrace-bpfwake: "
+
+
+def wake_library() -> Path | None:
+    """The library that makes bpftrace's perf buffers wake it every :data:`WAKEUP_EVENTS`
+    records rather than at each (built with the package when a C compiler was there)."""
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_bpfwake{suffix}"
+        if path.is_file():
+            return path
+    return None
 
 
 def bpftrace_path() -> str | None:
@@ -140,6 +155,10 @@ class EbpfBackend(WorkerBackend):
         self._errlog = tempfile.TemporaryFile(prefix="gotrace-ebpf-")  # noqa: SIM115 (bpftrace's stderr, read on failure)
         env = dict(os.environ)
         env.update(BPFTRACE_STRLEN=str(STRLEN), BPFTRACE_PERF_RB_PAGES="1024")
+        wake = wake_library()
+        if wake is not None:
+            env["LD_PRELOAD"] = " ".join(filter(None, [str(wake), env.get("LD_PRELOAD")]))
+            env["GOTRACE_BPF_WAKEUP"] = str(WAKEUP_EVENTS)
         with open(self.records, "wb") as out:
             proc = subprocess.Popen(
                 [self.exe, "-B", "line", str(script), str(self.marker)],
@@ -159,11 +178,24 @@ class EbpfBackend(WorkerBackend):
                     raise GotraceError(f"bpftrace could not attach its probes: {self._bpf_error()}")
                 seen.seek(0)
                 time.sleep(0.02)
+        said = self._stderr_lines()
+        active = [ln for ln in said if ln.startswith(_WAKE_SAYS)]
+        if active:
+            self.version += f" ({active[0][len(_WAKE_SAYS) :]})"
+        elif wake is not None:
+            refused = [ln for ln in said if "LD_PRELOAD" in ln or "_bpfwake" in ln]
+            self.notes.append(
+                "bpftrace ran without gotrace's wake-up library (each record wakes it, which "
+                f"costs the command CPU): {(refused or ['it did not take effect'])[0].strip()}"
+            )
         return proc
 
-    def _bpf_error(self) -> str:
+    def _stderr_lines(self) -> list[str]:
         self._errlog.seek(0)
-        lines = self._errlog.read().decode("utf-8", "replace").splitlines()
+        return self._errlog.read().decode("utf-8", "replace").splitlines()
+
+    def _bpf_error(self) -> str:
+        lines = [ln for ln in self._stderr_lines() if not ln.startswith(_WAKE_SAYS)]
         errors = [ln for ln in lines if ln.startswith("ERROR") and "RLIMIT_MEMLOCK" not in ln]
         return (errors or lines or ["no message"])[-1].strip()
 
