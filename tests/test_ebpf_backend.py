@@ -105,6 +105,28 @@ def test_records_become_strace_lines_with_fd_targets(tmp_path: Path):
     assert trace.frame.height > 0
 
 
+@pytest.mark.parametrize("order", ["caps first", "record first", "mixed"])
+def test_entry_memory_joins_its_call_whichever_comes_first(tmp_path: Path, order: str):
+    """Each CPU has its own perf buffer, and an execve moves its task to another CPU: the
+    memory read at the call's entry (C records, on the first CPU) may be read after the call's
+    own record (on the second). Both carry the entry time, which joins them."""
+    w, log = _writer(tmp_path)
+    lines = _execve(100, 200)
+    caps, record = lines[:-1], lines[-1]
+    fed = {
+        "caps first": lines,
+        "record first": [record, *caps],
+        "mixed": [caps[0], record, *caps[1:]],
+    }[order]
+    # a C record of another call of the same task (a later one) is not this one's
+    _feed(w, *fed, f"C 300 {ROOT} 1000 S /bin/other", _call(300, 310, 59, -2, "1000", "1500"))
+    _feed(w, f"Q 900 {ROOT} {ROOT} 0")
+    w.finish()
+    text = log.read_text()
+    assert 'execve("/bin/go", ["go", "version"], 0x3000 /* 0 vars */) = 0' in text, text
+    assert 'execve("/bin/other", ' in text, text
+
+
 def test_a_call_known_only_when_it_returns_is_put_in_time_order(tmp_path: Path):
     w, log = _writer(tmp_path)
     t = 10**9

@@ -24,9 +24,10 @@ Records, one line each, with CLOCK_MONOTONIC times (``nsecs``) and thread ids:
 
 - ``F t1 tid t0 tgid nr ret a0..a5`` (arguments in hex): a call that returned (entry time
   t0, exit time t1); waits (:data:`WAITS`) shorter than :data:`MIN_WAIT` are left out;
-- ``C ts tid addr S text``: the NUL-terminated string at ``addr``, read at a call's entry;
-  ``C ts tid addr B len bytes``: ``len`` bytes at ``addr`` (bpftrace's ``%r``: ``\\xNN``
-  for bytes that are not printable); they come before their call's ``F``;
+- ``C t0 tid addr S text``: the NUL-terminated string at ``addr``, read at the entry of the
+  call that entered at ``t0``; ``C t0 tid addr B len bytes``: ``len`` bytes at ``addr``
+  (bpftrace's ``%r``: ``\\xNN`` for bytes that are not printable); before or after its
+  ``F`` (another CPU's buffer may be read first);
 - ``K t0 tid addr S|B ...``: the same, read at a call's exit and stamped with its entry
   time t0 (before or after its ``F``);
 - ``I ts tid t0 tgid nr a0..a5``: the call a task was in when it ended (or the last it
@@ -314,15 +315,20 @@ tracepoint:signal:signal_generate /@pids[args->pid]/ {{
 tracepoint:signal:signal_deliver /@pids[tid]/ {{
   printf("D %llu %d %d %d\\n", nsecs, tid, args->sig, args->code);
 }}
-tracepoint:raw_syscalls:sys_enter /@pids[tid] && @w[args->id]/ {{
+tracepoint:raw_syscalls:sys_enter /@pids[tid] && @w[args->id] && !@c[args->id]/ {{
   if (!({_FCNTL_NOISE})) {{
     @s[tid] = (nsecs, args->id, pid);
     @e[tid] = (args->args[0], args->args[1], args->args[2], args->args[3], args->args[4],
                args->args[5]);
   }}
 }}
+// a call with memory to record at its entry: stored here, its C records stamped with the
+// same entry time (they may reach bpftrace after its F record: another CPU's buffer)
 tracepoint:raw_syscalls:sys_enter /@pids[tid] && @c[args->id]/ {{
   $t = nsecs; $k = @c[args->id];
+  @s[tid] = ($t, args->id, pid);
+  @e[tid] = (args->args[0], args->args[1], args->args[2], args->args[3], args->args[4],
+             args->args[5]);
   {_dispatch(entry_bodies)}
 }}
 tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id]/ {{

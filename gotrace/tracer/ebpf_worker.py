@@ -161,10 +161,6 @@ class EventFds(FdNames):
 
 
 _KINDS = frozenset((b"F", b"I", b"N", b"Q", b"G", b"D"))
-#: an entry capture is taken by a probe of its own, a little before or after the call's
-#: entry time (the raw_syscalls probe's)
-_CAP_SLACK_NS = 1_000_000
-_NONE: list[tuple[int, bytes, bool]] = []
 
 
 @dataclass(slots=True)
@@ -226,9 +222,13 @@ class EbpfWriter:
         self.live: set[int] = {root}
         self.heap: list[tuple[int, int, Record]] = []
         self.seq = 0
-        # entry captures, with their time
-        self.pending_caps: dict[int, list[tuple[int, bytes, bool, int]]] = {}
+        # What was read at a call's entry (C) or exit (K), stamped with the call's entry
+        # time: it may come before or after the call's record (each CPU has its own buffer,
+        # and a call can move to another CPU, as an execve does), so it waits here by
+        # (tid, entry time) until that comes, or is added to the entry/exit it belongs to.
+        self.early_entry_caps: dict[tuple[int, int], list[tuple[int, bytes, bool]]] = {}
         self.early_caps: dict[tuple[int, int], list[tuple[int, bytes, bool]]] = {}
+        self.entry_of: dict[tuple[int, int], Record] = {}  # (tid, entry time) -> its entry
         self.exit_of: dict[tuple[int, int], Record] = {}  # (tid, entry time) -> its exit
         self.entered: dict[int, int] = {}  # tid -> entry time of a call known in flight
         self.returned: dict[int, int] = {}  # tid -> entry time of its last call that returned
@@ -256,14 +256,17 @@ class EbpfWriter:
             else:
                 n, _, raw = parts[5].partition(b" ")
                 cap = (addr, unescape(raw)[: int(n)], False)
-            if kind == b"C":  # at an entry: the call's record comes at its exit
-                self.pending_caps.setdefault(tid, []).append((*cap, ts))
-            else:  # at an exit, stamped with the call's entry time
-                x = self.exit_of.get((tid, ts))
-                if x is not None:
-                    x.caps.append(cap)
-                else:
-                    self.early_caps.setdefault((tid, ts), []).append(cap)
+            # both stamped with the call's entry time
+            owner, early = (
+                (self.entry_of, self.early_entry_caps)
+                if kind == b"C"
+                else (self.exit_of, self.early_caps)
+            )
+            rec = owner.get((tid, ts))
+            if rec is not None:
+                rec.caps.append(cap)
+            else:
+                early.setdefault((tid, ts), []).append(cap)
             return
         if line.startswith(b"Lost "):
             m = re.match(rb"Lost (\d+) events", line)
@@ -303,18 +306,15 @@ class EbpfWriter:
         if known is None or known != t0:
             self.seq += 1
             e = Record(t0, self.seq, b"E", tid, [words[4], words[5], *words[7:13]])
-            e.caps = self._entry_caps(tid, t0)
+            self._entry(e)
             e.exit = x
-            heapq.heappush(self.heap, (t0, e.seq, e))
         heapq.heappush(self.heap, (t1, x.seq, x))
 
-    def _entry_caps(self, tid: int, t0: int) -> list[tuple[int, bytes, bool]]:
-        """What was read at the entry of the call that began at ``t0``: not what was read for
-        an earlier call that the kernel then left out (a short sleep)."""
-        caps = self.pending_caps.pop(tid, None)
-        if not caps:
-            return _NONE
-        return [(a, data, is_str) for a, data, is_str, ts in caps if ts >= t0 - _CAP_SLACK_NS]
+    def _entry(self, e: Record) -> None:
+        """Queue a call's entry, with what was read at it so far (more may come)."""
+        e.caps = self.early_entry_caps.pop((e.tid, e.ts), [])
+        self.entry_of[(e.tid, e.ts)] = e
+        heapq.heappush(self.heap, (e.ts, e.seq, e))
 
     def _in_flight(self, tid: int, t0: int, tgid: bytes, nr: bytes, args: list[bytes]) -> None:
         """A call a task was in when it ended: its entry (its ``F`` may yet say it returned)."""
@@ -322,9 +322,7 @@ class EbpfWriter:
             return  # it has returned, or is known already
         self.entered[tid] = t0
         self.seq += 1
-        e = Record(t0, self.seq, b"E", tid, [tgid, nr, *args])
-        e.caps = self._entry_caps(tid, t0)
-        heapq.heappush(self.heap, (t0, e.seq, e))
+        self._entry(Record(t0, self.seq, b"E", tid, [tgid, nr, *args]))
 
     def flush(self, until: int | None = None) -> None:
         """Write every record older than ``until`` (monotonic ns; all when None)."""
@@ -382,6 +380,7 @@ class EbpfWriter:
 
     def _enter(self, rec: Record) -> None:
         tid = rec.tid
+        self.entry_of.pop((tid, rec.ts), None)
         tgid = int(rec.fields[0])
         self.tgid[tid] = tgid
         nr = int(rec.fields[1])
