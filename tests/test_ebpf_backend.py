@@ -183,8 +183,15 @@ def test_program_records_memory_by_shape_on_raw_syscalls_only():
     # their exit; execve (59) its path and argv at its entry
     shape = re.search(r"@x\[257\] = (\d+);", text)
     assert shape is not None and f"@x[262] = {shape.group(1)};" in text
-    probe = re.search(rf"@x\[args->id\] == {shape.group(1)}/ \{{(.*?)\n\}}", text, re.S)
-    assert probe is not None and "str(uptr($a1))" in probe.group(1)
+    # one program for the shape, filtered by the calls' numbers before any map lookup
+    probe = re.search(
+        r"tracepoint:raw_syscalls:sys_exit /\(([^)]*args->id == 257[^)]*)\) && @pids\[tid\]/ "
+        r"\{(.*?)\n\}",
+        text,
+        re.S,
+    )
+    assert probe is not None and "args->id == 262" in probe.group(1)
+    assert "str(uptr($a1))" in probe.group(2) and "str(uptr($a0))" not in probe.group(2)
     assert re.search(r"@c\[59\] = \d+;", text) and "@x[59]" not in text
     # the waits are marked for the short-wait rule; a task's call in flight is printed at
     # its end

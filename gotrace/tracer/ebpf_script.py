@@ -285,16 +285,23 @@ def program(watched: frozenset[int], buf_max: int) -> str:
         for nr, name in names.items()
     )
     short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
+
     # one program for each exit shape: two shapes' reads in one program do not fit in BPF's
     # 512-byte stack (bpftrace 0.17 gives every printf and buffer a stack slot of its own)
+    def among(calls: list[str]) -> str:
+        # numbers compared before any map lookup: the probes run for every syscall on the
+        # machine, and a comparison costs far less than a hash lookup
+        return "(" + " || ".join(f"args->id == {numbers[c]}" for c in calls) + ")"
+
     exit_probes = "\n".join(
-        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @x[args->id] == {k}/ {{\n"
+        f"tracepoint:raw_syscalls:sys_exit /{among(calls)} && @pids[tid]/ {{\n"
         f"  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];\n"
         f"  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{\n"
         "    // stamped with the call's entry time, which ties them to its F record\n"
         f"    $t = $s.0; $e = @e[tid];\n    {body}\n  }}\n}}"
-        for k, body in enumerate(exit_bodies, 1)
+        for body, (_, calls) in zip(exit_bodies, exit_shapes, strict=True)
     )
+    entry_calls = [c for _, calls in entry_shapes for c in calls]
     close = numbers.get("close", 3)  # the marker's call
     return f"""
 BEGIN {{ {init} printf("READY\\n"); }}
@@ -324,7 +331,7 @@ tracepoint:raw_syscalls:sys_enter /@pids[tid] && @w[args->id] && !@c[args->id]/ 
 }}
 // a call with memory to record at its entry: stored here, its C records stamped with the
 // same entry time (they may reach bpftrace after its F record: another CPU's buffer)
-tracepoint:raw_syscalls:sys_enter /@pids[tid] && @c[args->id]/ {{
+tracepoint:raw_syscalls:sys_enter /{among(entry_calls)} && @pids[tid]/ {{
   $t = nsecs; $k = @c[args->id];
   @s[tid] = ($t, args->id, pid);
   @e[tid] = (args->args[0], args->args[1], args->args[2], args->args[3], args->args[4],
