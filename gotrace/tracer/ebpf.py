@@ -9,9 +9,13 @@ command and writes the same ``trace.strace`` the other backends write, from the 
 at idle priority while the command runs and at full speed after it. :attr:`captured_at` is
 when every record of the command was in: the capture's end (meta.json's ``end``); the
 records are removed once the log is written, and kept (a note says where) when it was not.
+bpftrace runs with gotrace's ``_bpfwake`` library preloaded (gotrace/tracer/_bpfwake.c,
+built at install when a C compiler is there): its perf buffers wake it every
+:data:`WAKEUP_EVENTS` records instead of at each one, which the traced command paid for
+(meta.json's backend version says when it is active, a note when it did not take effect).
 
 Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF (``/sys/kernel/btf/vmlinux``),
-the syscall tracepoints, and tracefs, which it mounts on ``/sys/kernel/tracing`` when it is
+the raw_syscalls, task, sched and signal tracepoints, and tracefs, which it mounts on ``/sys/kernel/tracing`` when it is
 not mounted.
 """
 

@@ -216,7 +216,8 @@ def _shapes(
 ) -> tuple[dict[int, int], list[tuple[tuple[Cap, ...], list[str]]]]:
     """The calls with memory to record at their entry (``entry``) or exit, grouped by what
     they record: ``{nr: shape number (from 1)}`` and, for each shape, its captures and the
-    names of its calls."""
+    names of its calls. (The entry side has few shapes, which fit in one program; the
+    exit side uses slots, :func:`_exit_slots`.)"""
     shapes: dict[tuple[Cap, ...], list[str]] = {}
     code: dict[int, int] = {}
     for nr, name in names.items():
@@ -235,6 +236,67 @@ def _dispatch(bodies: list[str]) -> str:
     return " else ".join(f"if ($k == {i}) {{\n      {b}\n    }}" for i, b in enumerate(bodies, 1))
 
 
+#: What a call records at its exit, by slot: one BPF program each, run for the calls whose
+#: number is in the slot's map (``@S1[nr]`` ...), the map's value saying how: bits 0-3 the
+#: argument (plus 1), bit 4 "also when the call failed", bits 8-15 a size (``B``), the
+#: unit of the return value (``R``: bytes per returned item) or the argument holding the
+#: length (``W``), bits 16-31 a limit (``W``). One program per slot rather than per kind of
+#: call: each costs every syscall on the machine a call into BPF (20 programs that never
+#: match cost go ~30% of its CPU here), and two memory reads in one program do not fit in
+#: BPF's 512-byte stack (bpftrace 0.17 gives every printf and buffer a stack slot).
+_SLOTS = ("S1", "S2", "R1", "W1", "B1", "B2")
+_SLOT_BODIES = {
+    "S": 'if ($a != 0) {{ printf("K %llu %d %lx S %s\\n", $t, tid, $a, str(uptr($a))); }}',
+    "R": (
+        "$n = (uint64)$r * (($v >> 8) & 255); if ($n > {max}) {{ $n = {max}; }} "
+        'if ($a != 0 && $n > 0) {{ printf("K %llu %d %lx B %d %r\\n", $t, tid, $a, $n, '
+        "buf(uptr($a), $n)); }}"
+    ),
+    "W": (
+        "$l = ($v >> 8) & 15; $n = (uint64){length}; $m = ($v >> 16) & 65535; "
+        "if ($m > 0 && $n > $m) {{ $n = $m; }} if ($n > {max}) {{ $n = {max}; }} "
+        'if ($a != 0 && $n > 0) {{ printf("K %llu %d %lx B %d %r\\n", $t, tid, $a, $n, '
+        "buf(uptr($a), $n)); }}"
+    ),
+    "B": (
+        "$n = ($v >> 8) & 255; if ($n > {max}) {{ $n = {max}; }} "
+        'if ($a != 0) {{ printf("K %llu %d %lx B %d %r\\n", $t, tid, $a, $n, buf(uptr($a), $n)); }}'
+    ),
+}
+
+
+def _pick(index: str) -> str:
+    """Argument number ``index`` (0-5) of the call in flight, read from ``@e`` (one lookup
+    at run time: a choice among the elements of a tuple variable does not fit in the stack)."""
+    expr = "@e[tid].5"
+    for i in range(4, -1, -1):
+        expr = f"({index} == {i} ? @e[tid].{i} : {expr})"
+    return expr
+
+
+def _exit_slots(names: dict[int, str]) -> dict[int, dict[str, int]]:
+    """``{nr: {slot: value}}`` for the calls with memory to record at their exit."""
+    out: dict[int, dict[str, int]] = {}
+    for nr, name in names.items():
+        seen: dict[str, int] = {}
+        for cap in CAPTURES.get(name, ()):
+            if cap.entry:
+                continue
+            kind = cap.kind
+            seen[kind] = seen.get(kind, 0) + 1
+            slot = f"{kind}{seen[kind]}"
+            assert slot in _SLOTS, f"{name}: no slot for {cap}"
+            value = (cap.arg + 1) | (16 if cap.always else 0)
+            if kind == "B":
+                value |= cap.size << 8
+            elif kind == "R":
+                value |= (cap.size or 1) << 8
+            elif kind == "W":
+                value |= cap.size << 8 | cap.limit << 16
+            out.setdefault(nr, {})[slot] = value
+    return out
+
+
 def program(watched: frozenset[int], buf_max: int) -> str:
     """The bpftrace program; ``$1`` is the marker fd number, ``buf_max`` the most bytes of a
     buffer.
@@ -244,14 +306,13 @@ def program(watched: frozenset[int], buf_max: int) -> str:
     The call a task is in when it ends is printed then (``I``). Every probe is on
     ``raw_syscalls`` (or a task/signal tracepoint): one per syscall would be two BPF
     programs and two tracepoints for each of ~50 calls, which costs bpftrace seconds to
-    compile and the kernel seconds to detach (~60 ms a tracepoint here). The calls with
-    memory to record are grouped by what they record (:func:`_shapes`): ``@c[nr]`` /
-    ``@x[nr]`` is a call's shape at its entry / exit, and one program for each side records
-    the shape's memory; a shape's body is the same for all its calls."""
+    compile and the kernel seconds to detach (~60 ms a tracepoint here). What a call
+    records at its entry is chosen by its shape (:func:`_shapes`, ``@c[nr]``, one program);
+    at its exit by slots (:data:`_SLOTS`, one program each)."""
     names = {nr: pt.syscall_name(nr) for nr in sorted(watched)}
     numbers = {name: nr for nr, name in names.items()}
     entry_code, entry_shapes = _shapes(names, entry=True)
-    exit_code, exit_shapes = _shapes(names, entry=False)
+    exit_slots = _exit_slots(names)
 
     def aref(i: int) -> str:
         return f"(uint64)args->args[{i}]"
@@ -271,35 +332,33 @@ def program(watched: frozenset[int], buf_max: int) -> str:
                 f"*(uint64 *)uptr($q + 8) >= {int(MIN_WAIT * 1e9)})) {{ {body} }}"
             )
         entry_bodies.append(f"// {', '.join(calls)}\n      {body}")
-    exit_bodies = []
-    for caps, calls in exit_shapes:
-        always = " ".join(_capture(c, eref, buf_max, "K") for c in caps if c.always)
-        ok = " ".join(_capture(c, eref, buf_max, "K") for c in caps if not c.always)
-        body = always + (f" if ($r >= 0) {{ {ok} }}" if ok else "")
-        exit_bodies.append(f"// {', '.join(calls)}\n      {body}")
     init = " ".join(
         f"@w[{nr}] = 1;"
         + (f" @c[{nr}] = {entry_code[nr]};" if nr in entry_code else "")
-        + (f" @x[{nr}] = {exit_code[nr]};" if nr in exit_code else "")
+        + (" @x[" + str(nr) + "] = 1;" if nr in exit_slots else "")
+        + "".join(f" @{slot}[{nr}] = {v};" for slot, v in exit_slots.get(nr, {}).items())
         + (f" @wait[{nr}] = 1;" if name in WAITS else "")
         for nr, name in names.items()
     )
     short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
 
-    # one program for each exit shape: two shapes' reads in one program do not fit in BPF's
-    # 512-byte stack (bpftrace 0.17 gives every printf and buffer a stack slot of its own)
     def among(calls: list[str]) -> str:
         # numbers compared before any map lookup: the probes run for every syscall on the
         # machine, and a comparison costs far less than a hash lookup
         return "(" + " || ".join(f"args->id == {numbers[c]}" for c in calls) + ")"
 
+    used = {slot for slots in exit_slots.values() for slot in slots}
     exit_probes = "\n".join(
-        f"tracepoint:raw_syscalls:sys_exit /{among(calls)} && @pids[tid]/ {{\n"
-        f"  $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];\n"
-        f"  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{\n"
+        f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @{slot}[args->id]/ {{\n"
+        f"  $v = @{slot}[args->id]; $r = args->ret; $s = @s[tid];\n"
+        f"  if ($s.0 != 0 && $s.1 == args->id && "
+        f"!(@wait[args->id] && nsecs - $s.0 < {int(MIN_WAIT * 1e9)}) && "
+        "(($v & 16) || $r >= 0)) {\n"
         "    // stamped with the call's entry time, which ties them to its F record\n"
-        f"    $t = $s.0; $e = @e[tid];\n    {body}\n  }}\n}}"
-        for body, (_, calls) in zip(exit_bodies, exit_shapes, strict=True)
+        f"    $t = $s.0; $i = ($v & 15) - 1; $a = (uint64){_pick('$i')};\n"
+        f"    {_SLOT_BODIES[slot[0]].format(max=buf_max, length=_pick('$l'))}\n  }}\n}}"
+        for slot in _SLOTS
+        if slot in used
     )
     entry_calls = [c for _, calls in entry_shapes for c in calls]
     close = numbers.get("close", 3)  # the marker's call
@@ -341,7 +400,7 @@ tracepoint:raw_syscalls:sys_enter /{among(entry_calls)} && @pids[tid]/ {{
 tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id]/ {{
   $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];
   if ($s.0 != 0 && $s.1 == $nr && !({short})) {{ $e = @e[tid]; {_record("$nr")} }}
-  // a call with memory to record keeps @s/@e for the program below (which may run before
+  // a call with memory to record keeps @s/@e for the programs below (which may run before
   // or after this one); the next call overwrites them, and the writer knows a call that
   // had its record
   if (!@x[$nr]) {{ delete(@s[tid]); delete(@e[tid]); }}
