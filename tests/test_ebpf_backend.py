@@ -277,7 +277,7 @@ def test_real_capture(tmp_path: Path):
 def test_wake_library_loses_no_record_and_keeps_them_flowing(tmp_path: Path):
     """bpftrace with gotrace's wake-up library: every record of a burst arrives, the last
     ones (fewer than the wake-up count) too, while bpftrace still runs (they are read and
-    flushed within 50 ms, not left until a buffer fills or bpftrace exits)."""
+    flushed within 20 ms, not left until a buffer fills or bpftrace exits)."""
     refused = ebpf.unavailable()
     if refused:
         pytest.skip(f"this machine refuses the ebpf backend: {refused}")

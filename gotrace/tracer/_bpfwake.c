@@ -13,11 +13,11 @@
  * - bpf_open_perf_buffer() opens the same buffer with wakeup_events = GOTRACE_BPF_WAKEUP
  *   (default 256) through libbcc's bpf_open_perf_buffer_opts();
  * - bpftrace's poll loop (epoll_wait with a 100 ms timeout, reading only the buffers that
- *   woke it) waits at most 50 ms, then reads every buffer, so a record is read within
- *   50 ms whether or not its buffer reached the wake-up count (bpftrace reads and prints
+ *   woke it) waits at most 20 ms, then reads every buffer, so a record is read within
+ *   20 ms whether or not its buffer reached the wake-up count (bpftrace reads and prints
  *   nothing itself then: epoll_wait returns 0);
  * - stdout is switched to full buffering and flushed after every read, so records reach
- *   the file in blocks, still within 50 ms, and a record that was read is never left in
+ *   the file in blocks, still within 20 ms, and a record that was read is never left in
  *   bpftrace's buffer when it is killed.
  *
  * The libbcc functions are looked up when bpftrace runs (dlsym), so this builds with a C
@@ -43,7 +43,7 @@ typedef void (*read_t)(void *);
 typedef int (*epoll_wait_t)(int, struct epoll_event *, int, int);
 
 #define MAX_READERS 4096
-#define POLL_MS 50
+#define POLL_MS 20
 
 static void *readers[MAX_READERS];
 static int nreaders;

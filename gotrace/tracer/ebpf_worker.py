@@ -617,7 +617,8 @@ class _Terminate(Exception):
     """SIGTERM/SIGHUP to the writer: kill the command, stop tracing."""
 
 
-#: seconds after the last task of the tree ended for the records of other CPUs to be in
+#: seconds after the last task of the tree ended for the records of other CPUs to be in (more
+#: than one read cycle of gotrace/tracer/_bpfwake.c: 20 ms)
 GRACE = 0.05
 
 
