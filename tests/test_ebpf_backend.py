@@ -322,3 +322,28 @@ def test_wake_library_loses_no_record_and_keeps_them_flowing(tmp_path: Path):
         "gotrace-bpfwake: perf buffers wake their reader every 256 records"
         in (tmp_path / "err").read_text()
     )
+
+
+def test_tree_watch_follows_tasks_across_cuts_in_the_records(tmp_path: Path):
+    """The worker's watch of live tasks reads the records as bpftrace writes them: in blocks
+    that may end inside a line."""
+    from gotrace.tracer.ebpf_worker import _TreeWatch
+
+    records = tmp_path / "records"
+    text = (
+        "Attaching 29 probes...\nREADY\n"
+        f"N 10 {ROOT} {ROOT} 101 11\n"
+        + _call(20, 30, 0, 3, "3", "5000", "1000", tid=101)
+        + "\nK 20 101 5000 B 3 abc\n"
+        f"N 40 101 {ROOT} 102 3d0f00\nQ 50 101 {ROOT} 0\nQ 60 102 {ROOT} 0\n"
+    ).encode()
+    seen = []
+    with open(records, "wb") as out:
+        watch = _TreeWatch(str(records), ROOT)
+        for i in range(0, len(text), 7):  # cut every 7 bytes
+            out.write(text[i : i + 7])
+            out.flush()
+            watch.scan()
+            seen.append(frozenset(watch.live))
+    assert frozenset({ROOT, 101}) in seen and frozenset({ROOT, 101, 102}) in seen
+    assert watch.live == {ROOT}

@@ -587,6 +587,15 @@ class _Tail:
         *lines, self.partial = (self.partial + chunk).split(b"\n")
         return lines
 
+    def complete(self) -> bytes:
+        """What was added since the last read, up to its last whole line (one block: no
+        list of lines made)."""
+        data = self.partial + self.fh.read()
+        cut = data.rfind(b"\n") + 1
+        self.got = len(data) - len(self.partial)
+        self.partial = data[cut:]
+        return data[:cut]
+
 
 _TASK_LINE = re.compile(rb"^([NQ]) \d+ (\d+) \d+ (\d+)", re.M)
 
@@ -601,8 +610,7 @@ class _TreeWatch:
         self.live = {root}
 
     def scan(self) -> None:
-        data = b"\n".join(self.tail.lines())
-        for m in _TASK_LINE.finditer(data):
+        for m in _TASK_LINE.finditer(self.tail.complete()):
             if m.group(1) == b"N":
                 self.live.add(int(m.group(3)))
             else:
