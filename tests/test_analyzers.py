@@ -402,6 +402,63 @@ def test_a_tls_handshake_stall_behind_a_tunnel_says_the_tunnel_is_up():
     )
 
 
+def _tickets_trace(order: str) -> str:
+    """go to a TLS 1.3 module proxy: handshake, then the server's two session tickets
+    (OpenSSL sends two, each a 266-byte application-data record) in two reads, around go's
+    encrypted request (``order``: "before", "around" or "after"), then silence. Seen in CI:
+    lab get-tls-stall named download-incomplete because the second ticket, read just after
+    the request, passed for the server's answer."""
+    from test_protocols import client_hello, server_hello  # tests/ is on sys.path
+
+    fd = "7<TCP:[127.0.0.1:5->127.0.0.1:443]>"
+    hello = client_hello(b"goproxy.corp.example", [b"h2", b"http/1.1"])
+    sh = server_hello(0x0304, None) + b"\x17\x03\x03\x00\x05abcde"
+    ticket = b"\x17\x03\x03\x01\x0a" + bytes(range(10)) * 26 + b"abcdef"  # 5 + 266
+    t = 1700000100.0
+
+    def read(at: float, data: bytes) -> str:
+        return f"10 {at:.6f} read({fd}, {_strace_str(data)}, 4096) = {len(data)} <0.000010>\n"
+
+    lines = [
+        f"10 {t:.6f} write({fd}, {_strace_str(hello)}, {len(hello)}) = {len(hello)} <0.000010>\n",
+        read(t + 0.01, sh),
+        f'10 {t + 0.011:.6f} write({fd}, "\\24\\3\\3\\0\\1\\1\\27\\3\\3\\0\\5abcde", 16) = 16'
+        " <0.000010>\n",
+    ]
+    request = (
+        f'10 {t + 0.016:.6f} write({fd}, "\\27\\3\\3\\0\\241{"x" * 161}", 166) = 166 <0.000010>\n'
+    )
+    first, second = read(t + 0.012, ticket), read(t + 0.017, ticket)
+    if order == "before":
+        lines += [first, read(t + 0.013, ticket), request]
+    elif order == "around":
+        lines += [first, request, second]
+    else:
+        lines += [request, first.replace(f"{t + 0.012:.6f}", f"{t + 0.0165:.6f}"), second]
+    return "".join(lines) + _runtime_noise(t + 0.02, 5)
+
+
+@pytest.mark.parametrize("order", ["before", "around", "after"])
+def test_session_tickets_in_two_reads_are_no_answer(order: str):
+    env = {"GOPROXY": "https://goproxy.corp.example"}
+    a = diagnose(build(trace_of(_tickets_trace(order), env=env)))
+    assert a.findings[0].kind == "proxy-stall", a.verdict
+    assert "TLS established, 166 B of encrypted request sent, nothing back" in a.verdict
+
+
+def test_an_answer_after_the_tickets_is_an_answer():
+    env = {"GOPROXY": "https://goproxy.corp.example"}
+    fd = "7<TCP:[127.0.0.1:5->127.0.0.1:443]>"
+    answer = b"\x17\x03\x03\x00\x30" + b"y" * 48  # another record length: not a ticket
+    text = _tickets_trace("around").replace(
+        _runtime_noise(1700000100.02, 5),
+        f"10 1700000100.018000 read({fd}, {_strace_str(answer)}, 4096) = {len(answer)} <0.000010>\n"
+        + _runtime_noise(1700000100.02, 5),
+    )
+    a = diagnose(build(trace_of(text, env=env)))
+    assert "nothing back" not in a.verdict
+
+
 def test_an_unanswered_connect_names_the_goproxy_entry_it_was_for():
     fd = "7<TCP:[127.0.0.1:5->127.0.0.1:3128]>"
     text = (

@@ -97,8 +97,11 @@ class Connection:
     tls_server_ts: float | None = None
     tls_established_ts: float | None = None
     tls_app_sent: int = 0
-    #: bytes of the server's post-handshake session tickets, when seen
+    #: bytes of the server's post-handshake session tickets, when seen, and in how many reads
     tls_tickets: int | None = None
+    tls_ticket_reads: int = 0
+    #: the length of the first ticket record (a second read of tickets has the same)
+    tls_ticket_record: int | None = None
     #: the ALPN list was cut by strace's -s (``alpn`` holds the names seen whole); from the
     #: server's ServerHello: the TLS version, and the ALPN protocol it chose when visible
     alpn_cut: bool = False
@@ -397,10 +400,11 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name in _READS:
         if retval is not None and retval > 0:
             conn.bytes_recv += retval
-            if _session_tickets(conn, retval, when):
+            if _session_tickets(conn, retval, when, args, r):
                 # TLS 1.3 servers send session tickets once the client has finished: they
                 # answer no request (nothing waiting changes)
-                conn.tls_tickets = retval
+                conn.tls_tickets = (conn.tls_tickets or 0) + retval
+                conn.tls_ticket_reads += 1
                 return
             if when is not None:
                 conn.recvs.append((when, retval, r["line"]))
@@ -432,24 +436,44 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         conn.close_line = r["line"]
 
 
-#: what a server's post-handshake flight (NewSessionTicket records) can be: one read this
-#: small, this soon after the client's Finished (OpenSSL sends two tickets, 542 B in all)
+#: what a server's post-handshake flight (NewSessionTicket records) can be: this small, this
+#: soon after the client's Finished (OpenSSL sends two tickets, 542 B in all), in one read
+#: or in two (a read between them; the second may come after go's request)
 TICKETS_MAX_BYTES = 2048
 TICKETS_WITHIN_S = 1.0
+TICKETS_MAX_READS = 2
 
 
-def _session_tickets(conn: Connection, n: int, when: float | None) -> bool:
-    """Whether this read is the server's session tickets: the first data after the client's
-    Finished, small and soon after it."""
-    return (
+def _session_tickets(
+    conn: Connection, n: int, when: float | None, args: str, r: dict[str, Any]
+) -> bool:
+    """Whether this read is (the rest of) the server's session tickets: the first data after
+    the client's Finished, small and soon after it; a second read only when it is whole
+    application-data records as long as the first read's first (OpenSSL's tickets are alike;
+    an answer is rarely exactly as long)."""
+    if not (
         conn.tls
-        and conn.tls_tickets is None
         and conn.tls_established_ts is not None
         and when is not None
-        and not any(t >= conn.tls_established_ts for t, _, _ in conn.recvs)
-        and n <= TICKETS_MAX_BYTES
+        and conn.tls_ticket_reads < TICKETS_MAX_READS
+        and (conn.tls_tickets or 0) + n <= TICKETS_MAX_BYTES
         and when - conn.tls_established_ts <= TICKETS_WITHIN_S
-    )
+        and not any(t >= conn.tls_established_ts for t, _, _ in conn.recvs)
+    ):
+        return False
+    payload = _dumped(r) or _payload(args)
+    length = _record_length(payload[0]) if payload is not None else None
+    if conn.tls_tickets is None:
+        conn.tls_ticket_record = length
+        return True
+    return length is not None and length == conn.tls_ticket_record and n % (5 + length) == 0
+
+
+def _record_length(data: bytes) -> int | None:
+    """The length of the TLS application-data record ``data`` starts with, if it does."""
+    if len(data) < 5 or data[0] != 0x17 or data[1] != 0x03:
+        return None
+    return int.from_bytes(data[3:5], "big")
 
 
 #: how many of the server's first reads may hold its ServerHello (go reads whole flights;
