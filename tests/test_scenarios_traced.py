@@ -771,6 +771,11 @@ def run_variant(
     """``gotrace lab run`` of a VARIANT under a backend; the run and its saved capture."""
     if backend == "ptrace" and importlib.util.find_spec("ptrace") is None:
         pytest.skip("python-ptrace is not installed")
+    if backend == "ebpf":
+        from gotrace.tracer.ebpf import unavailable
+
+        if refused := unavailable():
+            pytest.skip(f"this machine refuses the ebpf backend: {refused}")
     keep = tmp_path / "cap"
     r = subprocess.run(
         [sys.executable, "-c", VARIANT, base, json.dumps(kwargs), "--backend", backend, "--keep", str(keep)],
@@ -786,14 +791,15 @@ def run_variant(
 @pytest.mark.parametrize(
     ("base", "kwargs", "backend", "needles"),
     [
-        (
+        pytest.param(
             "list-stall",
             {"prefix": "corp.example/x/y", "stalled": 0},
             "strace",
             ["after sending `GET /corp.example/x/y0/@v/v1.0.0.mod` — the module proxy accepted"],
+            id="list-other-modules",
         ),
         *[
-            (
+            pytest.param(
                 "test-stall",
                 {"prefix": "example.net/sec", "stalled": 2, "tls": True},
                 backend,
@@ -802,11 +808,12 @@ def run_variant(
                     "most likely `GET /example.net/sec2/@v/v1.0.0.zip` (example.net/sec2@v1.0.0, "
                     "the last `go: downloading` line with no result; go -x shows the URL)",
                 ],
+                marks=[pytest.mark.slow] if backend == "ebpf" else [],
+                id=f"test-tls-{backend}",
             )
-            for backend in ("strace", "ptrace")
+            for backend in ("strace", "ptrace", "ebpf")
         ],
     ],
-    ids=["list-other-modules", "test-tls-strace", "test-tls-ptrace"],
 )
 def test_other_go_commands_name_the_stalled_module_they_were_not_tuned_to(
     tmp_path: Path, base: str, kwargs: dict[str, Any], backend: str, needles: list[str]
@@ -974,7 +981,7 @@ CONNECT_TLS_VARIANTS = [
 @pytest.mark.slow
 @pytest.mark.integration
 @needs_strace
-@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+@pytest.mark.parametrize("backend", ["strace", "ptrace", "ebpf"])
 @pytest.mark.parametrize(
     ("kwargs", "needles"),
     CONNECT_TLS_VARIANTS,
@@ -1022,7 +1029,7 @@ GIT_TRANSPORT_VARIANTS = [
 @pytest.mark.slow
 @pytest.mark.integration
 @needs_strace
-@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+@pytest.mark.parametrize("backend", ["strace", "ptrace", "ebpf"])
 @pytest.mark.parametrize(
     ("base", "kwargs", "needles"),
     GIT_TRANSPORT_VARIANTS,
