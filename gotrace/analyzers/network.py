@@ -400,11 +400,9 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
     elif name in _READS:
         if retval is not None and retval > 0:
             conn.bytes_recv += retval
-            if _session_tickets(conn, retval, when, args, r):
+            if _took_session_tickets(conn, retval, when, args, r):
                 # TLS 1.3 servers send session tickets once the client has finished: they
                 # answer no request (nothing waiting changes)
-                conn.tls_tickets = (conn.tls_tickets or 0) + retval
-                conn.tls_ticket_reads += 1
                 return
             if when is not None:
                 conn.recvs.append((when, retval, r["line"]))
@@ -444,13 +442,13 @@ TICKETS_WITHIN_S = 1.0
 TICKETS_MAX_READS = 2
 
 
-def _session_tickets(
+def _took_session_tickets(
     conn: Connection, n: int, when: float | None, args: str, r: dict[str, Any]
 ) -> bool:
-    """Whether this read is (the rest of) the server's session tickets: the first data after
-    the client's Finished, small and soon after it; a second read only when it is whole
-    application-data records as long as the first read's first (OpenSSL's tickets are alike;
-    an answer is rarely exactly as long)."""
+    """Whether this read is (the rest of) the server's session tickets, counted on ``conn``
+    when it is: the first data after the client's Finished, small and soon after it; a
+    second read only when it is whole application-data records as long as the first read's
+    first (OpenSSL's tickets are alike; an answer is rarely exactly as long)."""
     if not (
         conn.tls
         and conn.tls_established_ts is not None
@@ -465,8 +463,11 @@ def _session_tickets(
     length = _record_length(payload[0]) if payload is not None else None
     if conn.tls_tickets is None:
         conn.tls_ticket_record = length
-        return True
-    return length is not None and length == conn.tls_ticket_record and n % (5 + length) == 0
+    elif length is None or length != conn.tls_ticket_record or n % (5 + length):
+        return False
+    conn.tls_tickets = (conn.tls_tickets or 0) + n
+    conn.tls_ticket_reads += 1
+    return True
 
 
 def _record_length(data: bytes) -> int | None:

@@ -15,8 +15,8 @@ built at install when a C compiler is there): its perf buffers wake it every
 (meta.json's backend version says when it is active, a note when it did not take effect).
 
 Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF (``/sys/kernel/btf/vmlinux``),
-the raw_syscalls, task, sched and signal tracepoints, and tracefs, which it mounts on ``/sys/kernel/tracing`` when it is
-not mounted.
+the raw_syscalls, task, sched and signal tracepoints, and tracefs, which it mounts on
+``/sys/kernel/tracing`` when it is not mounted.
 """
 
 from __future__ import annotations

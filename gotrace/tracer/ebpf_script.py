@@ -151,26 +151,24 @@ _FCNTL_NOISE = "args->id == 72 && (args->args[1] == 1 || args->args[1] == 3 || a
 ARGV_MAX = 32
 
 
-def _capture(cap: Cap, ref: Callable[[int], str], buf_max: int, kind: str = "C") -> str:
-    """bpftrace statements recording ``cap``; ``ref(i)`` names argument ``i`` in the probe;
-    ``kind``: the record's letter (``C`` at entry, ``K`` at exit)."""
-    return f"$a{cap.arg} = {ref(cap.arg)}; {_capture_body(cap, ref, buf_max, kind)}"
+def _capture(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
+    """bpftrace statements recording ``cap`` at a call's entry (``C`` records); ``ref(i)``
+    names argument ``i`` in the probe. (What calls record at their exit: :data:`_SLOTS`.)"""
+    return f"$a{cap.arg} = {ref(cap.arg)}; {_capture_body(cap, ref, buf_max)}"
 
 
-def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int, kind: str) -> str:
+def _capture_body(cap: Cap, ref: Callable[[int], str], buf_max: int) -> str:
     a = f"$a{cap.arg}"
-    head = f'printf("{kind} %llu %d %lx '
+    head = 'printf("C %llu %d %lx '
     if cap.kind == "S":
         return f'if ({a} != 0) {{ {head}S %s\\n", $t, tid, {a}, str(uptr({a}))); }}'
     if cap.kind == "B":
         size = min(cap.size, buf_max)
         return f'if ({a} != 0) {{ {head}B {size} %r\\n", $t, tid, {a}, buf(uptr({a}), {size})); }}'
-    if cap.kind in ("R", "W"):
+    if cap.kind == "W":  # as many bytes as argument ``size`` says (R: only at an exit)
         buf_max = min(buf_max, cap.limit) if cap.limit else buf_max
-        unit = cap.size if cap.kind == "R" and cap.size else 1
-        count = "$r" if cap.kind == "R" else ref(cap.size)
         return (
-            f"$n = (uint64){count} * {unit}; if ($n > {buf_max}) {{ $n = {buf_max}; }} "
+            f"$n = (uint64){ref(cap.size)}; if ($n > {buf_max}) {{ $n = {buf_max}; }} "
             f'if ({a} != 0 && $n > 0) {{ {head}B %d %r\\n", $t, tid, {a}, $n, buf(uptr({a}), $n)); }}'
         )
     assert cap.kind == "V"
@@ -211,23 +209,20 @@ def _record(nr: str) -> str:
     )
 
 
-def _shapes(
-    names: dict[int, str], entry: bool
+def _entry_shapes(
+    names: dict[int, str],
 ) -> tuple[dict[int, int], list[tuple[tuple[Cap, ...], list[str]]]]:
-    """The calls with memory to record at their entry (``entry``) or exit, grouped by what
-    they record: ``{nr: shape number (from 1)}`` and, for each shape, its captures and the
-    names of its calls. (The entry side has few shapes, which fit in one program; the
-    exit side uses slots, :func:`_exit_slots`.)"""
+    """The calls with memory to record at their entry, grouped by what they record:
+    ``{nr: shape number (from 1)}`` and, for each shape, its captures and the names of its
+    calls. (A few shapes, which fit in one program; the exit side goes by slot,
+    :func:`_exit_slots`.)"""
     shapes: dict[tuple[Cap, ...], list[str]] = {}
     code: dict[int, int] = {}
     for nr, name in names.items():
-        caps = tuple(c for c in CAPTURES.get(name, ()) if c.entry == entry)
-        if not caps:
-            continue
-        if caps not in shapes:
-            shapes[caps] = []
-        shapes[caps].append(name)
-        code[nr] = list(shapes).index(caps) + 1
+        caps = tuple(c for c in CAPTURES.get(name, ()) if c.entry)
+        if caps:
+            shapes.setdefault(caps, []).append(name)
+            code[nr] = list(shapes).index(caps) + 1
     return code, list(shapes.items())
 
 
@@ -307,18 +302,16 @@ def program(watched: frozenset[int], buf_max: int) -> str:
     ``raw_syscalls`` (or a task/signal tracepoint): one per syscall would be two BPF
     programs and two tracepoints for each of ~50 calls, which costs bpftrace seconds to
     compile and the kernel seconds to detach (~60 ms a tracepoint here). What a call
-    records at its entry is chosen by its shape (:func:`_shapes`, ``@c[nr]``, one program);
+    records at its entry is chosen by its shape (:func:`_entry_shapes`, ``@c[nr]``, one
+    program);
     at its exit by slots (:data:`_SLOTS`, one program each)."""
     names = {nr: pt.syscall_name(nr) for nr in sorted(watched)}
     numbers = {name: nr for nr, name in names.items()}
-    entry_code, entry_shapes = _shapes(names, entry=True)
+    entry_code, entry_shapes = _entry_shapes(names)
     exit_slots = _exit_slots(names)
 
     def aref(i: int) -> str:
         return f"(uint64)args->args[{i}]"
-
-    def eref(i: int) -> str:
-        return f"$e.{i}"
 
     entry_bodies = []
     for caps, calls in entry_shapes:
@@ -335,12 +328,15 @@ def program(watched: frozenset[int], buf_max: int) -> str:
     init = " ".join(
         f"@w[{nr}] = 1;"
         + (f" @c[{nr}] = {entry_code[nr]};" if nr in entry_code else "")
-        + (" @x[" + str(nr) + "] = 1;" if nr in exit_slots else "")
+        + (f" @x[{nr}] = 1;" if nr in exit_slots else "")
         + "".join(f" @{slot}[{nr}] = {v};" for slot, v in exit_slots.get(nr, {}).items())
         + (f" @wait[{nr}] = 1;" if name in WAITS else "")
         for nr, name in names.items()
     )
-    short = f"@wait[$nr] && $t - $s.0 < {int(MIN_WAIT * 1e9)}"
+
+    def short(nr: str, now: str) -> str:
+        # a wait that ended within MIN_WAIT: no record, no memory
+        return f"@wait[{nr}] && {now} - $s.0 < {int(MIN_WAIT * 1e9)}"
 
     def among(calls: list[str]) -> str:
         # numbers compared before any map lookup: the probes run for every syscall on the
@@ -351,8 +347,7 @@ def program(watched: frozenset[int], buf_max: int) -> str:
     exit_probes = "\n".join(
         f"tracepoint:raw_syscalls:sys_exit /@pids[tid] && @{slot}[args->id]/ {{\n"
         f"  $v = @{slot}[args->id]; $r = args->ret; $s = @s[tid];\n"
-        f"  if ($s.0 != 0 && $s.1 == args->id && "
-        f"!(@wait[args->id] && nsecs - $s.0 < {int(MIN_WAIT * 1e9)}) && "
+        f"  if ($s.0 != 0 && $s.1 == args->id && !({short('args->id', 'nsecs')}) && "
         "(($v & 16) || $r >= 0)) {\n"
         "    // stamped with the call's entry time, which ties them to its F record\n"
         f"    $t = $s.0; $i = ($v & 15) - 1; $a = (uint64){_pick('$i')};\n"
@@ -399,7 +394,7 @@ tracepoint:raw_syscalls:sys_enter /{among(entry_calls)} && @pids[tid]/ {{
 }}
 tracepoint:raw_syscalls:sys_exit /@pids[tid] && @w[args->id]/ {{
   $t = nsecs; $r = args->ret; $nr = args->id; $s = @s[tid];
-  if ($s.0 != 0 && $s.1 == $nr && !({short})) {{ $e = @e[tid]; {_record("$nr")} }}
+  if ($s.0 != 0 && $s.1 == $nr && !({short("$nr", "$t")})) {{ $e = @e[tid]; {_record("$nr")} }}
   // a call with memory to record keeps @s/@e for the programs below (which may run before
   // or after this one); the next call overwrites them, and the writer knows a call that
   // had its record
