@@ -76,21 +76,26 @@ KEYWORDS = (
 def redact_frame(df: pl.DataFrame) -> pl.DataFrame:
     """Redact the text columns of an events frame; the whole buffer of a read from a
     credentials file (``.netrc``) is dropped. Only rows that hold a keyword go through the
-    regexes (non-ASCII text is not special: strace escapes every byte outside printable ASCII) go through the
-    regexes."""
+    regexes (non-ASCII text is not special: strace escapes every byte outside printable
+    ASCII), and only the columns the rules changed are rebuilt: a frame with no secret in
+    it is returned as it is, uncopied."""
     cols = [c for c in TEXT_COLUMNS if c in df.columns]
     if not df.height or not cols:
         return df
     hit = pl.lit(False)
     for c in cols:
-        text = pl.col(c).fill_null("")
-        hit = hit | text.str.contains_any(list(KEYWORDS), ascii_case_insensitive=True)
+        found = pl.col(c).str.contains_any(list(KEYWORDS), ascii_case_insensitive=True)
+        hit = hit | found.fill_null(False)
     mask = df.select(hit.alias("m"))["m"]
     if not mask.any():
         return df
     idx = mask.arg_true()
-    part = _redact_rows(df[idx])
-    return df.with_columns([df[c].scatter(idx, part[c]) for c in cols])
+    rows = df[idx]
+    part = _redact_rows(rows)
+    changed = [c for c in cols if not part[c].equals(rows[c], check_names=False)]
+    if not changed:
+        return df
+    return df.with_columns([df[c].scatter(idx, part[c]) for c in changed])
 
 
 def _redact_rows(df: pl.DataFrame) -> pl.DataFrame:

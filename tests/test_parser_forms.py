@@ -340,6 +340,53 @@ def test_chunked_parsing_gives_the_same_frame():
     assert chunked.sort("line").equals(whole.sort("line"))
 
 
+@pytest.mark.parametrize(
+    "name", ["go_mod_download.strace", "unavailable_resumed.strace", "spliced_f.strace"]
+)
+@pytest.mark.parametrize("pieces", [0, 256])
+def test_pairs_across_chunks_are_stitched_as_in_one_chunk(
+    name: str, pieces: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls unfinished in one chunk and resumed one or many chunks later; the chunk
+    rebuilt from slices (few pairs) or column by column (many: ``pieces`` 0 forces it)."""
+    from gotrace.parsers import strace as sp
+
+    whole = parse(name)
+    monkeypatch.setattr(sp, "_MAX_PIECES", pieces)
+    for size in (1, 3, 40, 97):
+        frames = list(sp.parse_frames(DATA / name, chunk_lines=size))
+        assert all(f.schema == whole.schema for f in frames), size
+        chunked = pl.concat(frames)
+        assert chunked.height == whole.height, size
+        assert chunked.sort("line").equals(whole.sort("line")), size
+
+
+def test_calls_still_unfinished_at_the_end_are_in_flight_whatever_the_chunks() -> None:
+    from gotrace.parsers import strace as sp
+
+    text = (
+        "10 1700000000.000000 futex(0x1, FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>\n"
+        "11 1700000000.000100 read(3, <unfinished ...>\n"
+        "12 1700000000.000200 epoll_pwait(4, <unfinished ...>\n"
+        '11 1700000000.000300 <... read resumed>"ok", 2) = 2\n'
+        "13 1700000000.000400 getpid() = 13\n"
+        "\n"
+        "12 1700000000.000500 <... epoll_pwait resumed>[], 128, 0, NULL, 0) = 0\n"
+        "13 1700000000.000600 write(1, <unfinished ...>\n"
+    )
+    whole = parse_text(text)
+    assert whole.select("pid", "syscall", "in_flight").rows() == [
+        (10, "futex", True),
+        (11, "read", False),
+        (12, "epoll_pwait", False),
+        (13, "getpid", False),
+        (13, "write", True),
+    ]
+    for size in range(1, 9):
+        cut = pl.concat(list(sp.parse_frames(io.StringIO(text), chunk_lines=size)))
+        assert cut.sort("line").equals(whole), size
+
+
 def test_go_mod_download_capture_parses_cleanly():
     df = parse("go_mod_download.strace")
     assert df.filter(pl.col("kind") == "parse_error").height == 0
