@@ -343,16 +343,11 @@ def test_chunked_parsing_gives_the_same_frame():
 @pytest.mark.parametrize(
     "name", ["go_mod_download.strace", "unavailable_resumed.strace", "spliced_f.strace"]
 )
-@pytest.mark.parametrize("pieces", [0, 256])
-def test_pairs_across_chunks_are_stitched_as_in_one_chunk(
-    name: str, pieces: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Calls unfinished in one chunk and resumed one or many chunks later; the chunk
-    rebuilt from slices (few pairs) or column by column (many: ``pieces`` 0 forces it)."""
+def test_pairs_across_chunks_are_stitched_as_in_one_chunk(name: str) -> None:
+    """Calls unfinished in one chunk and resumed one or many chunks later."""
     from gotrace.parsers import strace as sp
 
     whole = parse(name)
-    monkeypatch.setattr(sp, "_MAX_PIECES", pieces)
     for size in (1, 3, 40, 97):
         frames = list(sp.parse_frames(DATA / name, chunk_lines=size))
         assert all(f.schema == whole.schema for f in frames), size

@@ -553,28 +553,21 @@ def _main_pid(rec: pl.DataFrame, st: ParseState) -> int | None:
 
 
 def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
-    """The events of a chunk's records, each ``<unfinished ...>`` merged with the
-    ``<... resumed>`` of the same pid.
+    """Merge each ``<unfinished ...>`` with the ``<... resumed>`` of the same pid.
 
     Only the small key columns are sorted by pid; the pairs are then joined by row
-    index, so the wide frame keeps its line order and is never re-sorted. The events
-    are made from the records as they are and from the merged heads apart (each event
-    depends on its own record alone), then put together from slices: with the few pairs
-    a chunk usually has left, no column is copied (see :func:`_assemble`).
+    index (a gather), so the wide frame keeps its line order and is never re-sorted.
     """
-    carry = st.carry if st.carry is not None and st.carry.height else None
-    st.carry = None
-    nc = 0 if carry is None else carry.height
-    # the rows held back come from earlier chunks: in line order, before this chunk's;
-    # only their key columns are put with this chunk's, so ``rec`` stays one piece
-    keys = ["pid", "rk", "name", "never", "paired"]
-    key_rows = rec.select(keys)
-    if carry is not None:
-        key_rows = pl.concat([carry.select(keys), key_rows], how="vertical_relaxed")
+    if st.carry is not None and st.carry.height:
+        rec = pl.concat([st.carry, rec], how="vertical_relaxed").sort("line")
+        st.carry = None
+    n = rec.height
     # (the pairs the core merged stay in line among the halves: see _fastparse.c)
     halves = (
-        key_rows.with_row_index("_i")
-        .filter(pl.col("rk").is_in(["unfinished", "resumed"]) | pl.col("paired").fill_null(False))
+        rec.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "pid", "rk", "name", "never"
+        )
+        .filter(pl.col("rk").is_in(["unfinished", "resumed"]) | rec["paired"].fill_null(False))
         .sort("pid", maintain_order=True)  # by pid, then line
     )
     heads = halves.with_columns(
@@ -593,95 +586,37 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             | pl.col("n_name").is_null()
         )
     )
-    # a tail is a resumed half: never held back, so always in this chunk
-    in_carry = heads["_i"] < nc
-    hi = heads["_i"].filter(~in_carry) - nc
-    ti = heads["n_i"].filter(~in_carry) - nc
-    tails_of_carry = heads["n_i"].filter(in_carry) - nc
-    merged = _merged_heads(rec[hi], rec[ti]) if len(hi) else None
-    gone = pl.concat([ti, tails_of_carry])
-    # the held-back rows first: merged now, or still open
-    first: list[pl.DataFrame] = []
-    still_open: list[pl.DataFrame] = []
-    if carry is not None:
-        hc = heads["_i"].filter(in_carry)
-        if len(hc):
-            first.append(_merged_heads(carry[hc], rec[tails_of_carry]))
-        rest = carry.filter(~pl.int_range(nc, dtype=pl.UInt32).is_in(hc.implode()))
-        (first if final else still_open).append(rest)
+    keep: pl.Series | None = None
+    if heads.height:
+        # the pairs are merged by row index: the head row takes the tail's return, the
+        # tail row goes; the frame keeps its line order and is never re-sorted
+        hi, ti = heads["_i"], heads["n_i"]
+        taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+        joined = ["args", "data", "stack"]
+        head = rec.select(joined)[hi]
+        tail = rec.select([*taken, *joined, "line", "ts"])[ti]
+        merged = {c: tail[c] for c in taken}
+        merged["rk"] = pl.repeat("call", len(hi), eager=True, dtype=pl.String)
+        merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
+        # -e read=/write= dump the buffer when the call returns, after the resumed half
+        for c in ("data", "stack"):
+            merged[c] = head[c].fill_null(tail[c])
+        merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
+        merged["fd_known"] = pl.repeat(False, len(hi), eager=True)  # the arguments changed
+        rec = rec.with_columns([rec[c].scatter(hi, v) for c, v in merged.items()])
+        keep = pl.repeat(True, n, eager=True).scatter(ti, False)
     if not final:
         # An unfinished call may be resumed in the next chunk: hold it back.
         is_open = (rec["rk"] == "unfinished") & ~rec["never"].fill_null(False)
-        open_i = is_open.arg_true()
-        if len(hi):
-            open_i = open_i.filter(~open_i.is_in(hi.implode()))
-        still_open.append(rec[open_i])
-        gone = pl.concat([gone, open_i.cast(pl.UInt32)])
-        st.carry = pl.concat(still_open, how="vertical_relaxed")
-    blank = (rec["rk"] == "blank").arg_true()
-    if len(blank):
-        gone = pl.concat([gone, blank.cast(pl.UInt32)])
-    out = _assemble(_events(rec, st), hi, None if merged is None else _events(merged, st), gone)
-    if first:
-        held = pl.concat(first, how="vertical_relaxed").sort("line")
-        out = pl.concat([_events(held, st), out], how="vertical", rechunk=False)
-    return out
-
-
-def _merged_heads(head: pl.DataFrame, tail: pl.DataFrame) -> pl.DataFrame:
-    """The records of the pairs' heads, each with its tail's return."""
-    taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
-    merged = {c: tail[c] for c in taken}
-    merged["rk"] = pl.repeat("call", head.height, eager=True, dtype=pl.String)
-    merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
-    # -e read=/write= dump the buffer when the call returns, after the resumed half
-    for c in ("data", "stack"):
-        merged[c] = head[c].fill_null(tail[c])
-    merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
-    merged["fd_known"] = pl.repeat(False, head.height, eager=True)  # the arguments changed
-    return head.with_columns([v.alias(c) for c, v in merged.items()])
-
-
-#: above this many replaced or dropped rows a chunk is rebuilt column by column rather
-#: than assembled from slices
-_MAX_PIECES = 256
-
-
-def _assemble(
-    rec: pl.DataFrame, hi: pl.Series, merged: pl.DataFrame | None, gone: pl.Series
-) -> pl.DataFrame:
-    """``rec`` with rows ``hi`` replaced by the rows of ``merged`` and rows ``gone``
-    dropped. With few of them the result is slices of ``rec`` and ``merged`` (no column
-    is copied); with many, one scatter per column and one filter."""
-    if not len(hi) and not len(gone):
-        return rec
-    if len(hi) + len(gone) > _MAX_PIECES:
-        if merged is not None:
-            cols = merged.columns
-            rec = rec.with_columns([rec[c].scatter(hi, merged[c]) for c in cols])
-        keep = pl.repeat(True, rec.height, eager=True).scatter(gone, False)
-        return rec.filter(keep)
-    at = dict.fromkeys(gone.to_list(), -1)
-    at.update((i, k) for k, i in enumerate(hi.to_list()))
-    pieces: list[pl.DataFrame] = []
-    start = 0
-    for i in sorted(at):
-        if i > start:
-            pieces.append(rec.slice(start, i - start))
-        if at[i] >= 0:
-            assert merged is not None
-            pieces.append(merged.slice(at[i], 1))
-        start = i + 1
-    if start < rec.height:
-        pieces.append(rec.slice(start))
-    if not pieces:
-        return rec.clear()
-    return pl.concat(pieces, how="vertical", rechunk=False)
+        if keep is not None:
+            is_open = is_open & keep
+        st.carry = rec[is_open.arg_true()]
+        keep = ~is_open if keep is None else keep & ~is_open
+    return rec if keep is None else rec.filter(keep)
 
 
 def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
-    """Records -> the events frame (EVENT_SCHEMA), a row for each record (blank lines
-    too: :func:`_stitch` drops them)."""
+    """Stitched records -> the events frame (EVENT_SCHEMA)."""
     if "end_line" not in rec.columns:
         rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
     rk = pl.col("rk")
@@ -724,6 +659,8 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         f, t = _fd_columns(out["args"].gather(idx))
         fd, fd_target = fd.scatter(idx, f), fd_target.scatter(idx, t)
     out = out.with_columns(fd=fd, fd_target=fd_target)
+    if bool((out["rk"] == "blank").any()):
+        out = out.filter(pl.col("rk") != "blank")
     out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
     return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
 
@@ -809,7 +746,8 @@ def parse_frames(
         rec = _add_times(rec, st)
         rec = _attach(rec)
         rec = _typed(rec, st)
-        ev = _stitch(rec, st, final)
+        rec = _stitch(rec, st, final)
+        ev = _events(rec, st)
         _check_strict(ev, st)
         yield ev
 
