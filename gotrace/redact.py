@@ -73,20 +73,26 @@ KEYWORDS = (
 )  # fmt: skip
 
 
-def redact_frame(df: pl.DataFrame) -> pl.DataFrame:
+def redact_frame(df: pl.DataFrame, hint: pl.Series | None = None) -> pl.DataFrame:
     """Redact the text columns of an events frame; the whole buffer of a read from a
     credentials file (``.netrc``) is dropped. Only rows that hold a keyword go through the
     regexes (non-ASCII text is not special: strace escapes every byte outside printable
     ASCII), and only the columns the rules changed are rebuilt: a frame with no secret in
-    it is returned as it is, uncopied."""
+    it is returned as it is, uncopied.
+
+    ``hint``: for each row, whether its line holds a keyword (the parser's compiled core
+    marks the lines it reads), null where not known: only those rows are searched here."""
     cols = [c for c in TEXT_COLUMNS if c in df.columns]
     if not df.height or not cols:
         return df
-    hit = pl.lit(False)
-    for c in cols:
-        found = pl.col(c).str.contains_any(list(KEYWORDS), ascii_case_insensitive=True)
-        hit = hit | found.fill_null(False)
-    mask = df.select(hit.alias("m"))["m"]
+    if hint is None:
+        mask = _keyword_rows(df, cols)
+    else:
+        mask = hint.fill_null(False)
+        unknown = hint.is_null()
+        if unknown.any():
+            at = unknown.arg_true()
+            mask = mask.scatter(at, _keyword_rows(df[at], cols))
     if not mask.any():
         return df
     idx = mask.arg_true()
@@ -96,6 +102,14 @@ def redact_frame(df: pl.DataFrame) -> pl.DataFrame:
     if not changed:
         return df
     return df.with_columns([df[c].scatter(idx, part[c]) for c in changed])
+
+
+def _keyword_rows(df: pl.DataFrame, cols: list[str]) -> pl.Series:
+    hit = pl.lit(False)
+    for c in cols:
+        found = pl.col(c).str.contains_any(list(KEYWORDS), ascii_case_insensitive=True)
+        hit = hit | found.fill_null(False)
+    return df.select(hit.alias("m"))["m"]
 
 
 def _redact_rows(df: pl.DataFrame) -> pl.DataFrame:

@@ -337,12 +337,11 @@ def _load_file(
         }
         return _finish(frame, {**dmeta, **(meta or {})}, redact)
     st = strace_parser.ParseState(source=name, strict=strict)
-    frame = strace_parser.parse_frame(p, strict=strict, state=st)
+    frame = strace_parser.parse_frame(p, strict=strict, state=st, redact=redact)
     if frame.height and (frame["kind"] == "parse_error").all():
         raise GotraceError(f"{name}: not a strace log (no line could be read as strace output)")
-    return _finish(
-        frame, {"source": name, "format": "strace", "clock": st.clock, **(meta or {})}, redact
-    )
+    meta = {"source": name, "format": "strace", "clock": st.clock, **(meta or {})}
+    return _finish(frame, meta, redact, frame_redacted=redact)
 
 
 def load_ff(p: Path, ff: list[tuple[Path, int]], *, strict: bool, redact: bool) -> Trace:
@@ -466,9 +465,11 @@ def _finish(
     redact: bool,
     *,
     samples: tuple[Sample, ...] = (),
+    frame_redacted: bool = False,
 ) -> Trace:
     if redact:
-        frame = redact_frame(frame)
+        if not frame_redacted:  # (the parser redacts as it reads, when asked)
+            frame = redact_frame(frame)
         samples = _redacted_samples(samples, redact)
         if isinstance(meta.get("env"), dict):
             meta["env"] = redact_env(meta["env"])

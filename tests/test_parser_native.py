@@ -164,3 +164,68 @@ def test_the_next_block_is_read_ahead_and_errors_reach_the_reader(tmp_path: Path
     frames.close()  # stopping early stops the thread
     assert first.height >= 1
     assert not [t for t in threading.enumerate() if t.name == "gotrace-parse-ahead"]
+
+
+SECRETS = (
+    '100 1700000000.000001 write(3<TCP:[127.0.0.1:1->127.0.0.1:2]>, "GET / HTTP/1.1\\r\\n'
+    'AUTHORIZATION: Bearer abc\\r\\n", 40) = 40 <0.000010>\n'
+    '100 1700000000.000002 execve("/bin/git", ["git"], ["GITHUB_ToKeN=xyz"]) = 0 <0.000100>\n'
+    "100 1700000000.000003 getpid() = 100 <0.000001>\n"
+    '101 1700000000.000004 openat(AT_FDCWD, "/root/.netrc", O_RDONLY) = 5</root/.netrc> <0.00001>\n'
+    "101 1700000000.000005 read(5</root/.netrc>, <unfinished ...>\n"
+    "100 1700000000.000006 getpid() = 100 <0.000001>\n"
+    '101 1700000000.000007 <... read resumed>"machine h login u Password p", 4096) = 28 <0.1>\n'
+    '100 1700000000.000008 write(4, "https://bob:s3cret@git.corp/x", 29) = 29 <0.000010>\n'
+    '102 1700000000.000009 write(2, "x-api-KEY: 1", 12) = 12 <0.000010>\n'
+    "102 1700000000.000010 close(4) = 0 <0.000001>\n"
+)
+SECRET_LINES = {1, 2, 4, 5, 7, 8, 9}  # a keyword in the line (either case), /.netrc too
+
+
+@needs_core
+def test_the_core_marks_the_lines_that_hold_a_keyword(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sp, "native", _fastparse)
+    rec, n = sp._records(SECRETS.encode(), 1, 0)
+    assert n == 10 and rec.height == 10
+    marked = set(rec.filter(pl.col("secret"))["line"])
+    assert marked == SECRET_LINES
+    # merged inside the block: the resumed half's mark goes to the call
+    rec, _ = sp._records(SECRETS.encode(), 1, 1)
+    read = rec.filter(pl.col("name") == "read").row(0, named=True)
+    assert (read["rk"], read["end_line"], read["secret"]) == ("call", 7, True)
+
+
+@needs_core
+@pytest.mark.parametrize("chunk_lines", [1, 3, 100_000])
+def test_secrets_are_redacted_while_parsing_as_after_it(
+    chunk_lines: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gotrace.redact import MASK, redact_frame
+
+    for native in (_fastparse, None):
+        monkeypatch.setattr(sp, "native", native)
+        raw = pl.concat(list(sp.parse_frames(io.StringIO(SECRETS), chunk_lines=chunk_lines)))
+        after = redact_frame(raw)
+        frames = sp.parse_frames(io.StringIO(SECRETS), chunk_lines=chunk_lines, redact=True)
+        during = pl.concat(list(frames))
+        assert_frame_equal(during, after, check_exact=True)
+        text = " ".join(during["args"].drop_nulls())
+        for secret in ("abc", "xyz", "s3cret", "Password p", '"x-api-KEY: 1"'):
+            assert secret not in text, (native, secret)
+        assert text.count(MASK) == 5
+
+
+@needs_core
+def test_every_log_is_redacted_while_parsing_as_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gotrace.redact import TEXT_COLUMNS, _keyword_rows, redact_frame
+
+    keyword_rows = 0  # rows that go through the rules (URLs, mostly: "://")
+    for log in LOGS:
+        for native in (_fastparse, None):
+            monkeypatch.setattr(sp, "native", native)
+            raw = pl.concat(list(sp.parse_frames(log)))
+            after = redact_frame(raw)
+            during = pl.concat(list(sp.parse_frames(log, redact=True)))
+            assert_frame_equal(during, after, check_exact=True)
+        keyword_rows += int(_keyword_rows(raw, list(TEXT_COLUMNS)).sum())
+    assert keyword_rows > 100

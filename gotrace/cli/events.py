@@ -56,7 +56,7 @@ def events(
     if fmt not in ("parquet", "csv", "jsonl", "json"):
         raise UsageError(f"{output}: unknown output format (use .parquet, .csv or .jsonl)")
 
-    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+    def keep(frame: pl.DataFrame, redacted: bool = False) -> pl.DataFrame:
         if pid:
             frame = frame.filter(pl.col("pid").is_in(pid))
         if syscall:
@@ -65,7 +65,7 @@ def events(
             frame = frame.filter(
                 pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART")
             )
-        return frame if no_redact else redact_frame(frame)
+        return frame if no_redact or redacted else redact_frame(frame)
 
     p = Path(file)
     # gotrace run directories, saved .parquet events and dtruss logs are loaded whole;
@@ -79,7 +79,8 @@ def events(
 
             frames = iter([keep(load(file, strict=strict, redact=False).frame)])
         else:
-            frames = (keep(f) for f in sp.parse_frames(file, strict=strict))
+            parsed = sp.parse_frames(file, strict=strict, redact=not no_redact)
+            frames = (keep(f, redacted=True) for f in parsed)
         written = _write(frames, dest, fmt)
     except TraceParseError as exc:
         if dest is not None and dest.exists():

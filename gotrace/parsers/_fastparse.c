@@ -53,21 +53,21 @@ enum {
     C_LINE, C_RK, C_PID1, C_COMM1, C_PID2, C_COMM2, C_TOD, C_REL2, C_NUM, C_NR, C_IP,
     C_NAME, C_ARGS, C_RET, C_TARGET, C_ERRNO, C_ERRMSG, C_EXTRA, C_DUR,
     C_SIG, C_INFO, C_STOPPED, C_STATUS, C_CORE, C_FORMER, C_TEXT, C_NEVER, C_REASON,
-    C_END_LINE, C_RES_NUM, C_PAIRED, C_FD_NUM, C_FD_ANN, C_FD_KNOWN,
+    C_END_LINE, C_RES_NUM, C_PAIRED, C_FD_NUM, C_FD_ANN, C_FD_KNOWN, C_SECRET,
     N_COLS
 };
 static const char *COL_NAMES[N_COLS] = {
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
-    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known",
+    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known", "secret",
 };
 /* 'l' int64, 'L' int64 with nulls, 'b' boolean, 'v' string (Utf8View) */
 static const char COL_KIND[N_COLS] = {
     'l', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
     'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v',
     'v', 'v', 'b', 'v', 'b', 'v', 'v', 'b', 'v',
-    'L', 'v', 'b', 'v', 'v', 'b',
+    'L', 'v', 'b', 'v', 'v', 'b', 'b',
 };
 
 /* ---------------------------------------------------------------- a pool of big buffers
@@ -227,8 +227,8 @@ static const int STRING_USED[] = {
     C_SIG, C_INFO, C_STATUS, C_FORMER,
 };
 #define N_STRING_USED ((int)(sizeof(STRING_USED) / sizeof(STRING_USED[0])))
-static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER, C_PAIRED, C_FD_KNOWN};
-#define N_BOOL_USED 5
+static const int BOOL_USED[] = {C_STOPPED, C_CORE, C_NEVER, C_PAIRED, C_FD_KNOWN, C_SECRET};
+#define N_BOOL_USED 6
 
 static void cols_free(Cols *c) {
     big_free(c->line);
@@ -1021,6 +1021,7 @@ static int merge_pairs(Cols *c, Shared *sh) {
         c->end_line[h] = c->line[t];
         bit_put(c->end_valid, h, 1);
         bit_put(c->b[C_PAIRED], h, 1);
+        if (bit_get(c->b[C_SECRET], t)) bit_put(c->b[C_SECRET], h, 1);
         gone[t] = 1;
         merged++;
     }
@@ -1115,20 +1116,86 @@ static void fd_columns(Cols *c, const Shared *sh) {
     }
 }
 
+/* ---------------------------------------------------------------- lines that may hold a secret
+ * The redaction's keywords (gotrace/redact.py's KEYWORDS, lower case, each with the offset
+ * of its rarest byte: strace.py's _KEYWORD_ANCHORS) are looked for in the whole block at
+ * once: memchr finds each anchor byte (both cases), the keyword is compared around it
+ * (ASCII case-insensitively), and the line it lies in is marked. The mark is a superset
+ * of what the keyword scan of the event columns finds: those columns are pieces of the
+ * line. */
+#define MAX_KEYWORDS 64
+typedef struct {
+    const char *word; /* lower case */
+    int32_t len;
+    int32_t anchor;
+} Keyword;
+
+static inline int lower_eq(const char *p, const char *word, int32_t len) {
+    for (int32_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch + 32);
+        if (ch != (unsigned char)word[i]) return 0;
+    }
+    return 1;
+}
+
+static void secret_lines(const char *data, int64_t size, const int64_t *starts, int64_t n_lines,
+                         const Keyword *kw, int n_kw, uint8_t *out) {
+    const char *end = data + size;
+    uint8_t done[MAX_KEYWORDS] = {0};
+    for (int k = 0; k < n_kw; k++) {
+        if (done[k]) continue;
+        /* one search per anchor byte serves every keyword it anchors */
+        unsigned char a = (unsigned char)kw[k].word[kw[k].anchor];
+        int group[MAX_KEYWORDS], n_group = 0;
+        for (int j = k; j < n_kw; j++)
+            if ((unsigned char)kw[j].word[kw[j].anchor] == a) {
+                group[n_group++] = j;
+                done[j] = 1;
+            }
+        unsigned char cases[2] = {a, a};
+        if (a >= 'a' && a <= 'z') cases[1] = (unsigned char)(a - 32);
+        for (int v = 0; v < (cases[0] == cases[1] ? 1 : 2); v++) {
+            const char *x = data;
+            while (x < end && (x = memchr(x, cases[v], (size_t)(end - x))) != NULL) {
+                const char *hit = x++;
+                for (int g = 0; g < n_group; g++) {
+                    const Keyword *w = &kw[group[g]];
+                    const char *at = hit - w->anchor;
+                    if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len))
+                        continue;
+                    /* the line holding it: the last start <= at (a keyword has no newline) */
+                    int64_t lo = 0, hi = n_lines - 1;
+                    while (lo < hi) {
+                        int64_t mid = (lo + hi + 1) / 2;
+                        if (starts[mid] <= at - data) lo = mid;
+                        else hi = mid - 1;
+                    }
+                    out[lo] = 1;
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- classify() */
 PyDoc_STRVAR(classify_doc,
-"classify(block: bytes, first_line: int, merge: int = 0) -> tuple | None\n\n"
+"classify(block: bytes, first_line: int, merge: int = 0, keywords: tuple = None)\n"
+"    -> tuple | None\n\n"
 "Read a block of strace lines; return (capsules, lines, unplaced_lines, unplaced_texts,\n"
 "n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
-"capsules), and the 1-based numbers and text of the lines left to the regexes. None when\n"
+"capsules), and the 1-based numbers and text of the lines left to the regexes. keywords:\n"
+"(lower-case bytes, offset of the byte to look for) pairs; a placed line that holds one\n"
+"(ASCII case-insensitively) has its secret column set. None when\n"
 "the block does not suit the compiled reader (an unplaced line is not UTF-8, or the block\n"
 "is too large).");
 
 /* the reading itself, without the GIL: fills c, and the [start, end) offsets and line
- * numbers of the lines left unplaced (un, 3 per line); returns their count, -1 when out of
- * memory */
+ * numbers of the lines left unplaced (un, 3 per line), given each line's mark from
+ * secret_lines; returns their count, -1 when out of memory */
 static int64_t place_lines(const char *copy, int64_t size, long long first_line, Cols *c,
-                           int64_t *un) {
+                           int64_t *un, const uint8_t *secret) {
     Rec r;
     int64_t idx = 0, n_un = 0;
     const char *x = copy, *end = copy + size;
@@ -1147,6 +1214,7 @@ static int64_t place_lines(const char *copy, int64_t size, long long first_line,
             if (r.stopped) c->b[C_STOPPED][k >> 3] |= bit;
             if (r.core) c->b[C_CORE][k >> 3] |= bit;
             if (r.never) c->b[C_NEVER][k >> 3] |= bit;
+            if (secret[idx]) c->b[C_SECRET][k >> 3] |= bit;
         } else {
             un[3 * n_un] = x - copy;
             un[3 * n_un + 1] = e - copy;
@@ -1165,7 +1233,31 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     Py_buffer view;
     long long first_line;
     int merge = 0;
-    if (!PyArg_ParseTuple(args, "y*L|i", &view, &first_line, &merge)) return NULL;
+    PyObject *kw_obj = NULL;
+    if (!PyArg_ParseTuple(args, "y*L|iO", &view, &first_line, &merge, &kw_obj)) return NULL;
+    /* the keywords (bytes objects: their buffers stay valid without the GIL) */
+    Keyword kws[MAX_KEYWORDS];
+    int n_kw = 0;
+    if (kw_obj && kw_obj != Py_None) {
+        if (!PyTuple_Check(kw_obj) || PyTuple_GET_SIZE(kw_obj) > MAX_KEYWORDS) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError, "keywords: a tuple of (bytes, anchor) pairs");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kw_obj); i++) {
+            const char *word;
+            Py_ssize_t len;
+            int anchor;
+            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#i", &word, &len, &anchor) ||
+                len < 1 || len > 64 || anchor < 0 || anchor >= len) {
+                PyBuffer_Release(&view);
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "keywords: 1-64 bytes, anchor inside");
+                return NULL;
+            }
+            kws[n_kw++] = (Keyword){word, (int32_t)len, (int32_t)anchor};
+        }
+    }
     int64_t size = view.len;
     if (size >= INT32_MAX) {
         PyBuffer_Release(&view);
@@ -1180,7 +1272,8 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     sh->refs = 1;
     Cols c;
     memset(&c, 0, sizeof(c));
-    int64_t *un = NULL;
+    int64_t *un = NULL, *starts = NULL;
+    uint8_t *secret = NULL;
     int64_t n_lines = 0, n_un = -1;
     PyObject *un_lines = NULL, *un_texts = NULL, *result = NULL;
 
@@ -1196,8 +1289,23 @@ static PyObject *classify(PyObject *self, PyObject *args) {
         }
         sh->zeros = big_alloc(16 * (size_t)(n_lines ? n_lines : 1), 1);
         un = big_alloc(3 * sizeof(int64_t) * (size_t)(n_lines ? n_lines : 1), 0);
-        if (sh->zeros && un && cols_init(&c, n_lines) == 0) {
-            n_un = place_lines(sh->data, size, first_line, &c, un);
+        secret = big_alloc((size_t)(n_lines ? n_lines : 1), 1);
+        if (n_kw && n_lines) {
+            starts = big_alloc(sizeof(int64_t) * (size_t)n_lines, 0);
+            if (starts) {
+                int64_t k = 0;
+                for (const char *x = sh->data, *e = sh->data + size; x < e && k < n_lines;) {
+                    starts[k++] = x - sh->data;
+                    const char *nl = memchr(x, '\n', (size_t)(e - x));
+                    if (!nl) break;
+                    x = nl + 1;
+                }
+                secret_lines(sh->data, size, starts, k, kws, n_kw, secret);
+            }
+        }
+        if (sh->zeros && un && secret && (!n_kw || !n_lines || starts) &&
+            cols_init(&c, n_lines) == 0) {
+            n_un = place_lines(sh->data, size, first_line, &c, un, secret);
             /* merge: 1 the clock is epoch seconds, 2 it is not known yet */
             if (n_un == 0 && (merge == 1 || (merge == 2 && epoch_stamps(&c, sh))) &&
                 merge_pairs(&c, sh) < 0)
@@ -1239,6 +1347,8 @@ static PyObject *classify(PyObject *self, PyObject *args) {
 done:
     cols_free(&c);
     big_free(un);
+    big_free(starts);
+    big_free(secret);
     Py_XDECREF(un_lines);
     Py_XDECREF(un_texts);
     shared_decref(sh);

@@ -52,6 +52,7 @@ from gotrace.model.events import (
 from gotrace.parsers import grammar as g
 from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_blocks, split_lines
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
+from gotrace.redact import KEYWORDS, redact_frame
 
 native: ModuleType | None
 try:  # the compiled core (gotrace/parsers/_fastparse.c); optional, with the same output
@@ -66,13 +67,29 @@ _RECORD_COLS = (
     "line", "rk", "pid1", "comm1", "pid2", "comm2", "tod", "rel2", "num", "nr", "ip",
     "name", "args", "ret", "target", "errno", "errmsg", "extra", "dur",
     "sig", "info", "stopped", "status", "core", "former", "text", "never", "reason",
-    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known",
+    "end_line", "res_num", "paired", "fd_num", "fd_ann", "fd_known", "secret",
 )  # fmt: skip
-_BOOL_COLS = ("stopped", "core", "never", "paired", "fd_known")
+# secret: whether the line holds one of the redaction's keywords (the compiled core marks
+# the lines it places; null elsewhere: not known, the columns are searched when redacting)
+_BOOL_COLS = ("stopped", "core", "never", "paired", "fd_known", "secret")
 #: record columns that are not strings
 _RECORD_TYPES: dict[str, pl.DataType] = {
     "line": pl.Int64(), "end_line": pl.Int64(), **{c: pl.Boolean() for c in _BOOL_COLS},
 }  # fmt: skip
+
+#: bytes from the rarest in strace's text to the most common, either case (counted on
+#: go's captures: q 0.01 a line, z 0.19, k 0.38, w 1.26, s 1.89, r 3.01, e 7.64; a byte
+#: not here counts as rarer still): the compiled core looks for each keyword by its
+#: rarest byte
+_BYTE_RANK = "qjbz:ky-vwxhsugfi_rpmnlcadt/oe"
+
+
+def _anchor(word: str) -> int:
+    """The offset of the byte of ``word`` to look for first (see _BYTE_RANK)."""
+    return min(range(len(word)), key=lambda i: _BYTE_RANK.find(word[i].lower()))
+
+
+_KEYWORD_ANCHORS = tuple((w.lower().encode(), _anchor(w.lower())) for w in KEYWORDS)
 
 # First argument that is an fd with a -y annotation: "3</etc/passwd>", "0</dev/null<char 1:3>>".
 _FD_ARG = r"^(-?\d+)<(" + g.ANNOTATION + r")>(?:,|$)"
@@ -267,7 +284,7 @@ def _records(block: bytes, first_line: int, merge: int = 0) -> tuple[pl.DataFram
         b"\r" in block or b"\x1f" in block or block.startswith(b"\xef\xbb\xbf")
     ):
         # (split_lines treats these bytes specially; the core splits at "\n" only)
-        got = native.classify(block, first_line, merge)
+        got = native.classify(block, first_line, merge, _KEYWORD_ANCHORS)
         if got is not None:
             capsules, line_nos, texts, n = got
             placed = pl.Series(_ArrowCapsules(capsules)).struct.unnest()
@@ -592,7 +609,7 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         # tail row goes; the frame keeps its line order and is never re-sorted
         hi, ti = heads["_i"], heads["n_i"]
         taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
-        joined = ["args", "data", "stack"]
+        joined = ["args", "data", "stack", "secret"]
         head = rec.select(joined)[hi]
         tail = rec.select([*taken, *joined, "line", "ts"])[ti]
         merged = {c: tail[c] for c in taken}
@@ -601,6 +618,8 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         # -e read=/write= dump the buffer when the call returns, after the resumed half
         for c in ("data", "stack"):
             merged[c] = head[c].fill_null(tail[c])
+        # (strace cuts a call between two arguments: no keyword spans the cut)
+        merged["secret"] = head["secret"] | tail["secret"]
         merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
         merged["fd_known"] = pl.repeat(False, len(hi), eager=True)  # the arguments changed
         rec = rec.with_columns([rec[c].scatter(hi, v) for c, v in merged.items()])
@@ -615,8 +634,9 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
     return rec if keep is None else rec.filter(keep)
 
 
-def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
-    """Stitched records -> the events frame (EVENT_SCHEMA)."""
+def _events(rec: pl.DataFrame, st: ParseState, hint: bool = False) -> pl.DataFrame:
+    """Stitched records -> the events frame (EVENT_SCHEMA; with ``hint`` the records'
+    ``secret`` column too, last)."""
     if "end_line" not in rec.columns:
         rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
     rk = pl.col("rk")
@@ -662,7 +682,8 @@ def _events(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     if bool((out["rk"] == "blank").any()):
         out = out.filter(pl.col("rk") != "blank")
     out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
-    return out.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
+    cols = [pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]
+    return out.select([*cols, "secret"] if hint else cols)
 
 
 # The common case first: an annotation with no nesting and no "->" ("3</etc/passwd>").
@@ -736,8 +757,11 @@ def parse_frames(
     strict: bool = False,
     chunk_lines: int = DEFAULT_CHUNK_LINES,
     state: ParseState | None = None,
+    redact: bool = False,
 ) -> Iterator[pl.DataFrame]:
-    """Parse one strace log; yield event frames of at most about ``chunk_lines`` rows."""
+    """Parse one strace log; yield event frames of at most about ``chunk_lines`` rows.
+    ``redact``: with their secrets replaced, as :func:`gotrace.redact.redact_frame` does
+    (faster than after: the compiled core marks the lines that may hold one)."""
     st = state or ParseState(strict=strict)
     if st.source is None and isinstance(source, (str, Path)):
         st.source = str(source)
@@ -747,7 +771,9 @@ def parse_frames(
         rec = _attach(rec)
         rec = _typed(rec, st)
         rec = _stitch(rec, st, final)
-        ev = _events(rec, st)
+        ev = _events(rec, st, hint=redact)
+        if redact:
+            ev = redact_frame(ev.drop("secret"), hint=ev["secret"])
         _check_strict(ev, st)
         yield ev
 
@@ -839,9 +865,10 @@ def parse_frame(
     *,
     strict: bool = False,
     state: ParseState | None = None,
+    redact: bool = False,
 ) -> pl.DataFrame:
-    """The events of one whole log in one frame."""
-    frames = list(parse_frames(source, strict=strict, state=state))
+    """The events of one whole log in one frame (``redact``: see :func:`parse_frames`)."""
+    frames = list(parse_frames(source, strict=strict, state=state, redact=redact))
     if not frames:
         return empty_frame()
     return pl.concat(frames, how="vertical")
