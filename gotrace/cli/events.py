@@ -140,5 +140,9 @@ def _write_parquet(frames: Iterator[pl.DataFrame], dest: Path) -> int:
             written[0] += frame.height
             yield frame
 
-    register_io_source(source, schema=EVENT_SCHEMA).sink_parquet(dest, compression="zstd")
+    # zstd's fastest level: a quarter less CPU than its default for the same size within
+    # 1% (5.15 MB for the 634k events of 1M lines; lz4 writes 2.4x as much)
+    register_io_source(source, schema=EVENT_SCHEMA).sink_parquet(
+        dest, compression="zstd", compression_level=1
+    )
     return written[0]
