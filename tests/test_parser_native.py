@@ -129,6 +129,17 @@ def test_the_core_places_the_common_forms() -> None:
         "12 1.000001 getpid() =5",
         "12 1.000001 getpid(",
         "",
+        # numbers the core reads itself (typed_columns), at the edges of what polars reads
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0x7fffffffffffffff <0.5>",
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0xffffffffffffffff <0.5>",
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0xFFff <0.5>",
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = -9223372036854775808 <0.5>",
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = 9223372036854775808 <0.5>",
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0x <0.5>",
+        "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0x-5 <0.5>",
+        "12 9999999999.999999 getpid() = 0012 <123456789.123456789>",
+        "12 1.000001 getpid() = 12 <12345678901234.1>",
+        "12 0.000000 getpid() = 12 <0>",
     ],
 )
 def test_single_lines_parse_the_same_both_ways(line: str, monkeypatch: pytest.MonkeyPatch) -> None:
