@@ -283,11 +283,12 @@ def _load(path: str | Path, *, strict: bool, redact: bool, meta: dict[str, Any] 
     p = Path(path)
     if str(path) == "-":
         st = strace_parser.ParseState(source="<stdin>", strict=strict)
-        frame = strace_parser.parse_frame("-", strict=strict, state=st)
+        frame = strace_parser.parse_frame("-", strict=strict, state=st, redact=redact)
         if st.lines == 0 or (frame.height and (frame["kind"] == "parse_error").all()):
             what = "empty input" if st.lines == 0 else "no line could be read as strace output"
             raise GotraceError(f"<stdin>: not a strace log ({what})")
-        return _finish(frame, {"source": "<stdin>", "clock": st.clock, **(meta or {})}, redact)
+        meta = {"source": "<stdin>", "clock": st.clock, **(meta or {})}
+        return _finish(frame, meta, redact, frame_redacted=redact)
     if p.is_dir():
         return _load_dir(p, strict=strict, redact=redact)
     if not p.exists():

@@ -170,6 +170,31 @@ def test_events_pid_filter_and_no_overwrite(tmp_path: Path):
     assert gotrace("events", str(DATA / "f_pid.strace"), "-o", str(out), "--force").returncode == 0
 
 
+SECRETS = (
+    '7 1700000000.000001 write(3<TCP:[127.0.0.1:1->127.0.0.1:2]>, "GET / HTTP/1.1\\r\\n'
+    'Proxy-Authorization: Basic czNjcmV0\\r\\n", 48) = 48 <0.000010>\n'
+    '7 1700000000.000002 execve("/usr/bin/git", ["git", "fetch", "https://bob:tok123@h/r"], '
+    '["NPM_TOKEN=npm_zzz"]) = 0 <0.000100>\n'
+    "7 1700000000.000003 getpid() = 7 <0.000001>\n"
+)
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_events_are_redacted_unless_asked_not_to(tmp_path: Path, source: str):
+    src = tmp_path / "s.strace"
+    src.write_text(SECRETS)
+    arg, stdin = (str(src), None) if source == "file" else ("-", SECRETS.encode())
+    for flags, kept in (([], False), (["--no-redact"], True)):
+        out = tmp_path / "x.jsonl"
+        r = gotrace("events", arg, "-o", str(out), "--force", *flags, stdin=stdin)
+        assert r.returncode == 0, r.stderr
+        text = out.read_text()
+        assert len(text.splitlines()) == 3
+        for secret in ("czNjcmV0", "tok123", "npm_zzz"):
+            assert (secret in text) is kept, (flags, secret)
+        assert ("[REDACTED]" in text) is not kept
+
+
 def test_ff_set_given_as_files_is_one_trace():
     files = sorted(str(p) for p in (DATA / "ff").glob("trace.*"))
     r = gotrace("analyze", "--json", *files)

@@ -58,6 +58,18 @@ def test_secrets_are_redacted_on_load_and_in_saved_files(tmp_path: Path):
     assert "hunter2" in " ".join(raw.frame["args"].to_list())
 
 
+def test_secrets_are_redacted_when_the_log_comes_on_stdin(monkeypatch) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SECRET_LOG.encode())))
+    t = gotrace.load("-")
+    text = " ".join(t.frame["args"].to_list())
+    for secret in ("dXNlcjpzM2NyZXQ=", "tok123", "ghp_zzz", "hunter2"):
+        assert secret not in text
+    assert t.meta["redacted"] is True and t.frame.height == 3
+
+
 def test_redact_helpers():
     assert redact_text("https://u:p@h/x") == f"https://{MASK}@h/x"
     assert redact_env({"NPM_TOKEN": "x", "GOPROXY": "https://a:b@p"}) == {
