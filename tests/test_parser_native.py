@@ -5,7 +5,8 @@ damaged the ways the fuzz test damages them, and on lines the core must hand bac
 
 The core is optional (it is built when a C compiler is there); without it these tests skip
 and the pure path is the only one. ``GOTRACE_PURE_PARSER=1`` makes a process use the pure
-path even when the core is built (the parser tests run both ways in CI like that)."""
+path even when the core is built; CI runs the other parser tests with the core only, so
+these comparisons are what holds the pure path to the same events."""
 
 from __future__ import annotations
 
