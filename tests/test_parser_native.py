@@ -11,6 +11,7 @@ these comparisons are what holds the pure path to the same events."""
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 from pathlib import Path
 
@@ -241,3 +242,55 @@ def test_every_log_is_redacted_while_parsing_as_after_it(monkeypatch: pytest.Mon
             assert_frame_equal(during, after, check_exact=True)
         keyword_rows += int(_keyword_rows(raw, list(TEXT_COLUMNS)).sum())
     assert keyword_rows > 100
+
+
+@needs_core
+@pytest.mark.parametrize(
+    "special", [b"", b"\r", b"\x1f", b"\xef\xbb\xbf"], ids=["plain", "cr", "us", "bom"]
+)
+def test_a_file_is_read_through_a_mapping_as_a_stream_would_be_read(
+    special: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regular file's blocks are ranges the core maps; it declines those holding what
+    split_lines treats specially (a CR, 0x1f, a byte-order mark), and when it cannot map
+    a file the range is read: every way, the events of the same bytes as a stream."""
+    lines = (DATA / "go_mod_download.strace").read_bytes().splitlines(keepends=True)
+    if special == b"\xef\xbb\xbf":
+        data = special + b"".join(lines)
+    else:
+        data = (
+            b"".join(lines[:500])
+            + lines[500].replace(b"\n", special + b"\n")
+            + b"".join(lines[501:])
+        )
+    log = tmp_path / "t.strace"
+    log.write_bytes(data)
+    ranges: list[tuple[int, int, int]] = []
+
+    class Counting:
+        @staticmethod
+        def classify(block: object, *args: object) -> object:
+            if isinstance(block, tuple):
+                ranges.append(block)
+            return _fastparse.classify(block, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sp, "native", Counting)
+    mapped = pl.concat(list(sp.parse_frames(log, chunk_lines=400))).drop("source")
+    # the blocks were ranges, end to end
+    assert len(ranges) > 3 and ranges[0][1] == 0
+    assert all(a[1] + a[2] == b[1] for a, b in itertools.pairwise(ranges))
+    assert ranges[-1][1] + ranges[-1][2] == len(data)
+    streamed = pl.concat(list(sp.parse_frames(io.BytesIO(data), chunk_lines=400))).drop("source")
+    assert_frame_equal(mapped, streamed, check_exact=True)
+    assert mapped.height > 1000
+
+    class Unmappable:
+        @staticmethod
+        def classify(block: object, *args: object) -> object:
+            if isinstance(block, tuple):
+                raise OSError(19, "No such device")
+            return _fastparse.classify(block, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sp, "native", Unmappable)
+    read = pl.concat(list(sp.parse_frames(log, chunk_lines=400))).drop("source")
+    assert_frame_equal(read, streamed, check_exact=True)

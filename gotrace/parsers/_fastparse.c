@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- Arrow C data interface */
 #define ARROW_FLAG_NULLABLE 2
@@ -129,6 +131,8 @@ static void big_free(void *p) {
 typedef struct {
     char *data;
     int64_t size;
+    void *map;           /* when data lies in a mapping of the log: the mapping */
+    size_t map_len;
     char *joined;        /* the second data buffer: arguments of pairs joined here */
     int64_t joined_size;
     void *zeros; /* the views and validity of the columns that are all null */
@@ -137,7 +141,8 @@ typedef struct {
 
 static void shared_decref(Shared *sh) {
     if (__atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        big_free(sh->data);
+        if (sh->map) munmap(sh->map, sh->map_len);
+        else big_free(sh->data);
         big_free(sh->joined);
         big_free(sh->zeros);
         free(sh);
@@ -1181,15 +1186,16 @@ static void secret_lines(const char *data, int64_t size, const int64_t *starts, 
 
 /* ---------------------------------------------------------------- classify() */
 PyDoc_STRVAR(classify_doc,
-"classify(block: bytes, first_line: int, merge: int = 0, keywords: tuple = None)\n"
-"    -> tuple | None\n\n"
-"Read a block of strace lines; return (capsules, lines, unplaced_lines, unplaced_texts,\n"
+"classify(block: bytes | tuple[int, int, int], first_line: int, merge: int = 0,\n"
+"         keywords: tuple = None) -> tuple | None\n\n"
+"Read a block of strace lines (bytes, or the (fd, offset, length) of a range of a\n"
+"regular file, mapped rather than copied); return (capsules, lines, unplaced_lines, unplaced_texts,\n"
 "n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
 "capsules), and the 1-based numbers and text of the lines left to the regexes. keywords:\n"
 "(lower-case bytes, offset of the byte to look for) pairs; a placed line that holds one\n"
 "(ASCII case-insensitively) has its secret column set. None when\n"
-"the block does not suit the compiled reader (an unplaced line is not UTF-8, or the block\n"
-"is too large).");
+"the block does not suit the compiled reader (an unplaced line is not UTF-8, it holds a\n"
+"CR, a 0x1f or a byte-order mark, or it is too large).");
 
 /* the reading itself, without the GIL: fills c, and the [start, end) offsets and line
  * numbers of the lines left unplaced (un, 3 per line), given each line's mark from
@@ -1228,19 +1234,38 @@ static int64_t place_lines(const char *copy, int64_t size, long long first_line,
     return n_un;
 }
 
+#define RELEASE_VIEW()                          \
+    do {                                        \
+        if (map_fd < 0) PyBuffer_Release(&view); \
+    } while (0)
+
 static PyObject *classify(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
     long long first_line;
     int merge = 0;
-    PyObject *kw_obj = NULL;
-    if (!PyArg_ParseTuple(args, "y*L|iO", &view, &first_line, &merge, &kw_obj)) return NULL;
+    PyObject *src, *kw_obj = NULL;
+    if (!PyArg_ParseTuple(args, "OL|iO", &src, &first_line, &merge, &kw_obj)) return NULL;
+    /* the block: bytes, or (fd, offset, length) of a regular file, read through a mapping of
+     * that range (no copy; the mapping goes with the block's last column) */
+    long long map_fd = -1, map_off = 0, map_size = 0;
+    if (PyTuple_Check(src)) {
+        if (!PyArg_ParseTuple(src, "LLL", &map_fd, &map_off, &map_size)) return NULL;
+        if (map_fd < 0 || map_off < 0 || map_size < 0) {
+            PyErr_SetString(PyExc_ValueError, "block: (fd, offset, length), none negative");
+            return NULL;
+        }
+        memset(&view, 0, sizeof(view));
+        view.len = (Py_ssize_t)map_size;
+    } else if (PyObject_GetBuffer(src, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
     /* the keywords (bytes objects: their buffers stay valid without the GIL) */
     Keyword kws[MAX_KEYWORDS];
     int n_kw = 0;
     if (kw_obj && kw_obj != Py_None) {
         if (!PyTuple_Check(kw_obj) || PyTuple_GET_SIZE(kw_obj) > MAX_KEYWORDS) {
-            PyBuffer_Release(&view);
+            RELEASE_VIEW();
             PyErr_SetString(PyExc_TypeError, "keywords: a tuple of (bytes, anchor) pairs");
             return NULL;
         }
@@ -1250,7 +1275,7 @@ static PyObject *classify(PyObject *self, PyObject *args) {
             int anchor;
             if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#i", &word, &len, &anchor) ||
                 len < 1 || len > 64 || anchor < 0 || anchor >= len) {
-                PyBuffer_Release(&view);
+                RELEASE_VIEW();
                 if (!PyErr_Occurred())
                     PyErr_SetString(PyExc_ValueError, "keywords: 1-64 bytes, anchor inside");
                 return NULL;
@@ -1260,12 +1285,12 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     }
     int64_t size = view.len;
     if (size >= INT32_MAX) {
-        PyBuffer_Release(&view);
+        RELEASE_VIEW();
         Py_RETURN_NONE;
     }
     Shared *sh = calloc(1, sizeof(Shared));
     if (!sh) {
-        PyBuffer_Release(&view);
+        RELEASE_VIEW();
         return PyErr_NoMemory();
     }
     sh->size = size;
@@ -1277,10 +1302,35 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     int64_t n_lines = 0, n_un = -1;
     PyObject *un_lines = NULL, *un_texts = NULL, *result = NULL;
 
+    int map_errno = 0, special = 0;
     Py_BEGIN_ALLOW_THREADS
-    sh->data = big_alloc((size_t)size, 0);
-    if (sh->data) {
-        memcpy(sh->data, view.buf, (size_t)size);
+    if (map_fd >= 0) {
+        long page = sysconf(_SC_PAGESIZE);
+        long long base = map_off - map_off % (page > 0 ? page : 4096);
+        sh->map_len = (size_t)(map_off - base + size);
+        int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+        flags |= MAP_POPULATE;
+#endif
+        void *m = sh->map_len ? mmap(NULL, sh->map_len, PROT_READ, flags, (int)map_fd, (off_t)base)
+                              : MAP_FAILED;
+        if (m == MAP_FAILED) {
+            map_errno = sh->map_len ? errno : EINVAL;
+            sh->map_len = 0;
+        } else {
+            sh->map = m;
+            sh->data = (char *)m + (map_off - base);
+        }
+    } else {
+        sh->data = big_alloc((size_t)size, 0);
+        if (sh->data) memcpy(sh->data, view.buf, (size_t)size);
+    }
+    /* split_lines treats these specially (a CR before a newline, the unit separator, a
+     * byte-order mark); the core splits at "\n" only: such a block is not for it */
+    if (sh->data && (memchr(sh->data, '\r', (size_t)size) || memchr(sh->data, 0x1f, (size_t)size) ||
+                     (size >= 3 && memcmp(sh->data, "\xef\xbb\xbf", 3) == 0)))
+        special = 1;
+    if (sh->data && !special) {
         for (const char *x = sh->data, *e = sh->data + size; x < e;) {
             const char *nl = memchr(x, '\n', (size_t)(e - x));
             n_lines++;
@@ -1316,7 +1366,17 @@ static PyObject *classify(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
+    RELEASE_VIEW();
+    if (map_errno) {
+        errno = map_errno;
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto done;
+    }
+    if (special) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        goto done;
+    }
     if (n_un < 0) {
         PyErr_NoMemory();
         goto done;

@@ -1,10 +1,19 @@
 """The compiled core of the strace parser (gotrace/parsers/_fastparse.c)."""
 
 def classify(
-    block: bytes, first_line: int, merge: int = 0, /
+    block: bytes | tuple[int, int, int],
+    first_line: int,
+    merge: int = 0,
+    keywords: tuple[tuple[bytes, int], ...] | None = None,
+    /,
 ) -> tuple[tuple[object, object], list[int], list[str], int] | None:
     """Place the common lines of a block: ((schema, array) Arrow capsules of their records,
     numbers of the lines left to the regexes, their text, lines in the block); ``None``
-    when the block does not suit the core. ``merge``: 1 merge the unfinished/resumed pairs
-    inside a block whose every line is placed (the clock is epoch seconds), 2 the same when
-    the block's first stamp says epoch seconds, 0 never."""
+    when the block does not suit the core (a CR, a 0x1f or a byte-order mark in it, or an
+    unplaced line that is not UTF-8). ``block``: bytes, or ``(fd, offset, length)`` of a
+    range of a regular file, which the core maps instead of copying (the mapping lives as
+    long as the columns that point into it). ``merge``: 1 merge the unfinished/resumed
+    pairs inside a block whose every line is placed (the clock is epoch seconds), 2 the same
+    when the block's first stamp says epoch seconds, 0 never. ``keywords``: (lower-case
+    word, offset of the byte to search for) pairs; the ``secret`` column marks the placed
+    lines that hold one, ASCII case-insensitively."""

@@ -59,7 +59,7 @@ def read_blocks(
         if buf:
             yield ("\n".join(buf) + "\n").encode("utf-8", "replace")
         return
-    block_size = max(1 << 16, chunk_lines * 160)
+    block_size = block_bytes(chunk_lines)
     while True:
         data = stream.read(block_size)
         if not data:
@@ -71,6 +71,12 @@ def read_blocks(
             more = stream.readline()
             data += more.encode("utf-8", "replace") if isinstance(more, str) else more
         yield data
+
+
+def block_bytes(chunk_lines: int) -> int:
+    """How many bytes a block of about ``chunk_lines`` lines is read in (at least 64 KB; it
+    then runs on to the end of its last line)."""
+    return max(1 << 16, chunk_lines * 160)
 
 
 def split_lines(block: bytes) -> pl.Series:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import mmap
 import os
 import queue
 import re
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,7 +52,7 @@ from gotrace.model.events import (
     empty_frame,
 )
 from gotrace.parsers import grammar as g
-from gotrace.parsers.base import DEFAULT_CHUNK_LINES, read_blocks, split_lines
+from gotrace.parsers.base import DEFAULT_CHUNK_LINES, block_bytes, read_blocks, split_lines
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
 from gotrace.redact import KEYWORDS, redact_frame
 
@@ -271,7 +273,41 @@ class _ArrowCapsules:
         return self.capsules
 
 
-def _records(block: bytes, first_line: int, merge: int = 0) -> tuple[pl.DataFrame, int]:
+@dataclass(slots=True)
+class _FileRange:
+    """A block of a regular file as a byte range: the compiled core maps it instead of the
+    block being read and copied (twice: into a bytes object, then into the core's buffer).
+    ``mm``: a mapping of the whole file, to find where blocks end and to read a range for
+    the regexes when the core declines it."""
+
+    fd: int
+    start: int
+    end: int
+    mm: mmap.mmap
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def read(self) -> bytes:
+        return self.mm[self.start : self.end]
+
+
+def _file_ranges(fh: IO[bytes], mm: mmap.mmap, chunk_lines: int) -> Iterator[_FileRange]:
+    """The blocks :func:`read_blocks` would read from ``fh`` (mapped whole as ``mm``), as
+    ranges."""
+    size, start, block = len(mm), 0, block_bytes(chunk_lines)
+    while start < size:
+        end = min(size, start + block)
+        if mm[end - 1] != 0x0A:  # the rest of the block's last line
+            nl = mm.find(b"\n", end)
+            end = size if nl < 0 else nl + 1
+        yield _FileRange(fh.fileno(), start, end, mm)
+        start = end
+
+
+def _records(
+    block: bytes | _FileRange, first_line: int, merge: int = 0
+) -> tuple[pl.DataFrame, int]:
     """The records of a block of lines and how many lines it holds: the compiled core
     places the common forms, the column-wide regexes read the rest (or the whole block,
     without the core or when it declines). Both ways give the same events.
@@ -280,11 +316,18 @@ def _records(block: bytes, first_line: int, merge: int = 0) -> tuple[pl.DataFram
     another clock). When the core places every line of a block and the clock is (or,
     from the block's first stamp, will be) epoch seconds, it also merges the pairs of
     halves inside the block, as _stitch would (see _fastparse.c)."""
-    if native is not None and not (
-        b"\r" in block or b"\x1f" in block or block.startswith(b"\xef\xbb\xbf")
-    ):
-        # (split_lines treats these bytes specially; the core splits at "\n" only)
-        got = native.classify(block, first_line, merge, _KEYWORD_ANCHORS)
+    if native is not None:
+        # (the core declines a block with a CR, a 0x1f or a byte-order mark in it, which
+        # split_lines treats specially)
+        if isinstance(block, _FileRange):
+            try:
+                got = native.classify(
+                    (block.fd, block.start, len(block)), first_line, merge, _KEYWORD_ANCHORS
+                )
+            except OSError:  # a file the core cannot map: read the range instead
+                got = native.classify(block.read(), first_line, merge, _KEYWORD_ANCHORS)
+        else:
+            got = native.classify(block, first_line, merge, _KEYWORD_ANCHORS)
         if got is not None:
             capsules, line_nos, texts, n = got
             placed = pl.Series(_ArrowCapsules(capsules)).struct.unnest()
@@ -299,7 +342,7 @@ def _records(block: bytes, first_line: int, merge: int = 0) -> tuple[pl.DataFram
                 if slow is not None:
                     placed = pl.concat([placed, slow], how="vertical_relaxed")
                 return placed, n
-    lines = split_lines(block)
+    lines = split_lines(block.read() if isinstance(block, _FileRange) else block)
     return _records_columnar(lines, first_line), len(lines)
 
 
@@ -783,14 +826,43 @@ def _record_chunks(
 ) -> Iterator[tuple[pl.DataFrame, int, bool]]:
     """The records of each block of the input, its number of lines, and whether it is the
     last block (``clock``: the state's clock when parsing starts)."""
-    blocks = read_blocks(source, chunk_lines)
-    pending = next(blocks, None)
+    with contextlib.ExitStack() as stack:
+        blocks: Iterator[bytes | _FileRange] = read_blocks(source, chunk_lines)
+        if native is not None and isinstance(source, (str, Path)) and str(source) != "-":
+            fh = stack.enter_context(open(source, "rb"))
+            st = os.fstat(fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size:
+                # (the ranges are read until the last block is parsed: the mapping and the
+                # file stay open until then; the core maps each range itself. A file cut
+                # shorter while it is read would kill the process with SIGBUS: a log is
+                # appended to, never truncated, by what writes it)
+                try:
+                    mm = mmap.mmap(fh.fileno(), st.st_size, access=mmap.ACCESS_READ)
+                except (OSError, ValueError):  # a file system without mappings: read it
+                    mm = None
+                if mm is not None:
+                    stack.enter_context(mm)
+                    blocks = _file_ranges(fh, mm, chunk_lines)
+        yield from _chunks_of(blocks, clock)
+
+
+def _chunks_of(
+    blocks: Iterator[bytes | _FileRange], clock: str | None
+) -> Iterator[tuple[pl.DataFrame, int, bool]]:
+    pending: bytes | _FileRange | None = next(blocks, None)
     first_line = 1
     while pending is not None:
         nxt = next(blocks, None)
         while nxt is not None and (k := _continued(nxt)):
             # what continues the block's last line goes with it (a dump, -k frames, the rest
             # of a call cut by the program's output)
+            if isinstance(pending, _FileRange) and isinstance(nxt, _FileRange):
+                pending.end += k  # (the next range starts where this one ends)
+                nxt.start += k
+                if not len(nxt):
+                    nxt = next(blocks, None)
+                continue
+            assert isinstance(pending, bytes) and isinstance(nxt, bytes)
             pending += nxt[:k]
             nxt = nxt[k:] if k < len(nxt) else next(blocks, None)
         # the clock as _add_times will read it (it is decided by the first block that
@@ -850,14 +922,19 @@ def _ahead(items: Iterator[_T]) -> Iterator[_T]:
 _CONTINUATION_START = re.compile(rb"(?: [|>*] | <unfinished \.\.\.>| <detached \.\.\.>| *\) +=)")
 
 
-def _continued(block: bytes) -> int:
+def _continued(block: bytes | _FileRange) -> int:
     """How many bytes at the start of a block are lines that continue the previous block's
     last line."""
-    at = 0
-    while at < len(block) and _CONTINUATION_START.match(block, at):
-        nl = block.find(b"\n", at)
-        at = len(block) if nl < 0 else nl + 1
-    return at
+    buf, start, end = (
+        (block.mm, block.start, block.end)
+        if isinstance(block, _FileRange)
+        else (block, 0, len(block))
+    )
+    at = start
+    while at < end and _CONTINUATION_START.match(buf, at, end):
+        nl = buf.find(b"\n", at, end)
+        at = end if nl < 0 else nl + 1
+    return at - start
 
 
 def parse_frame(
