@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import mmap
 import os
 import queue
 import re
@@ -277,31 +276,34 @@ class _ArrowCapsules:
 class _FileRange:
     """A block of a regular file as a byte range: the compiled core maps it instead of the
     block being read and copied (twice: into a bytes object, then into the core's buffer).
-    ``mm``: a mapping of the whole file, to find where blocks end and to read a range for
-    the regexes when the core declines it."""
+    What Python needs of it (where blocks end, a range for the regexes when the core
+    declines it) it reads with pread: a mapping of its own would fault in far more of the
+    file than it looks at (the kernel maps around each fault)."""
 
     fd: int
     start: int
     end: int
-    mm: mmap.mmap
 
     def __len__(self) -> int:
         return self.end - self.start
 
-    def read(self) -> bytes:
-        return self.mm[self.start : self.end]
+    def read(self, most: int | None = None) -> bytes:
+        n = len(self) if most is None else min(most, len(self))
+        return os.pread(self.fd, n, self.start)
 
 
-def _file_ranges(fh: IO[bytes], mm: mmap.mmap, chunk_lines: int) -> Iterator[_FileRange]:
-    """The blocks :func:`read_blocks` would read from ``fh`` (mapped whole as ``mm``), as
+def _file_ranges(fd: int, size: int, chunk_lines: int) -> Iterator[_FileRange]:
+    """The blocks :func:`read_blocks` would read from the file ``fd`` (``size`` bytes), as
     ranges."""
-    size, start, block = len(mm), 0, block_bytes(chunk_lines)
+    start, block = 0, block_bytes(chunk_lines)
     while start < size:
         end = min(size, start + block)
-        if mm[end - 1] != 0x0A:  # the rest of the block's last line
-            nl = mm.find(b"\n", end)
-            end = size if nl < 0 else nl + 1
-        yield _FileRange(fh.fileno(), start, end, mm)
+        while end < size and os.pread(fd, 1, end - 1) != b"\n":
+            # the rest of the block's last line
+            more = os.pread(fd, 1 << 16, end)
+            nl = more.find(b"\n")
+            end = min(size, end + (len(more) if nl < 0 else nl + 1))
+        yield _FileRange(fd, start, end)
         start = end
 
 
@@ -832,17 +834,10 @@ def _record_chunks(
             fh = stack.enter_context(open(source, "rb"))
             st = os.fstat(fh.fileno())
             if stat.S_ISREG(st.st_mode) and st.st_size:
-                # (the ranges are read until the last block is parsed: the mapping and the
-                # file stay open until then; the core maps each range itself. A file cut
+                # (the core maps each range itself, while the file is open. A file cut
                 # shorter while it is read would kill the process with SIGBUS: a log is
                 # appended to, never truncated, by what writes it)
-                try:
-                    mm = mmap.mmap(fh.fileno(), st.st_size, access=mmap.ACCESS_READ)
-                except (OSError, ValueError):  # a file system without mappings: read it
-                    mm = None
-                if mm is not None:
-                    stack.enter_context(mm)
-                    blocks = _file_ranges(fh, mm, chunk_lines)
+                blocks = _file_ranges(fh.fileno(), st.st_size, chunk_lines)
         yield from _chunks_of(blocks, clock)
 
 
@@ -925,16 +920,15 @@ _CONTINUATION_START = re.compile(rb"(?: [|>*] | <unfinished \.\.\.>| <detached \
 def _continued(block: bytes | _FileRange) -> int:
     """How many bytes at the start of a block are lines that continue the previous block's
     last line."""
-    buf, start, end = (
-        (block.mm, block.start, block.end)
-        if isinstance(block, _FileRange)
-        else (block, 0, len(block))
-    )
-    at = start
-    while at < end and _CONTINUATION_START.match(buf, at, end):
-        nl = buf.find(b"\n", at, end)
-        at = end if nl < 0 else nl + 1
-    return at - start
+    if isinstance(block, _FileRange):
+        head = block.read(1 << 16)
+        k = _continued(head)
+        return k if k < len(head) or len(head) == len(block) else _continued(block.read())
+    at = 0
+    while at < len(block) and _CONTINUATION_START.match(block, at):
+        nl = block.find(b"\n", at)
+        at = len(block) if nl < 0 else nl + 1
+    return at
 
 
 def parse_frame(
