@@ -44,12 +44,13 @@ def events(
     """Write the events of a trace as Parquet, CSV or JSON lines (columns: see the README)."""
     import polars as pl
 
-    from gotrace.cli.common import check_input, output_path
+    from gotrace.cli.common import check_input, freeze_imports, output_path
     from gotrace.errors import GotraceError, UsageError
     from gotrace.model.events import TraceParseError
     from gotrace.parsers import strace as sp
     from gotrace.redact import redact_frame
 
+    freeze_imports()
     check_input(file)
     dest = output_path(output, force=force)
     fmt = "jsonl" if dest is None else dest.suffix.lstrip(".").lower()
