@@ -294,3 +294,18 @@ def test_a_file_is_read_through_a_mapping_as_a_stream_would_be_read(
     monkeypatch.setattr(sp, "native", Unmappable)
     read = pl.concat(list(sp.parse_frames(log, chunk_lines=400))).drop("source")
     assert_frame_equal(read, streamed, check_exact=True)
+
+
+def test_the_ranges_of_a_file_end_at_its_lines_and_at_its_end(tmp_path: Path) -> None:
+    data = b"".join(b"%d 1700000000.000001 getpid() = %d\n" % (i, i) for i in range(20_000))
+    log = tmp_path / "t.strace"
+    log.write_bytes(data + b"7 1700000000.000002 getpid(")  # a last line without newline
+    size = log.stat().st_size
+    with open(log, "rb") as fh:
+        ranges = list(sp._file_ranges(fh.fileno(), size, 1))
+        assert ranges[0].start == 0 and ranges[-1].end == size
+        assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
+        assert all(r.read()[-1:] == b"\n" for r in ranges[:-1])
+        # a file that became shorter than its size said: the ranges stop at its end
+        cut = list(sp._file_ranges(fh.fileno(), size + 10**6, 1))
+        assert cut[-1].end == size and len(cut) == len(ranges)

@@ -301,8 +301,13 @@ def _file_ranges(fd: int, size: int, chunk_lines: int) -> Iterator[_FileRange]:
         while end < size and os.pread(fd, 1, end - 1) != b"\n":
             # the rest of the block's last line
             more = os.pread(fd, 1 << 16, end)
+            if not more:  # the file is shorter than it was: it ends where it ends now
+                size = end = min(end, os.fstat(fd).st_size)
+                break
             nl = more.find(b"\n")
             end = min(size, end + (len(more) if nl < 0 else nl + 1))
+        if end <= start:
+            return
         yield _FileRange(fd, start, end)
         start = end
 
