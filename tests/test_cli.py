@@ -179,11 +179,15 @@ SECRETS = (
 )
 
 
-@pytest.mark.parametrize("source", ["file", "stdin"])
+@pytest.mark.parametrize("source", ["file", "stdin", "saved"])
 def test_events_are_redacted_unless_asked_not_to(tmp_path: Path, source: str):
     src = tmp_path / "s.strace"
     src.write_text(SECRETS)
     arg, stdin = (str(src), None) if source == "file" else ("-", SECRETS.encode())
+    if source == "saved":  # events saved with their secrets, read back
+        arg = str(tmp_path / "raw.parquet")
+        assert gotrace("events", str(src), "-o", arg, "--no-redact").returncode == 0
+        stdin = None
     for flags, kept in (([], False), (["--no-redact"], True)):
         out = tmp_path / "x.jsonl"
         r = gotrace("events", arg, "-o", str(out), "--force", *flags, stdin=stdin)

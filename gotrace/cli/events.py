@@ -48,7 +48,6 @@ def events(
     from gotrace.errors import GotraceError, UsageError
     from gotrace.model.events import TraceParseError
     from gotrace.parsers import strace as sp
-    from gotrace.redact import redact_frame
 
     freeze_imports()
     check_input(file)
@@ -57,7 +56,7 @@ def events(
     if fmt not in ("parquet", "csv", "jsonl", "json"):
         raise UsageError(f"{output}: unknown output format (use .parquet, .csv or .jsonl)")
 
-    def keep(frame: pl.DataFrame, redacted: bool = False) -> pl.DataFrame:
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
         if pid:
             frame = frame.filter(pl.col("pid").is_in(pid))
         if syscall:
@@ -66,7 +65,7 @@ def events(
             frame = frame.filter(
                 pl.col("errno").is_not_null() & ~pl.col("errno").str.starts_with("ERESTART")
             )
-        return frame if no_redact or redacted else redact_frame(frame)
+        return frame
 
     p = Path(file)
     # gotrace run directories, saved .parquet events and dtruss logs are loaded whole;
@@ -78,10 +77,10 @@ def events(
         if saved or (file != "-" and not p.exists()):
             from gotrace.trace import load
 
-            frames = iter([keep(load(file, strict=strict, redact=False).frame)])
+            frames = iter([keep(load(file, strict=strict, redact=not no_redact).frame)])
         else:
             parsed = sp.parse_frames(file, strict=strict, redact=not no_redact)
-            frames = (keep(f, redacted=True) for f in parsed)
+            frames = (keep(f) for f in parsed)
         written = _write(frames, dest, fmt)
     except TraceParseError as exc:
         if dest is not None and dest.exists():
