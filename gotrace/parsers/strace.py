@@ -626,7 +626,10 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
     index (a gather), so the wide frame keeps its line order and is never re-sorted.
     """
     if st.carry is not None and st.carry.height:
-        rec = pl.concat([st.carry, rec], how="vertical_relaxed").sort("line")
+        # (the carried rows are from earlier blocks: in line order before this one's)
+        rec = pl.concat([st.carry, rec], how="vertical_relaxed")
+        if not rec["line"].is_sorted():
+            rec = rec.sort("line")
         st.carry = None
     n = rec.height
     # (the pairs the core merged stay in line among the halves: see _fastparse.c)
