@@ -165,6 +165,30 @@ def test_damaged_lines_parse_the_same_both_ways(
     assert_frame_equal(fast, pure, check_exact=True)
 
 
+@needs_core
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    ann=st.one_of(
+        st.text(alphabet="-<>a,:[]1 ", max_size=14),
+        st.sampled_from(["a->,b", "a<b->c>", "TCP:[1->2]", "/x<y<z>>", "a->b", "a-", "<a>", "a>"]),
+    ),
+    rest=st.sampled_from(["", ", 1", "x, 1", ">, 2", "->, 3"]),
+)
+def test_the_first_fd_reads_the_same_both_ways(
+    ann: str, rest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the core reads the annotation of a first fd argument the way the regex's first path
+    # does (nested <...>, "->" inside socket endpoints) or leaves the row to the regex
+    line = f"12 1.000001 read(3<{ann}>{rest}) = 0 <0.000001>"
+    text = f"12 1.000000 getpid() = 12 <0.000001>\n{line}\n12 1.000002 getpid() = 12\n"
+    fast, pure = both(text.encode(), 100_000, monkeypatch)
+    assert_frame_equal(fast, pure, check_exact=True)
+
+
 def test_the_next_block_is_read_ahead_and_errors_reach_the_reader(tmp_path: Path) -> None:
     # the blocks are read and classified in a thread, one ahead: what goes wrong there
     # (a file that cannot be read) is raised where the events are read

@@ -1073,10 +1073,24 @@ static int merge_pairs(Cols *c, Shared *sh) {
 }
 
 /* ---------------------------------------------------------------- the fd of the first argument
- * strace.py's _FD_ARG_SIMPLE, ^(-?\d+)<([^<>]*)>(?:,|$), on each row's final arguments (after
- * the merges above): fd_num and fd_ann, fd_known set. Rows where it does not match but the
- * arguments start with ^-?\d+< (a nested annotation, "->" in a socket) are left to the
- * regexes (fd_known unset), as are rows whose arguments _stitch changes later. */
+ * strace.py's _FD_ARG_SIMPLE, then (as _fd_columns, when that misses) its _FD_ARG,
+ * ^(-?\d+)<(ANNOTATION)>(?:,|$) with grammar.py's
+ * ANNOTATION = (?:->|[^<>]|<(?:->|[^<>])*>)*, on each row's final arguments (after the merges
+ * above): fd_num and fd_ann, fd_known set. The scan takes the path a backtracking (or
+ * leftmost-first) matcher tries first: "->" before a lone "-", one more repetition before
+ * stopping. When that path matches, it is the match the regex reports; when it does not
+ * (the regex might still match by backtracking: "3<a->,b"), the row is left to the regexes
+ * (fd_known unset), as are rows whose arguments _stitch changes later. */
+static inline int32_t annotation_run(const char *a, int32_t t, int32_t n) {
+    /* (?:->|[^<>])* from t, greedily: where it stops */
+    while (t < n) {
+        if (a[t] == '-' && t + 1 < n && a[t + 1] == '>') t += 2;
+        else if (a[t] != '<' && a[t] != '>') t++;
+        else break;
+    }
+    return t;
+}
+
 static void sub_view(uint8_t *dst, const uint8_t *src_view, const char *bytes, int32_t start,
                      int32_t len) {
     int32_t l;
@@ -1110,7 +1124,16 @@ static void fd_columns(Cols *c, const Shared *sh) {
             continue;
         }
         int32_t t0 = q + 1, t = t0;
+        /* first _FD_ARG_SIMPLE, ^(-?\d+)<([^<>]*)>(?:,|$), as _fd_columns does */
         while (t < n && a[t] != '<' && a[t] != '>') t++;
+        if (!(t < n && a[t] == '>' && (t + 1 == n || a[t + 1] == ',')))
+            for (t = t0;;) {
+                t = annotation_run(a, t, n);
+                if (t >= n || a[t] != '<') break;
+                int32_t u = annotation_run(a, t + 1, n); /* a nested <...> */
+                if (u >= n || a[u] != '>') break;        /* (the first path fails here) */
+                t = u + 1;
+            }
         if (t < n && a[t] == '>' && (t + 1 == n || a[t + 1] == ',')) {
             sub_view(c->views[C_FD_NUM] + 16 * i, av, a, 0, q);
             bit_put(c->valid[C_FD_NUM], i, 1);
