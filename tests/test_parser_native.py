@@ -25,6 +25,7 @@ from test_parser_fuzz import damaged
 
 from gotrace.parsers import strace as sp
 from gotrace.parsers.base import file_kind
+from gotrace.redact import KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,6 +231,38 @@ def test_the_core_marks_the_lines_that_hold_a_keyword(monkeypatch: pytest.Monkey
     rec, _ = sp._records(SECRETS.encode(), 1, 1)
     read = rec.filter(pl.col("name") == "read").row(0, named=True)
     assert (read["rk"], read["end_line"], read["secret"]) == ("call", 7, True)
+
+
+@needs_core
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    texts=st.lists(
+        st.lists(
+            st.one_of(
+                st.text(alphabet="aCcKkrRSsTtOoWwIiZz:/-_ey", max_size=20),
+                st.sampled_from(KEYWORDS).map(lambda w: w[:-1]),  # a keyword cut short
+                st.tuples(st.sampled_from(KEYWORDS), st.randoms()).map(
+                    lambda p: "".join(c.upper() if p[1].random() < 0.5 else c for c in p[0])
+                ),
+            ),
+            max_size=5,
+        ).map("".join),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_core_marks_exactly_the_lines_that_hold_a_keyword(texts: list[str]) -> None:
+    # keywords in any case, anywhere in a line (across the core's 16-byte steps, at the
+    # block's very end), cut short, or next to bytes of their pairs
+    lines = [f'12 1.{i:06d} write(1, "{t}", {len(t)}) = {len(t)}' for i, t in enumerate(texts)]
+    rec, n = sp._records("\n".join(lines).encode(), 1, 0)
+    assert n == rec.height == len(lines)
+    want = [any(k in line.lower() for k in KEYWORDS) for line in lines]
+    assert rec.sort("line")["secret"].to_list() == want
 
 
 @needs_core

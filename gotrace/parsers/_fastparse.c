@@ -1146,16 +1146,17 @@ static void fd_columns(Cols *c, const Shared *sh) {
 
 /* ---------------------------------------------------------------- lines that may hold a secret
  * The redaction's keywords (gotrace/redact.py's KEYWORDS, lower case, each with the offset
- * of its rarest byte: strace.py's _KEYWORD_ANCHORS) are looked for in the whole block at
- * once: memchr finds each anchor byte (both cases), the keyword is compared around it
- * (ASCII case-insensitively), and the line it lies in is marked. The mark is a superset
- * of what the keyword scan of the event columns finds: those columns are pieces of the
- * line. */
+ * of a pair of its bytes that is rare in strace's text: strace.py's _KEYWORD_ANCHORS) are
+ * looked for in the whole block at once: one pass, sixteen bytes at a time, finds where any
+ * of the pairs starts (both bytes folded to lower case by setting bit 0x20, which also folds
+ * a few other bytes together: a superset), each keyword of that pair is compared around it
+ * (ASCII case-insensitively), and the line it lies in is marked. The mark is a superset of
+ * what the keyword scan of the event columns finds: those columns are pieces of the line. */
 #define MAX_KEYWORDS 64
 typedef struct {
     const char *word; /* lower case */
     int32_t len;
-    int32_t anchor;
+    int32_t anchor; /* where the pair starts in word */
 } Keyword;
 
 static inline int lower_eq(const char *p, const char *word, int32_t len) {
@@ -1167,44 +1168,66 @@ static inline int lower_eq(const char *p, const char *word, int32_t len) {
     return 1;
 }
 
+typedef uint8_t v16 __attribute__((vector_size(16)));
+typedef uint64_t v2x64 __attribute__((vector_size(16)));
+
+/* the keywords that may start around a pair found at hit: mark the line of each one there */
+static void check_pair(const char *data, const char *end, const char *hit, const int64_t *starts,
+                       int64_t n_lines, const Keyword *kw, int n_kw, uint8_t *out) {
+    unsigned char a = (unsigned char)(hit[0] | 0x20), b = (unsigned char)(hit[1] | 0x20);
+    for (int k = 0; k < n_kw; k++) {
+        const Keyword *w = &kw[k];
+        if (((unsigned char)w->word[w->anchor] | 0x20) != a ||
+            ((unsigned char)w->word[w->anchor + 1] | 0x20) != b)
+            continue;
+        const char *at = hit - w->anchor;
+        if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
+        /* the line holding it: the last start <= at (a keyword has no newline) */
+        int64_t lo = 0, hi = n_lines - 1;
+        while (lo < hi) {
+            int64_t mid = (lo + hi + 1) / 2;
+            if (starts[mid] <= at - data) lo = mid;
+            else hi = mid - 1;
+        }
+        out[lo] = 1;
+        return;
+    }
+}
+
 static void secret_lines(const char *data, int64_t size, const int64_t *starts, int64_t n_lines,
                          const Keyword *kw, int n_kw, uint8_t *out) {
     const char *end = data + size;
-    uint8_t done[MAX_KEYWORDS] = {0};
+    /* the distinct pairs, folded, as vectors of sixteen copies */
+    v16 first[MAX_KEYWORDS], second[MAX_KEYWORDS];
+    int n_pairs = 0;
     for (int k = 0; k < n_kw; k++) {
-        if (done[k]) continue;
-        /* one search per anchor byte serves every keyword it anchors */
-        unsigned char a = (unsigned char)kw[k].word[kw[k].anchor];
-        int group[MAX_KEYWORDS], n_group = 0;
-        for (int j = k; j < n_kw; j++)
-            if ((unsigned char)kw[j].word[kw[j].anchor] == a) {
-                group[n_group++] = j;
-                done[j] = 1;
-            }
-        unsigned char cases[2] = {a, a};
-        if (a >= 'a' && a <= 'z') cases[1] = (unsigned char)(a - 32);
-        for (int v = 0; v < (cases[0] == cases[1] ? 1 : 2); v++) {
-            const char *x = data;
-            while (x < end && (x = memchr(x, cases[v], (size_t)(end - x))) != NULL) {
-                const char *hit = x++;
-                for (int g = 0; g < n_group; g++) {
-                    const Keyword *w = &kw[group[g]];
-                    const char *at = hit - w->anchor;
-                    if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len))
-                        continue;
-                    /* the line holding it: the last start <= at (a keyword has no newline) */
-                    int64_t lo = 0, hi = n_lines - 1;
-                    while (lo < hi) {
-                        int64_t mid = (lo + hi + 1) / 2;
-                        if (starts[mid] <= at - data) lo = mid;
-                        else hi = mid - 1;
-                    }
-                    out[lo] = 1;
-                    break;
-                }
-            }
+        uint8_t a = (uint8_t)(kw[k].word[kw[k].anchor] | 0x20);
+        uint8_t b = (uint8_t)(kw[k].word[kw[k].anchor + 1] | 0x20);
+        int seen = 0;
+        for (int j = 0; j < n_pairs && !seen; j++) seen = first[j][0] == a && second[j][0] == b;
+        if (seen) continue;
+        for (int i = 0; i < 16; i++) {
+            first[n_pairs][i] = a;
+            second[n_pairs][i] = b;
         }
+        n_pairs++;
     }
+    const v16 fold = {0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20,
+                      0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20};
+    int64_t i = 0;
+    for (; i + 17 <= size; i += 16) {
+        v16 x, y, m = {0};
+        memcpy(&x, data + i, 16);
+        memcpy(&y, data + i + 1, 16);
+        x |= fold;
+        y |= fold;
+        for (int j = 0; j < n_pairs; j++) m |= (v16)((x == first[j]) & (y == second[j]));
+        v2x64 any = (v2x64)m;
+        if (!(any[0] | any[1])) continue;
+        for (int q = 0; q < 16; q++)
+            if (m[q]) check_pair(data, end, data + i + q, starts, n_lines, kw, n_kw, out);
+    }
+    for (; i + 1 < size; i++) check_pair(data, end, data + i, starts, n_lines, kw, n_kw, out);
 }
 
 /* ---------------------------------------------------------------- classify() */
@@ -1215,8 +1238,8 @@ PyDoc_STRVAR(classify_doc,
 "regular file, mapped rather than copied); return (capsules, lines, unplaced_lines, unplaced_texts,\n"
 "n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
 "capsules), and the 1-based numbers and text of the lines left to the regexes. keywords:\n"
-"(lower-case bytes, offset of the byte to look for) pairs; a placed line that holds one\n"
-"(ASCII case-insensitively) has its secret column set. None when\n"
+"(lower-case bytes, offset of a pair of its bytes to look for) pairs; a placed line that\n"
+"holds one (ASCII case-insensitively) has its secret column set. None when\n"
 "the block does not suit the compiled reader (an unplaced line is not UTF-8, it holds a\n"
 "CR, a 0x1f or a byte-order mark, or it is too large).");
 
@@ -1297,10 +1320,10 @@ static PyObject *classify(PyObject *self, PyObject *args) {
             Py_ssize_t len;
             int anchor;
             if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#i", &word, &len, &anchor) ||
-                len < 1 || len > 64 || anchor < 0 || anchor >= len) {
+                len < 2 || len > 64 || anchor < 0 || anchor + 1 >= len) {
                 RELEASE_VIEW();
                 if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_ValueError, "keywords: 1-64 bytes, anchor inside");
+                    PyErr_SetString(PyExc_ValueError, "keywords: 2-64 bytes, pair inside");
                 return NULL;
             }
             kws[n_kw++] = (Keyword){word, (int32_t)len, (int32_t)anchor};

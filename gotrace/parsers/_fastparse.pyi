@@ -15,5 +15,5 @@ def classify(
     long as the columns that point into it). ``merge``: 1 merge the unfinished/resumed
     pairs inside a block whose every line is placed (the clock is epoch seconds), 2 the same
     when the block's first stamp says epoch seconds, 0 never. ``keywords``: (lower-case
-    word, offset of the byte to search for) pairs; the ``secret`` column marks the placed
+    word, offset of a pair of its bytes to search for) pairs; the ``secret`` column marks the placed
     lines that hold one, ASCII case-insensitively."""
