@@ -501,17 +501,26 @@ def _clock_of(rec: pl.DataFrame) -> str | None:
 
 def _add_times(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
     """Turn the leader's timestamp strings into seconds (``ts``, and ``res_ts`` of the pairs
-    the core merged); carries clock state across chunks."""
-    return _stamps(rec, st).with_columns(res_ts=pl.col("res_num").cast(pl.Float64))
-
-
-def _stamps(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
+    the core merged); carries clock state across chunks. Epoch stamps (the common clock)
+    need no state: _typed reads them with the other columns (see _epoch_times)."""
     if not rec["line"].is_sorted():
         rec = rec.sort("line")
     if st.clock is None:
         st.clock = _clock_of(rec)
     if st.clock == "epoch":
-        return rec.with_columns(ts=pl.col("num").cast(pl.Float64))
+        return rec
+    return _stamps(rec, st).with_columns(res_ts=pl.col("res_num").cast(pl.Float64))
+
+
+def _epoch_times(st: ParseState) -> dict[str, pl.Expr]:
+    """The time columns _add_times left to _typed (epoch stamps), else none."""
+    if st.clock != "epoch":
+        return {}
+    return {"ts": pl.col("num").cast(pl.Float64), "res_ts": pl.col("res_num").cast(pl.Float64)}
+
+
+def _stamps(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
+    """``ts`` from the stamps of a clock other than epoch seconds (records in line order)."""
     if st.clock == "relative":
         # -r: each stamp is the time since the previous line's; their sum is time since start.
         rel = pl.col("num").cast(pl.Float64).fill_null(0.0)
@@ -554,30 +563,8 @@ def _stamps(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
 
 
 def _typed(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
-    """Records with typed columns, a pid on every row, and the final field names."""
-    pid = pl.coalesce(pl.col("pid1"), pl.col("pid2")).cast(pl.Int64, strict=False)
-    comm = pl.coalesce("comm1", "comm2")
-    rec = rec.with_columns(pid=pid, comm=comm)
-    if st.file_pid is not None:
-        rec = rec.with_columns(pid=pl.col("pid").fill_null(st.file_pid))
-    elif rec["pid"].null_count():
-        main = _main_pid(rec, st)
-        if main is not None:
-            rec = rec.with_columns(pid=pl.col("pid").fill_null(main))
-    if not st.to_terminal:
-        st.to_terminal = bool(
-            rec["pid1"].is_not_null().any()
-            or (rec["rk"] == "output").any()
-            or rec["text"].str.starts_with("strace: Process ").any()
-        )
-    if st.to_terminal and (rec["rk"] == "error").any():
-        program = (pl.col("rk") == "error") & (pl.col("reason") == "not a strace line")
-        rec = rec.with_columns(rk=pl.when(program).then(pl.lit("output")).otherwise("rk"))
-    if (rec["rk"] == "output").any():
-        # what the program printed among strace's lines: whose output it was is not known
-        rec = rec.with_columns(
-            pid=pl.when(pl.col("rk") == "output").then(None).otherwise(pl.col("pid"))
-        )
+    """Records with typed columns, a pid on every row, and the final field names (one
+    with_columns and one look at the frame in the common case)."""
     ret = pl.col("ret")
     retval = (
         pl.when(ret.str.starts_with("0x"))
@@ -585,14 +572,40 @@ def _typed(rec: pl.DataFrame, st: ParseState) -> pl.DataFrame:
         .otherwise(ret.str.to_integer(strict=False))
     )
     dur = pl.col("dur")
-    return rec.with_columns(
+    rec = rec.with_columns(
+        pid=pl.coalesce(pl.col("pid1"), pl.col("pid2")).cast(pl.Int64, strict=False),
+        comm=pl.coalesce("comm1", "comm2"),
         retval=retval,
         duration=dur.cast(pl.Float64, strict=False),
         unavailable=dur.is_in(["unavailable", "detached ..."]),
         status=pl.col("status").cast(pl.Int64, strict=False),
         former_pid=pl.col("former").cast(pl.Int64, strict=False),
         nr=pl.col("nr").cast(pl.Int64, strict=False),
+        **_epoch_times(st),
     )
+    rk = pl.col("rk")
+    seen = rec.select(
+        no_pid=pl.col("pid").null_count() > 0,
+        prefixed=pl.col("pid1").is_not_null().any(),
+        output=(rk == "output").any(),
+        attached=pl.col("text").str.starts_with("strace: Process ").any(),
+        error=(rk == "error").any(),
+    ).row(0, named=True)
+    if seen["no_pid"]:
+        main = st.file_pid if st.file_pid is not None else _main_pid(rec, st)
+        if main is not None:
+            rec = rec.with_columns(pid=pl.col("pid").fill_null(main))
+    if not st.to_terminal:
+        st.to_terminal = bool(seen["prefixed"] or seen["output"] or seen["attached"])
+    output = bool(seen["output"])
+    if st.to_terminal and seen["error"]:
+        program = (rk == "error") & (pl.col("reason") == "not a strace line")
+        rec = rec.with_columns(rk=pl.when(program).then(pl.lit("output")).otherwise(rk))
+        output = output or bool((rec["rk"] == "output").any())
+    if output:
+        # what the program printed among strace's lines: whose output it was is not known
+        rec = rec.with_columns(pid=pl.when(rk == "output").then(None).otherwise(pl.col("pid")))
+    return rec
 
 
 #: calls whose return value is the caller's own pid (set_tid_address: its tid, which is the
@@ -635,24 +648,26 @@ def _main_pid(rec: pl.DataFrame, st: ParseState) -> int | None:
 def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
     """Merge each ``<unfinished ...>`` with the ``<... resumed>`` of the same pid.
 
-    Only the small key columns are sorted by pid; the pairs are then joined by row
-    index (a gather), so the wide frame keeps its line order and is never re-sorted.
-    """
-    if st.carry is not None and st.carry.height:
-        # (the carried rows are from earlier blocks: in line order before this one's)
-        rec = pl.concat([st.carry, rec], how="vertical_relaxed")
-        if not rec["line"].is_sorted():
-            rec = rec.sort("line")
-        st.carry = None
-    n = rec.height
+    The calls still open at the end of the last block (``st.carry``, a few rows) come first,
+    then this block's rows, in line order. Only the small key columns are sorted by pid;
+    the pairs are then merged by row index (the head row takes the tail's return, the tail
+    row goes), so the wide frame keeps its line order, is never re-sorted, and is not
+    joined to the carried rows: the few rows that go are cut out (see _without)."""
+    carry = st.carry if st.carry is not None and st.carry.height else None
+    st.carry = None
+    c = carry.height if carry is not None else 0
+
+    def keys(df: pl.DataFrame, offset: int) -> pl.DataFrame:
+        return df.select(
+            (pl.int_range(pl.len(), dtype=pl.UInt32) + offset).alias("_i"),
+            "pid", "rk", "name", "never", "paired",
+        )  # fmt: skip
+
     # (the pairs the core merged stay in line among the halves: see _fastparse.c)
-    halves = (
-        rec.select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "pid", "rk", "name", "never"
-        )
-        .filter(pl.col("rk").is_in(["unfinished", "resumed"]) | rec["paired"].fill_null(False))
-        .sort("pid", maintain_order=True)  # by pid, then line
-    )
+    both = keys(rec, c) if carry is None else pl.concat([keys(carry, 0), keys(rec, c)])
+    halves = both.filter(
+        pl.col("rk").is_in(["unfinished", "resumed"]) | pl.col("paired").fill_null(False)
+    ).sort("pid", maintain_order=True)  # by pid, then line
     heads = halves.with_columns(
         n_i=pl.col("_i").shift(-1),
         n_rk=pl.col("rk").shift(-1),
@@ -669,42 +684,94 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
             | pl.col("n_name").is_null()
         )
     )
-    keep: pl.Series | None = None
+    tails = heads["n_i"] - c  # (a tail is a resumed half: never a carried row)
     if heads.height:
-        # the pairs are merged by row index: the head row takes the tail's return, the
-        # tail row goes; the frame keeps its line order and is never re-sorted
-        hi, ti = heads["_i"], heads["n_i"]
-        taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
-        joined = ["args", "data", "stack", "secret"]
-        head = rec.select(joined)[hi]
-        tail = rec.select([*taken, *joined, "line", "ts"])[ti]
-        merged = {c: tail[c] for c in taken}
-        merged["rk"] = pl.repeat("call", len(hi), eager=True, dtype=pl.String)
-        merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
-        # -e read=/write= dump the buffer when the call returns, after the resumed half
-        for c in ("data", "stack"):
-            merged[c] = head[c].fill_null(tail[c])
-        # (strace cuts a call between two arguments: no keyword spans the cut)
-        merged["secret"] = head["secret"] | tail["secret"]
-        merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
-        merged["fd_known"] = pl.repeat(False, len(hi), eager=True)  # the arguments changed
-        rec = rec.with_columns([rec[c].scatter(hi, v) for c, v in merged.items()])
-        keep = pl.repeat(True, n, eager=True).scatter(ti, False)
+        in_carry = heads["_i"] < c
+        if carry is not None and in_carry.any():
+            carry = _merge_pairs(carry, heads["_i"].filter(in_carry), rec, tails.filter(in_carry))
+        if not in_carry.all():
+            rec = _merge_pairs(rec, heads["_i"].filter(~in_carry) - c, rec, tails.filter(~in_carry))
+    gone = tails
     if not final:
-        # An unfinished call may be resumed in the next chunk: hold it back.
-        is_open = (rec["rk"] == "unfinished") & ~rec["never"].fill_null(False)
-        if keep is not None:
-            is_open = is_open & keep
-        st.carry = rec[is_open.arg_true()]
-        keep = ~is_open if keep is None else keep & ~is_open
-    return rec if keep is None else rec.filter(keep)
+        # An unfinished call may be resumed in the next block: hold it back.
+        def still_open(df: pl.DataFrame) -> pl.Series:
+            return ((df["rk"] == "unfinished") & ~df["never"].fill_null(False)).arg_true()
+
+        rec_open = still_open(rec)
+        held = [rec[rec_open]]
+        if carry is not None:
+            carry_open = still_open(carry)
+            held.insert(0, carry[carry_open])
+            carry = _without(carry, carry_open)
+        st.carry = pl.concat(held, how="vertical_relaxed") if len(held) > 1 else held[0]
+        gone = pl.concat([gone, rec_open.cast(gone.dtype)])
+    rec = _without(rec, gone)
+    return rec if carry is None else pl.concat([carry, rec], how="vertical_relaxed")
+
+
+def _merge_pairs(
+    heads: pl.DataFrame, hi: pl.Series, tails: pl.DataFrame, ti: pl.Series
+) -> pl.DataFrame:
+    """``heads`` with its rows ``hi`` merged with the rows ``ti`` of ``tails`` (their
+    resumed halves): the call's arguments joined, the return taken from the tail."""
+    taken = ["ret", "target", "errno", "errmsg", "extra", "retval", "duration", "unavailable"]
+    joined = ["args", "data", "stack", "secret"]
+    head = heads.select(joined)[hi]
+    tail = tails.select([*taken, *joined, "line", "ts"])[ti]
+    merged = {c: tail[c] for c in taken}
+    merged["rk"] = pl.repeat("call", len(hi), eager=True, dtype=pl.String)
+    merged["args"] = head["args"].fill_null("") + tail["args"].fill_null("")
+    # -e read=/write= dump the buffer when the call returns, after the resumed half
+    for c in ("data", "stack"):
+        merged[c] = head[c].fill_null(tail[c])
+    # (strace cuts a call between two arguments: no keyword spans the cut)
+    merged["secret"] = head["secret"] | tail["secret"]
+    merged["end_line"], merged["res_ts"] = tail["line"], tail["ts"]
+    # the arguments changed: their fd is read here, for these rows only (were it left to
+    # _events, the fd columns would be rebuilt whole, and the frame with them)
+    fd, fd_target = _fd_columns(merged["args"])
+    merged["fd_num"], merged["fd_ann"] = fd.cast(pl.String), fd_target
+    merged["fd_known"] = pl.repeat(True, len(hi), eager=True)
+    return heads.with_columns([heads[c].scatter(hi, v) for c, v in merged.items()])
+
+
+#: up to how many rows _without cuts out of a frame by slicing it (more: a filter)
+_FEW_ROWS = 64
+
+
+def _without(df: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """``df`` without the rows at the indices ``rows``. A few rows are cut out by slicing
+    around them: the slices share the frame's buffers (a filter copies every column)."""
+    if not len(rows):
+        return df
+    if len(rows) > _FEW_ROWS:
+        keep = pl.repeat(True, df.height, eager=True).scatter(rows, False)
+        return df.filter(keep)
+    pieces, at = [], 0
+    for r in sorted(set(rows.to_list())):
+        if r > at:
+            pieces.append(df.slice(at, r - at))
+        at = r + 1
+    if at < df.height:
+        pieces.append(df.slice(at))
+    return pl.concat(pieces) if pieces else df.clear()
 
 
 def _events(rec: pl.DataFrame, st: ParseState, hint: bool = False) -> pl.DataFrame:
     """Stitched records -> the events frame (EVENT_SCHEMA; with ``hint`` the records'
-    ``secret`` column too, last)."""
+    ``secret`` column too, last), in one select."""
     if "end_line" not in rec.columns:
         rec = rec.with_columns(end_line=pl.lit(None, pl.Int64), res_ts=pl.lit(None, pl.Float64))
+    # the core found the fd of the rows whose arguments it saw whole (fd_known)
+    known = rec["fd_known"].fill_null(False)
+    fd = pl.col("fd_num").cast(pl.Int64, strict=False)
+    fd_target = pl.col("fd_ann")
+    if not known.all():
+        idx = (~known).arg_true()
+        f, t = _fd_columns(rec["args"].gather(idx))
+        fd_num = rec["fd_num"].cast(pl.Int64, strict=False).scatter(idx, f)
+        rec = rec.with_columns(_fd=fd_num, _fd_target=rec["fd_ann"].scatter(idx, t))
+        fd, fd_target = pl.col("_fd"), pl.col("_fd_target")
     rk = pl.col("rk")
     kind = (
         pl.when(rk.is_in(["call", "unfinished", "resumed"]))
@@ -722,34 +789,30 @@ def _events(rec: pl.DataFrame, st: ParseState, hint: bool = False) -> pl.DataFra
     ) & rk.is_in(["call", "unfinished", "resumed"])
     # -T gives the duration; without it, a stitched pair still has its resumed line's stamp.
     duration = pl.coalesce(pl.col("duration"), pl.col("res_ts") - pl.col("ts"))
-    rec = rec.with_columns(kind=kind, in_flight=in_flight, duration=duration)
-    end_ts = pl.when(pl.col("duration").is_not_null()).then(pl.col("ts") + pl.col("duration"))
-    out = rec.with_columns(
-        end_ts=end_ts.otherwise(None),
+    computed = {
+        "kind": kind,
+        "in_flight": in_flight,
+        "duration": duration,
+        "end_ts": pl.when(duration.is_not_null()).then(pl.col("ts") + duration),
         # A resumed half seen without its start (attached mid-call): its stamp is the return.
-        ts=pl.when((rk == "resumed") & pl.col("duration").is_not_null())
-        .then(pl.col("ts") - pl.col("duration"))
+        "ts": pl.when((rk == "resumed") & duration.is_not_null())
+        .then(pl.col("ts") - duration)
         .otherwise(pl.col("ts")),
-        source=pl.lit(st.source, pl.String),
-        errmsg=pl.when(rk == "error").then(pl.col("reason")).otherwise(pl.col("errmsg")),
-        info=pl.col("info"),
-        core_dumped=pl.when(rk == "kill").then(pl.col("core")),
-        stopped=pl.when(rk == "signal").then(pl.col("stopped")),
-    )
-    # the core found the fd of the rows whose arguments it saw whole (fd_known)
-    known = out["fd_known"].fill_null(False)
-    fd = out["fd_num"].cast(pl.Int64, strict=False).alias("fd")
-    fd_target = out["fd_ann"].alias("fd_target")
-    if not known.all():
-        idx = (~known).arg_true()
-        f, t = _fd_columns(out["args"].gather(idx))
-        fd, fd_target = fd.scatter(idx, f), fd_target.scatter(idx, t)
-    out = out.with_columns(fd=fd, fd_target=fd_target)
-    if bool((out["rk"] == "blank").any()):
-        out = out.filter(pl.col("rk") != "blank")
-    out = out.rename({"name": "syscall", "target": "ret_target", "sig": "signal"})
-    cols = [pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]
-    return out.select([*cols, "secret"] if hint else cols)
+        "source": pl.lit(st.source, pl.String),
+        "errmsg": pl.when(rk == "error").then(pl.col("reason")).otherwise(pl.col("errmsg")),
+        "core_dumped": pl.when(rk == "kill").then(pl.col("core")),
+        "stopped": pl.when(rk == "signal").then(pl.col("stopped")),
+        "fd": fd,
+        "fd_target": fd_target,
+        "syscall": pl.col("name"),
+        "ret_target": pl.col("target"),
+        "signal": pl.col("sig"),
+    }
+    cols = [computed.get(c, pl.col(c)).cast(t).alias(c) for c, t in EVENT_SCHEMA.items()]
+    out = rec.select([*cols, "secret"] if hint else cols)
+    if bool((rec["rk"] == "blank").any()):
+        out = out.filter(pl.col("kind") != "blank")
+    return out
 
 
 # The common case first: an annotation with no nesting and no "->" ("3</etc/passwd>").
@@ -788,7 +851,10 @@ def _attach(rec: pl.DataFrame) -> pl.DataFrame:
     the stitched call by :func:`_stitch`."""
     cont = pl.col("rk").is_in(_CONTINUED)
     if not bool(rec["rk"].is_in(_CONTINUED).any()):
-        return rec.with_columns(stack=pl.lit(None, pl.String), data=pl.lit(None, pl.String))
+        # (as columns of their own, not literals: rows cut out later (_without) leave a
+        # frame in pieces, and a literal column would not be cut into the same pieces)
+        none = pl.repeat(None, rec.height, dtype=pl.String, eager=True)
+        return rec.with_columns(stack=none, data=none)
     owner = (
         pl.when(~cont & (pl.col("rk") != "output")).then(pl.col("line")).otherwise(None)
     ).forward_fill()
@@ -963,7 +1029,9 @@ def parse_frame(
     frames = list(parse_frames(source, strict=strict, state=state, redact=redact))
     if not frames:
         return empty_frame()
-    return pl.concat(frames, how="vertical")
+    whole = pl.concat(frames, how="vertical")
+    # (a block's frame is in a few pieces where rows were cut out of it: see _without)
+    return whole.rechunk() if whole.n_chunks() > len(frames) else whole
 
 
 def parse_text(text: str, *, strict: bool = False) -> pl.DataFrame:
