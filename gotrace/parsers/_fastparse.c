@@ -1031,23 +1031,18 @@ static int merge_pairs(Cols *c, Shared *sh) {
         merged++;
     }
     if (merged) {
-        /* drop the tails, one column at a time (each array read and written in order) */
-        int64_t j = 0;
-        for (int64_t k = 0; k < n; k++) {
-            if (gone[k]) continue;
-            c->line[j] = c->line[k];
-            c->end_line[j] = c->end_line[k];
-            j++;
+        /* drop the tails, one column at a time (each array read and written in order): the
+         * rows kept, src[j] >= j, are gathered forwards in place */
+        int64_t m = 0, *src = (int64_t *)keys; /* (keys has room: cap >= 2n) */
+        for (int64_t k = 0; k < n; k++)
+            if (!gone[k]) src[m++] = k;
+        for (int64_t j = 0; j < m; j++) {
+            c->line[j] = c->line[src[j]];
+            c->end_line[j] = c->end_line[src[j]];
         }
         for (size_t q = 0; q < sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]); q++) {
-            int col = ROW_VIEWS[q];
-            uint8_t *v = c->views[col];
-            j = 0;
-            for (int64_t k = 0; k < n; k++) {
-                if (gone[k]) continue;
-                if (j != k) memcpy(v + 16 * j, v + 16 * k, 16);
-                j++;
-            }
+            uint8_t *v = c->views[ROW_VIEWS[q]];
+            for (int64_t j = 0; j < m; j++) memcpy(v + 16 * j, v + 16 * src[j], 16);
         }
         uint8_t *bitmaps[sizeof(ROW_VIEWS) / sizeof(ROW_VIEWS[0]) + N_BOOL_USED + 1];
         size_t nb = 0;
@@ -1057,14 +1052,25 @@ static int merge_pairs(Cols *c, Shared *sh) {
         bitmaps[nb++] = c->end_valid;
         for (size_t q = 0; q < nb; q++) {
             uint8_t *b = bitmaps[q];
-            j = 0;
-            for (int64_t k = 0; k < n; k++) {
-                if (gone[k]) continue;
-                if (j != k) bit_put(b, j, bit_get(b, k));
-                j++;
+            /* a bitmap all zeros or all ones over the n rows stays as it is */
+            int zeros = 1, ones = 1;
+            for (int64_t i = 0; i < n / 8 && (zeros || ones); i++) {
+                zeros &= b[i] == 0;
+                ones &= b[i] == 0xff;
+            }
+            for (int64_t i = n / 8 * 8; i < n; i++) {
+                zeros &= !bit_get(b, i);
+                ones &= bit_get(b, i);
+            }
+            if (zeros || ones) continue;
+            for (int64_t j0 = 0; j0 < m; j0 += 8) {
+                uint8_t byte = 0;
+                for (int64_t i = 0; i < 8 && j0 + i < m; i++)
+                    byte |= (uint8_t)(bit_get(b, src[j0 + i]) << i);
+                b[j0 >> 3] = byte;
             }
         }
-        c->n = j;
+        c->n = m;
     }
     big_free(keys);
     big_free(last);
@@ -1081,6 +1087,27 @@ static int merge_pairs(Cols *c, Shared *sh) {
  * stopping. When that path matches, it is the match the regex reports; when it does not
  * (the regex might still match by backtracking: "3<a->,b"), the row is left to the regexes
  * (fd_known unset), as are rows whose arguments _stitch changes later. */
+/* sixteen bytes at a time (GCC's and clang's vector extensions: SSE2 on x86-64, NEON) */
+typedef uint8_t v16 __attribute__((vector_size(16)));
+typedef uint64_t v2x64 __attribute__((vector_size(16)));
+
+/* the first '<' or '>' in a[t, n), or n */
+static inline int32_t find_angle(const char *a, int32_t t, int32_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const v16 lt = {'<', '<', '<', '<', '<', '<', '<', '<', '<', '<', '<', '<', '<', '<', '<', '<'};
+    const v16 gt = {'>', '>', '>', '>', '>', '>', '>', '>', '>', '>', '>', '>', '>', '>', '>', '>'};
+    for (; t + 16 <= n; t += 16) {
+        v16 x;
+        memcpy(&x, a + t, 16);
+        v2x64 m = (v2x64)((x == lt) | (x == gt));
+        if (m[0]) return t + __builtin_ctzll(m[0]) / 8;
+        if (m[1]) return t + 8 + __builtin_ctzll(m[1]) / 8;
+    }
+#endif
+    while (t < n && a[t] != '<' && a[t] != '>') t++;
+    return t;
+}
+
 static inline int32_t annotation_run(const char *a, int32_t t, int32_t n) {
     /* (?:->|[^<>])* from t, greedily: where it stops */
     while (t < n) {
@@ -1125,7 +1152,7 @@ static void fd_columns(Cols *c, const Shared *sh) {
         }
         int32_t t0 = q + 1, t = t0;
         /* first _FD_ARG_SIMPLE, ^(-?\d+)<([^<>]*)>(?:,|$), as _fd_columns does */
-        while (t < n && a[t] != '<' && a[t] != '>') t++;
+        t = find_angle(a, t, n);
         if (!(t < n && a[t] == '>' && (t + 1 == n || a[t + 1] == ',')))
             for (t = t0;;) {
                 t = annotation_run(a, t, n);
@@ -1145,18 +1172,20 @@ static void fd_columns(Cols *c, const Shared *sh) {
 }
 
 /* ---------------------------------------------------------------- lines that may hold a secret
- * The redaction's keywords (gotrace/redact.py's KEYWORDS, lower case, each with the offset
- * of a pair of its bytes that is rare in strace's text: strace.py's _KEYWORD_ANCHORS) are
- * looked for in the whole block at once: one pass, sixteen bytes at a time, finds where any
- * of the pairs starts (both bytes folded to lower case by setting bit 0x20, which also folds
- * a few other bytes together: a superset), each keyword of that pair is compared around it
- * (ASCII case-insensitively), and the line it lies in is marked. The mark is a superset of
- * what the keyword scan of the event columns finds: those columns are pieces of the line. */
+ * The redaction's keywords (gotrace/redact.py's KEYWORDS, lower case, each with an anchor:
+ * one of its bytes, or two neighbouring ones, that are rare in strace's text: strace.py's
+ * _KEYWORD_ANCHORS) are looked for in the whole block at once: one pass, sixteen bytes at
+ * a time, finds where any anchor starts (bytes folded to lower case by setting bit 0x20,
+ * which also folds a few other bytes together: a superset), each keyword of that anchor is
+ * compared around it (ASCII case-insensitively), and the line it lies in is marked. The
+ * mark is a superset of what the keyword scan of the event columns finds: those columns
+ * are pieces of the line. */
 #define MAX_KEYWORDS 64
 typedef struct {
     const char *word; /* lower case */
     int32_t len;
-    int32_t anchor; /* where the pair starts in word */
+    int32_t anchor; /* where the anchor starts in word */
+    int32_t anchor_len; /* 1 or 2 */
 } Keyword;
 
 static inline int lower_eq(const char *p, const char *word, int32_t len) {
@@ -1168,18 +1197,16 @@ static inline int lower_eq(const char *p, const char *word, int32_t len) {
     return 1;
 }
 
-typedef uint8_t v16 __attribute__((vector_size(16)));
-typedef uint64_t v2x64 __attribute__((vector_size(16)));
-
-/* the keywords that may start around a pair found at hit: mark the line of each one there */
-static void check_pair(const char *data, const char *end, const char *hit, const int64_t *starts,
-                       int64_t n_lines, const Keyword *kw, int n_kw, uint8_t *out) {
-    unsigned char a = (unsigned char)(hit[0] | 0x20), b = (unsigned char)(hit[1] | 0x20);
+/* the keywords whose anchor may start at hit: mark the line of each one found there */
+static void check_anchor(const char *data, const char *end, const char *hit,
+                         const int64_t *starts, int64_t n_lines, const Keyword *kw, int n_kw,
+                         uint8_t *out) {
+    unsigned char a = (unsigned char)(hit[0] | 0x20);
+    unsigned char b = hit + 1 < end ? (unsigned char)(hit[1] | 0x20) : 0;
     for (int k = 0; k < n_kw; k++) {
         const Keyword *w = &kw[k];
-        if (((unsigned char)w->word[w->anchor] | 0x20) != a ||
-            ((unsigned char)w->word[w->anchor + 1] | 0x20) != b)
-            continue;
+        if (((unsigned char)w->word[w->anchor] | 0x20) != a) continue;
+        if (w->anchor_len == 2 && ((unsigned char)w->word[w->anchor + 1] | 0x20) != b) continue;
         const char *at = hit - w->anchor;
         if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
         /* the line holding it: the last start <= at (a keyword has no newline) */
@@ -1197,13 +1224,21 @@ static void check_pair(const char *data, const char *end, const char *hit, const
 static void secret_lines(const char *data, int64_t size, const int64_t *starts, int64_t n_lines,
                          const Keyword *kw, int n_kw, uint8_t *out) {
     const char *end = data + size;
-    /* the distinct pairs, folded, as vectors of sixteen copies */
-    v16 first[MAX_KEYWORDS], second[MAX_KEYWORDS];
-    int n_pairs = 0;
+    /* the distinct anchors, folded, as vectors of sixteen copies: single bytes, pairs */
+    v16 single[MAX_KEYWORDS], first[MAX_KEYWORDS], second[MAX_KEYWORDS];
+    int n_single = 0, n_pairs = 0;
     for (int k = 0; k < n_kw; k++) {
         uint8_t a = (uint8_t)(kw[k].word[kw[k].anchor] | 0x20);
-        uint8_t b = (uint8_t)(kw[k].word[kw[k].anchor + 1] | 0x20);
         int seen = 0;
+        if (kw[k].anchor_len == 1) {
+            for (int j = 0; j < n_single && !seen; j++) seen = single[j][0] == a;
+            if (!seen) {
+                for (int i = 0; i < 16; i++) single[n_single][i] = a;
+                n_single++;
+            }
+            continue;
+        }
+        uint8_t b = (uint8_t)(kw[k].word[kw[k].anchor + 1] | 0x20);
         for (int j = 0; j < n_pairs && !seen; j++) seen = first[j][0] == a && second[j][0] == b;
         if (seen) continue;
         for (int i = 0; i < 16; i++) {
@@ -1221,13 +1256,14 @@ static void secret_lines(const char *data, int64_t size, const int64_t *starts, 
         memcpy(&y, data + i + 1, 16);
         x |= fold;
         y |= fold;
+        for (int j = 0; j < n_single; j++) m |= (v16)(x == single[j]);
         for (int j = 0; j < n_pairs; j++) m |= (v16)((x == first[j]) & (y == second[j]));
         v2x64 any = (v2x64)m;
         if (!(any[0] | any[1])) continue;
         for (int q = 0; q < 16; q++)
-            if (m[q]) check_pair(data, end, data + i + q, starts, n_lines, kw, n_kw, out);
+            if (m[q]) check_anchor(data, end, data + i + q, starts, n_lines, kw, n_kw, out);
     }
-    for (; i + 1 < size; i++) check_pair(data, end, data + i, starts, n_lines, kw, n_kw, out);
+    for (; i < size; i++) check_anchor(data, end, data + i, starts, n_lines, kw, n_kw, out);
 }
 
 /* ---------------------------------------------------------------- classify() */
@@ -1238,7 +1274,7 @@ PyDoc_STRVAR(classify_doc,
 "regular file, mapped rather than copied); return (capsules, lines, unplaced_lines, unplaced_texts,\n"
 "n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
 "capsules), and the 1-based numbers and text of the lines left to the regexes. keywords:\n"
-"(lower-case bytes, offset of a pair of its bytes to look for) pairs; a placed line that\n"
+"(lower-case bytes, offset, length of the 1 or 2 bytes to look for) triples; a placed line that\n"
 "holds one (ASCII case-insensitively) has its secret column set. None when\n"
 "the block does not suit the compiled reader (an unplaced line is not UTF-8, it holds a\n"
 "CR, a 0x1f or a byte-order mark, or it is too large).");
@@ -1312,21 +1348,24 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     if (kw_obj && kw_obj != Py_None) {
         if (!PyTuple_Check(kw_obj) || PyTuple_GET_SIZE(kw_obj) > MAX_KEYWORDS) {
             RELEASE_VIEW();
-            PyErr_SetString(PyExc_TypeError, "keywords: a tuple of (bytes, anchor) pairs");
+            PyErr_SetString(PyExc_TypeError, "keywords: a tuple of (bytes, offset, length)");
             return NULL;
         }
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kw_obj); i++) {
             const char *word;
             Py_ssize_t len;
-            int anchor;
-            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#i", &word, &len, &anchor) ||
-                len < 2 || len > 64 || anchor < 0 || anchor + 1 >= len) {
+            int anchor, anchor_len;
+            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#ii", &word, &len, &anchor,
+                                  &anchor_len) ||
+                len < 1 || len > 64 || anchor_len < 1 || anchor_len > 2 || anchor < 0 ||
+                anchor + anchor_len > len) {
                 RELEASE_VIEW();
                 if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_ValueError, "keywords: 2-64 bytes, pair inside");
+                    PyErr_SetString(PyExc_ValueError,
+                                    "keywords: 1-64 bytes, an anchor of 1 or 2 inside");
                 return NULL;
             }
-            kws[n_kw++] = (Keyword){word, (int32_t)len, (int32_t)anchor};
+            kws[n_kw++] = (Keyword){word, (int32_t)len, (int32_t)anchor, (int32_t)anchor_len};
         }
     }
     int64_t size = view.len;

@@ -80,27 +80,33 @@ _RECORD_TYPES: dict[str, pl.DataType] = {
 
 #: bytes from the rarest in strace's text to the most common, either case (counted on
 #: go's captures: q 0.01 a line, z 0.19, k 0.38, w 1.26, s 1.89, r 3.01, e 7.64; a byte
-#: not here counts as rarer still): the compiled core looks for each keyword by a pair of
-#: neighbouring bytes in it that are both rare (their pair rarer still: "cr" 0.017 a line,
-#: "ok" 0.011, "sw" 0)
+#: not here counts as rarer still): the compiled core looks for each keyword by an anchor,
+#: one of its bytes that is rare (up to y: under 0.4 a line), else two neighbouring bytes
+#: that are both rare (their pair rarer still: "cr" 0.017 a line, "sw" 0)
 _BYTE_RANK = "qjbz:ky-vwxhsugfi_rpmnlcadt/oe"
+_RARE_BYTE = _BYTE_RANK.index("y")
 
 
-def _anchor(word: str) -> int:
-    """The offset in ``word`` of the pair of bytes to look for (see _BYTE_RANK): the pair
-    whose commoner byte is rarest, then whose bytes are rarest together."""
+def _anchor(word: str) -> tuple[int, int]:
+    """Where the anchor of ``word`` starts and its length (see _BYTE_RANK): its rarest byte
+    when that is rare enough, else the pair whose commoner byte is rarest, then whose bytes
+    are rarest together."""
+    low = word.lower()
+    rarest = min(range(len(low)), key=lambda i: _BYTE_RANK.find(low[i]))
+    if len(low) == 1 or _BYTE_RANK.find(low[rarest]) <= _RARE_BYTE:
+        return rarest, 1
 
     def rank(i: int) -> tuple[int, int]:
-        a, b = (_BYTE_RANK.find(ch) for ch in word[i : i + 2].lower())
+        a, b = (_BYTE_RANK.find(ch) for ch in low[i : i + 2])
         return max(a, b), a + b
 
-    return min(range(len(word) - 1), key=rank)
+    return min(range(len(low) - 1), key=rank), 2
 
 
 #: the keywords with their anchors; one that holds another is left out (the line it is in
 #: holds the other: "private-token" is found by "token")
 _KEYWORD_ANCHORS = tuple(
-    (w.lower().encode(), _anchor(w))
+    (w.lower().encode(), *_anchor(w))
     for w in KEYWORDS
     if not any(o != w and o.lower() in w.lower() for o in KEYWORDS)
 )
