@@ -25,6 +25,7 @@ from test_parser_fuzz import damaged
 
 from gotrace.parsers import strace as sp
 from gotrace.parsers.base import file_kind
+from gotrace.parsers.strace import _ArrowCapsules
 from gotrace.redact import KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +264,12 @@ def test_the_core_marks_exactly_the_lines_that_hold_a_keyword(texts: list[str]) 
     assert n == rec.height == len(lines)
     want = [any(k in line.lower() for k in KEYWORDS) for line in lines]
     assert rec.sort("line")["secret"].to_list() == want
+    # anchors the fast scan has no room for (a byte each, more than its slots): the slow way
+    many = tuple((k.lower().encode(), 0, 1) for k in KEYWORDS)
+    got = _fastparse.classify("\n".join(lines).encode(), 1, 0, many)
+    assert got is not None
+    marks = pl.Series(_ArrowCapsules(got[0])).struct.unnest().sort("line")["secret"]
+    assert marks.to_list() == want
 
 
 @needs_core

@@ -1197,15 +1197,20 @@ static inline int lower_eq(const char *p, const char *word, int32_t len) {
     return 1;
 }
 
+/* the keywords by the folded first byte of their anchor (indices into the keywords) */
+typedef struct {
+    uint8_t n[256];
+    uint8_t at[256][8];
+} ByFirst;
+
 /* the keywords whose anchor may start at hit: mark the line of each one found there */
 static void check_anchor(const char *data, const char *end, const char *hit,
-                         const int64_t *starts, int64_t n_lines, const Keyword *kw, int n_kw,
-                         uint8_t *out) {
+                         const int64_t *starts, int64_t n_lines, const Keyword *kw,
+                         const ByFirst *by, uint8_t *out) {
     unsigned char a = (unsigned char)(hit[0] | 0x20);
     unsigned char b = hit + 1 < end ? (unsigned char)(hit[1] | 0x20) : 0;
-    for (int k = 0; k < n_kw; k++) {
-        const Keyword *w = &kw[k];
-        if (((unsigned char)w->word[w->anchor] | 0x20) != a) continue;
+    for (int j = 0; j < by->n[a]; j++) {
+        const Keyword *w = &kw[by->at[a][j]];
         if (w->anchor_len == 2 && ((unsigned char)w->word[w->anchor + 1] | 0x20) != b) continue;
         const char *at = hit - w->anchor;
         if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
@@ -1221,49 +1226,83 @@ static void check_anchor(const char *data, const char *end, const char *hit,
     }
 }
 
+/* the anchors the scan compares with: up to four single bytes and four pairs in fixed
+ * slots (unrolled, held in registers); a slot not used holds 0, which no folded byte is
+ * (folding sets bit 0x20) */
+#define SLOTS 4
+static inline v16 splat(uint8_t a) {
+    v16 v;
+    for (int i = 0; i < 16; i++) v[i] = a;
+    return v;
+}
+
 static void secret_lines(const char *data, int64_t size, const int64_t *starts, int64_t n_lines,
                          const Keyword *kw, int n_kw, uint8_t *out) {
     const char *end = data + size;
-    /* the distinct anchors, folded, as vectors of sixteen copies: single bytes, pairs */
-    v16 single[MAX_KEYWORDS], first[MAX_KEYWORDS], second[MAX_KEYWORDS];
-    int n_single = 0, n_pairs = 0;
+    ByFirst by;
+    memset(by.n, 0, sizeof(by.n));
+    uint8_t single[MAX_KEYWORDS], first[MAX_KEYWORDS], second[MAX_KEYWORDS];
+    int n_single = 0, n_pairs = 0, slotted = 1;
     for (int k = 0; k < n_kw; k++) {
         uint8_t a = (uint8_t)(kw[k].word[kw[k].anchor] | 0x20);
+        if (by.n[a] < 8) by.at[a][by.n[a]++] = (uint8_t)k;
+        else slotted = 0; /* (more than 8 keywords on one byte: the slow way below) */
         int seen = 0;
         if (kw[k].anchor_len == 1) {
-            for (int j = 0; j < n_single && !seen; j++) seen = single[j][0] == a;
-            if (!seen) {
-                for (int i = 0; i < 16; i++) single[n_single][i] = a;
-                n_single++;
-            }
+            for (int j = 0; j < n_single && !seen; j++) seen = single[j] == a;
+            if (!seen) single[n_single++] = a;
             continue;
         }
         uint8_t b = (uint8_t)(kw[k].word[kw[k].anchor + 1] | 0x20);
-        for (int j = 0; j < n_pairs && !seen; j++) seen = first[j][0] == a && second[j][0] == b;
-        if (seen) continue;
-        for (int i = 0; i < 16; i++) {
-            first[n_pairs][i] = a;
-            second[n_pairs][i] = b;
+        for (int j = 0; j < n_pairs && !seen; j++) seen = first[j] == a && second[j] == b;
+        if (!seen) {
+            first[n_pairs] = a;
+            second[n_pairs++] = b;
         }
-        n_pairs++;
     }
-    const v16 fold = {0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20,
-                      0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20};
+    if (!slotted || n_single > SLOTS || n_pairs > SLOTS) {
+        /* every byte is an anchor's first byte: correct for any keywords, only slower */
+        for (int64_t i = 0; i < size; i++) {
+            unsigned char a = (unsigned char)(data[i] | 0x20);
+            for (int k = 0; k < n_kw; k++) {
+                const Keyword *w = &kw[k];
+                if (((unsigned char)w->word[w->anchor] | 0x20) != a) continue;
+                const char *at = data + i - w->anchor;
+                if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
+                int64_t lo = 0, hi = n_lines - 1;
+                while (lo < hi) {
+                    int64_t mid = (lo + hi + 1) / 2;
+                    if (starts[mid] <= at - data) lo = mid;
+                    else hi = mid - 1;
+                }
+                out[lo] = 1;
+            }
+        }
+        return;
+    }
+    v16 s[SLOTS], f[SLOTS], g[SLOTS];
+    for (int j = 0; j < SLOTS; j++) {
+        s[j] = splat(j < n_single ? single[j] : 0);
+        f[j] = splat(j < n_pairs ? first[j] : 0);
+        g[j] = splat(j < n_pairs ? second[j] : 0);
+    }
+    const v16 fold = splat(0x20);
     int64_t i = 0;
     for (; i + 17 <= size; i += 16) {
-        v16 x, y, m = {0};
+        v16 x, y;
         memcpy(&x, data + i, 16);
         memcpy(&y, data + i + 1, 16);
         x |= fold;
         y |= fold;
-        for (int j = 0; j < n_single; j++) m |= (v16)(x == single[j]);
-        for (int j = 0; j < n_pairs; j++) m |= (v16)((x == first[j]) & (y == second[j]));
+        v16 m = (v16)((x == s[0]) | (x == s[1]) | (x == s[2]) | (x == s[3]));
+        m |= (v16)(((x == f[0]) & (y == g[0])) | ((x == f[1]) & (y == g[1])) |
+                   ((x == f[2]) & (y == g[2])) | ((x == f[3]) & (y == g[3])));
         v2x64 any = (v2x64)m;
         if (!(any[0] | any[1])) continue;
         for (int q = 0; q < 16; q++)
-            if (m[q]) check_anchor(data, end, data + i + q, starts, n_lines, kw, n_kw, out);
+            if (m[q]) check_anchor(data, end, data + i + q, starts, n_lines, kw, &by, out);
     }
-    for (; i < size; i++) check_anchor(data, end, data + i, starts, n_lines, kw, n_kw, out);
+    for (; i < size; i++) check_anchor(data, end, data + i, starts, n_lines, kw, &by, out);
 }
 
 /* ---------------------------------------------------------------- classify() */
