@@ -63,3 +63,27 @@ def test_split_line_parses_to_the_same_event(data: st.DataObject) -> None:
         else:
             assert a[f] == b[f], f
     assert b["end_line"] == 2 + between
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(min_value=0, max_value=200),
+    drop=st.lists(st.integers(min_value=0, max_value=199), max_size=120),
+)
+def test_rows_cut_out_of_a_frame_are_those_a_filter_drops(n: int, drop: list[int]) -> None:
+    # _without slices around a few rows (the slices share the frame's buffers) and filters
+    # many; either way the rows left and their order are those of the filter, and every
+    # column of the result is in the same pieces (a later stage would rechunk otherwise)
+    from gotrace.parsers.strace import _without
+
+    df = pl.DataFrame(
+        {"i": list(range(n)), "s": [f"row {i}" for i in range(n)]},
+        schema={"i": pl.Int64, "s": pl.String},
+    ).with_columns(none=pl.repeat(None, n, dtype=pl.String, eager=True))
+    rows = sorted({r for r in drop if r < n})
+    got = _without(df, pl.Series(rows, dtype=pl.UInt32))
+    keep = [i for i in range(n) if i not in set(rows)]
+    assert got["i"].to_list() == keep
+    assert got["s"].to_list() == [f"row {i}" for i in keep]
+    assert got["none"].null_count() == len(keep)
+    assert len({got[c].n_chunks() for c in got.columns}) == 1
