@@ -26,7 +26,7 @@ from test_parser_fuzz import damaged
 from gotrace.parsers import strace as sp
 from gotrace.parsers.base import file_kind
 from gotrace.parsers.strace import _ArrowCapsules
-from gotrace.redact import KEYWORDS
+from gotrace.redact import KEYWORD_NEEDS, KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,6 +234,20 @@ def test_the_core_marks_the_lines_that_hold_a_keyword(monkeypatch: pytest.Monkey
     assert (read["rk"], read["end_line"], read["secret"]) == ("call", 7, True)
 
 
+def _holds_keyword(line: str) -> bool:
+    """A keyword in the line, with what KEYWORD_NEEDS says must follow it."""
+    low = line.lower()
+    for k in KEYWORDS:
+        need, stop = KEYWORD_NEEDS.get(k, ("", ""))
+        at = low.find(k)
+        while at >= 0:
+            after = low[at + len(k) :]
+            if not need or need in after.split(stop, 1)[0]:
+                return True
+            at = low.find(k, at + 1)
+    return False
+
+
 @needs_core
 @settings(
     max_examples=200,
@@ -244,7 +258,8 @@ def test_the_core_marks_the_lines_that_hold_a_keyword(monkeypatch: pytest.Monkey
     texts=st.lists(
         st.lists(
             st.one_of(
-                st.text(alphabet="aCcKkrRSsTtOoWwIiZz:/-_ey", max_size=20),
+                st.text(alphabet="aCcKkrRSsTtOoWwIiZz:/-_ey@", max_size=20),
+                st.sampled_from(["https://u:t@h/", "https://h/m/@v/", "://@", ":///@"]),
                 st.sampled_from(KEYWORDS).map(lambda w: w[:-1]),  # a keyword cut short
                 st.tuples(st.sampled_from(KEYWORDS), st.randoms()).map(
                     lambda p: "".join(c.upper() if p[1].random() < 0.5 else c for c in p[0])
@@ -262,10 +277,10 @@ def test_the_core_marks_exactly_the_lines_that_hold_a_keyword(texts: list[str]) 
     lines = [f'12 1.{i:06d} write(1, "{t}", {len(t)}) = {len(t)}' for i, t in enumerate(texts)]
     rec, n = sp._records("\n".join(lines).encode(), 1, 0)
     assert n == rec.height == len(lines)
-    want = [any(k in line.lower() for k in KEYWORDS) for line in lines]
+    want = [_holds_keyword(line) for line in lines]
     assert rec.sort("line")["secret"].to_list() == want
     # anchors the fast scan has no room for (a byte each, more than its slots): the slow way
-    many = tuple((k.lower().encode(), 0, 1) for k in KEYWORDS)
+    many = tuple((w, 0, 1, need, stop) for w, _, _, need, stop in sp._KEYWORD_ANCHORS)
     got = _fastparse.classify("\n".join(lines).encode(), 1, 0, many)
     assert got is not None
     marks = pl.Series(_ArrowCapsules(got[0])).struct.unnest().sort("line")["secret"]

@@ -1186,6 +1186,7 @@ typedef struct {
     int32_t len;
     int32_t anchor; /* where the anchor starts in word */
     int32_t anchor_len; /* 1 or 2 */
+    char need, stop;    /* when need: it must follow in the line, before stop */
 } Keyword;
 
 static inline int lower_eq(const char *p, const char *word, int32_t len) {
@@ -1195,6 +1196,13 @@ static inline int lower_eq(const char *p, const char *word, int32_t len) {
         if (ch != (unsigned char)word[i]) return 0;
     }
     return 1;
+}
+
+/* whether need comes in [p, end) before stop or the end of the line */
+static inline int needed_after(const char *p, const char *end, char need, char stop) {
+    for (; p < end && *p != '\n' && *p != stop; p++)
+        if (*p == need) return 1;
+    return 0;
 }
 
 /* the keywords by the folded first byte of their anchor (indices into the keywords) */
@@ -1214,6 +1222,7 @@ static void check_anchor(const char *data, const char *end, const char *hit,
         if (w->anchor_len == 2 && ((unsigned char)w->word[w->anchor + 1] | 0x20) != b) continue;
         const char *at = hit - w->anchor;
         if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
+        if (w->need && !needed_after(at + w->len, end, w->need, w->stop)) continue;
         /* the line holding it: the last start <= at (a keyword has no newline) */
         int64_t lo = 0, hi = n_lines - 1;
         while (lo < hi) {
@@ -1269,6 +1278,7 @@ static void secret_lines(const char *data, int64_t size, const int64_t *starts, 
                 if (((unsigned char)w->word[w->anchor] | 0x20) != a) continue;
                 const char *at = data + i - w->anchor;
                 if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
+                if (w->need && !needed_after(at + w->len, end, w->need, w->stop)) continue;
                 int64_t lo = 0, hi = n_lines - 1;
                 while (lo < hi) {
                     int64_t mid = (lo + hi + 1) / 2;
@@ -1313,8 +1323,9 @@ PyDoc_STRVAR(classify_doc,
 "regular file, mapped rather than copied); return (capsules, lines, unplaced_lines, unplaced_texts,\n"
 "n_lines): the records of the placed lines as an Arrow struct array (schema and array\n"
 "capsules), and the 1-based numbers and text of the lines left to the regexes. keywords:\n"
-"(lower-case bytes, offset, length of the 1 or 2 bytes to look for) triples; a placed line that\n"
-"holds one (ASCII case-insensitively) has its secret column set. None when\n"
+"(lower-case bytes, offset, length of the 1 or 2 bytes to look for[, a byte needed after\n"
+"it, a byte it must come before]) tuples; a placed line that holds one (ASCII\n"
+"case-insensitively, with what it needs) has its secret column set. None when\n"
 "the block does not suit the compiled reader (an unplaced line is not UTF-8, it holds a\n"
 "CR, a 0x1f or a byte-order mark, or it is too large).");
 
@@ -1394,17 +1405,23 @@ static PyObject *classify(PyObject *self, PyObject *args) {
             const char *word;
             Py_ssize_t len;
             int anchor, anchor_len;
-            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#ii", &word, &len, &anchor,
-                                  &anchor_len) ||
+            const char *need = "", *stop = "";
+            Py_ssize_t need_len = 0, stop_len = 0;
+            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(kw_obj, i), "y#ii|y#y#", &word, &len, &anchor,
+                                  &anchor_len, &need, &need_len, &stop, &stop_len) ||
                 len < 1 || len > 64 || anchor_len < 1 || anchor_len > 2 || anchor < 0 ||
-                anchor + anchor_len > len) {
+                anchor + anchor_len > len || need_len > 1 || stop_len > 1 ||
+                (need_len == 1 && (need[0] == '\n' || need[0] == 0))) {
                 RELEASE_VIEW();
                 if (!PyErr_Occurred())
                     PyErr_SetString(PyExc_ValueError,
-                                    "keywords: 1-64 bytes, an anchor of 1 or 2 inside");
+                                    "keywords: 1-64 bytes, an anchor of 1 or 2 inside, then"
+                                    " at most a byte needed after it and a byte it must come"
+                                    " before");
                 return NULL;
             }
-            kws[n_kw++] = (Keyword){word, (int32_t)len, (int32_t)anchor, (int32_t)anchor_len};
+            kws[n_kw++] = (Keyword){word, (int32_t)len, (int32_t)anchor, (int32_t)anchor_len,
+                                    need_len ? need[0] : 0, stop_len ? stop[0] : '\n'};
         }
     }
     int64_t size = view.len;

@@ -4,7 +4,7 @@ def classify(
     block: bytes | tuple[int, int, int],
     first_line: int,
     merge: int = 0,
-    keywords: tuple[tuple[bytes, int, int], ...] | None = None,
+    keywords: tuple[tuple[bytes, int, int, bytes, bytes], ...] | None = None,
     /,
 ) -> tuple[tuple[object, object], list[int], list[str], int] | None:
     """Place the common lines of a block: ((schema, array) Arrow capsules of their records,
@@ -15,5 +15,6 @@ def classify(
     long as the columns that point into it). ``merge``: 1 merge the unfinished/resumed
     pairs inside a block whose every line is placed (the clock is epoch seconds), 2 the same
     when the block's first stamp says epoch seconds, 0 never. ``keywords``: (lower-case
-    word, offset, length of the 1 or 2 of its bytes to search for) triples; the ``secret`` column marks the placed
-    lines that hold one, ASCII case-insensitively."""
+    word, offset and length of the 1 or 2 of its bytes to search for, a byte that must
+    follow it in the line before a stop byte, or b"" twice) tuples; the ``secret`` column
+    marks the placed lines that hold one, ASCII case-insensitively, with what it needs."""

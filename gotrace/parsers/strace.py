@@ -53,7 +53,7 @@ from gotrace.model.events import (
 from gotrace.parsers import grammar as g
 from gotrace.parsers.base import DEFAULT_CHUNK_LINES, block_bytes, read_blocks, split_lines
 from gotrace.parsers.lines import IMPLAUSIBLE_TIME, MAX_DIGITS, parse_line
-from gotrace.redact import KEYWORDS, redact_frame
+from gotrace.redact import KEYWORD_NEEDS, KEYWORDS, redact_frame
 
 native: ModuleType | None
 try:  # the compiled core (gotrace/parsers/_fastparse.c); optional, with the same output
@@ -103,10 +103,11 @@ def _anchor(word: str) -> tuple[int, int]:
     return min(range(len(low) - 1), key=rank), 2
 
 
-#: the keywords with their anchors; one that holds another is left out (the line it is in
-#: holds the other: "private-token" is found by "token")
+#: the keywords with their anchors and what they need after them (KEYWORD_NEEDS: b"" when
+#: nothing); one that holds another is left out (the line it is in holds the other:
+#: "private-token" is found by "token")
 _KEYWORD_ANCHORS = tuple(
-    (w.lower().encode(), *_anchor(w))
+    (w.lower().encode(), *_anchor(w), *(c.encode() for c in KEYWORD_NEEDS.get(w, ("", ""))))
     for w in KEYWORDS
     if not any(o != w and o.lower() in w.lower() for o in KEYWORDS)
 )
