@@ -671,7 +671,11 @@ def _stitch(rec: pl.DataFrame, st: ParseState, final: bool) -> pl.DataFrame:
         )  # fmt: skip
 
     # (the pairs the core merged stay in line among the halves: see _fastparse.c)
-    both = keys(rec, c) if carry is None else pl.concat([keys(carry, 0), keys(rec, c)])
+    both = (
+        keys(rec, c)
+        if carry is None
+        else pl.concat([keys(carry, 0), keys(rec, c)], how="vertical_relaxed")
+    )
     halves = both.filter(
         pl.col("rk").is_in(["unfinished", "resumed"]) | pl.col("paired").fill_null(False)
     ).sort("pid", maintain_order=True)  # by pid, then line
