@@ -14,6 +14,7 @@ import io
 import itertools
 import threading
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -49,6 +50,17 @@ def _logs() -> list[Path]:
 
 
 LOGS = _logs()
+
+
+def _examples(n: int) -> Any:
+    """Hypothesis settings for these tests: n examples, no deadline (each parses a log
+    both ways), the monkeypatch fixture shared between examples (each sets what it
+    patches before it parses)."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 def both(source: object, chunk_lines: int, monkeypatch: pytest.MonkeyPatch) -> list[pl.DataFrame]:
@@ -153,11 +165,7 @@ def test_single_lines_parse_the_same_both_ways(line: str, monkeypatch: pytest.Mo
 
 
 @needs_core
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(60)
 @given(bad=damaged(), chunk_lines=st.sampled_from([2, 100_000]))
 def test_damaged_lines_parse_the_same_both_ways(
     bad: tuple[str, int], chunk_lines: int, monkeypatch: pytest.MonkeyPatch
@@ -168,11 +176,7 @@ def test_damaged_lines_parse_the_same_both_ways(
 
 
 @needs_core
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(300)
 @given(
     ann=st.one_of(
         st.text(alphabet="-<>aaaa,:[]1 ", max_size=40),  # (past 16: the core reads 16 a step)
@@ -249,11 +253,7 @@ def _holds_keyword(line: str) -> bool:
 
 
 @needs_core
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(200)
 @given(
     texts=st.lists(
         st.lists(

@@ -1212,6 +1212,23 @@ typedef struct {
 } ByFirst;
 
 /* the keywords whose anchor may start at hit: mark the line of each one found there */
+/* whether the keyword w lies at at (with what it needs after it); if so its line is marked */
+static inline int mark_keyword(const char *data, const char *end, const char *at,
+                               const Keyword *w, const int64_t *starts, int64_t n_lines,
+                               uint8_t *out) {
+    if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) return 0;
+    if (w->need && !needed_after(at + w->len, end, w->need, w->stop)) return 0;
+    /* the line holding it: the last start <= at (a keyword has no newline) */
+    int64_t lo = 0, hi = n_lines - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (starts[mid] <= at - data) lo = mid;
+        else hi = mid - 1;
+    }
+    out[lo] = 1;
+    return 1;
+}
+
 static void check_anchor(const char *data, const char *end, const char *hit,
                          const int64_t *starts, int64_t n_lines, const Keyword *kw,
                          const ByFirst *by, uint8_t *out) {
@@ -1220,18 +1237,7 @@ static void check_anchor(const char *data, const char *end, const char *hit,
     for (int j = 0; j < by->n[a]; j++) {
         const Keyword *w = &kw[by->at[a][j]];
         if (w->anchor_len == 2 && ((unsigned char)w->word[w->anchor + 1] | 0x20) != b) continue;
-        const char *at = hit - w->anchor;
-        if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
-        if (w->need && !needed_after(at + w->len, end, w->need, w->stop)) continue;
-        /* the line holding it: the last start <= at (a keyword has no newline) */
-        int64_t lo = 0, hi = n_lines - 1;
-        while (lo < hi) {
-            int64_t mid = (lo + hi + 1) / 2;
-            if (starts[mid] <= at - data) lo = mid;
-            else hi = mid - 1;
-        }
-        out[lo] = 1;
-        return;
+        if (mark_keyword(data, end, hit - w->anchor, w, starts, n_lines, out)) return;
     }
 }
 
@@ -1273,20 +1279,9 @@ static void secret_lines(const char *data, int64_t size, const int64_t *starts, 
         /* every byte is an anchor's first byte: correct for any keywords, only slower */
         for (int64_t i = 0; i < size; i++) {
             unsigned char a = (unsigned char)(data[i] | 0x20);
-            for (int k = 0; k < n_kw; k++) {
-                const Keyword *w = &kw[k];
-                if (((unsigned char)w->word[w->anchor] | 0x20) != a) continue;
-                const char *at = data + i - w->anchor;
-                if (at < data || at + w->len > end || !lower_eq(at, w->word, w->len)) continue;
-                if (w->need && !needed_after(at + w->len, end, w->need, w->stop)) continue;
-                int64_t lo = 0, hi = n_lines - 1;
-                while (lo < hi) {
-                    int64_t mid = (lo + hi + 1) / 2;
-                    if (starts[mid] <= at - data) lo = mid;
-                    else hi = mid - 1;
-                }
-                out[lo] = 1;
-            }
+            for (int k = 0; k < n_kw; k++)
+                if (((unsigned char)kw[k].word[kw[k].anchor] | 0x20) == a)
+                    mark_keyword(data, end, data + i - kw[k].anchor, &kw[k], starts, n_lines, out);
         }
         return;
     }
