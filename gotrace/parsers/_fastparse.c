@@ -1211,7 +1211,6 @@ typedef struct {
     uint8_t at[256][8];
 } ByFirst;
 
-/* the keywords whose anchor may start at hit: mark the line of each one found there */
 /* whether the keyword w lies at at (with what it needs after it); if so its line is marked */
 static inline int mark_keyword(const char *data, const char *end, const char *at,
                                const Keyword *w, const int64_t *starts, int64_t n_lines,
@@ -1229,6 +1228,7 @@ static inline int mark_keyword(const char *data, const char *end, const char *at
     return 1;
 }
 
+/* the keywords whose anchor may start at hit: mark the line of the first one found there */
 static void check_anchor(const char *data, const char *end, const char *hit,
                          const int64_t *starts, int64_t n_lines, const Keyword *kw,
                          const ByFirst *by, uint8_t *out) {
@@ -1276,7 +1276,7 @@ static void secret_lines(const char *data, int64_t size, const int64_t *starts, 
         }
     }
     if (!slotted || n_single > SLOTS || n_pairs > SLOTS) {
-        /* every byte is an anchor's first byte: correct for any keywords, only slower */
+        /* every byte is tried as an anchor's first byte: right for any keywords, slower */
         for (int64_t i = 0; i < size; i++) {
             unsigned char a = (unsigned char)(data[i] | 0x20);
             for (int k = 0; k < n_kw; k++)
@@ -1325,16 +1325,20 @@ PyDoc_STRVAR(classify_doc,
 "CR, a 0x1f or a byte-order mark, or it is too large).");
 
 /* the reading itself, without the GIL: fills c, and the [start, end) offsets and line
- * numbers of the lines left unplaced (un, 3 per line), given each line's mark from
- * secret_lines; returns their count, -1 when out of memory */
-static int64_t place_lines(const char *copy, int64_t size, long long first_line, Cols *c,
-                           int64_t *un, const uint8_t *secret) {
+ * numbers of the lines left unplaced (un, 3 per line), given where the n_lines lines start
+ * (line_starts) and each line's mark from secret_lines; returns how many are unplaced */
+static int64_t place_lines(const char *copy, int64_t size, const int64_t *starts,
+                           int64_t n_lines, long long first_line, Cols *c, int64_t *un,
+                           const uint8_t *secret) {
     Rec r;
-    int64_t idx = 0, n_un = 0;
-    const char *x = copy, *end = copy + size;
-    while (x < end) {
-        const char *nl = memchr(x, '\n', (size_t)(end - x));
-        const char *e = nl ? nl : end;
+    int64_t n_un = 0;
+    const char *end = copy + size;
+    for (int64_t idx = 0; idx < n_lines; idx++) {
+        const char *x = copy + starts[idx];
+        /* the line ends at the next one's newline, the last at the block's (or its end) */
+        const char *e = idx + 1 < n_lines ? copy + starts[idx + 1] - 1
+                        : end[-1] == '\n'   ? end - 1
+                                            : end;
         if (is_ascii(x, e) && read_line(copy, x, e, &r) && !bad_numbers(&r, copy)) {
             int64_t k = c->n++;
             c->line[k] = first_line + idx;
@@ -1354,11 +1358,31 @@ static int64_t place_lines(const char *copy, int64_t size, long long first_line,
             un[3 * n_un + 2] = first_line + idx;
             n_un++;
         }
-        idx++;
+    }
+    return n_un;
+}
+
+/* where each line of data[0, size) starts (one pass; the lines are split at "\n" only), in
+ * a buffer of big_alloc's; NULL when out of memory. *n: how many lines */
+static int64_t *line_starts(const char *data, int64_t size, int64_t *n) {
+    int64_t cap = size / 64 + 16, k = 0;
+    int64_t *starts = big_alloc(sizeof(int64_t) * (size_t)cap, 0);
+    for (const char *x = data, *e = data + size; starts && x < e;) {
+        if (k == cap) {
+            int64_t *more = big_alloc(sizeof(int64_t) * (size_t)(2 * cap), 0);
+            if (more) memcpy(more, starts, sizeof(int64_t) * (size_t)cap);
+            big_free(starts);
+            starts = more;
+            cap *= 2;
+            if (!starts) break;
+        }
+        starts[k++] = x - data;
+        const char *nl = memchr(x, '\n', (size_t)(e - x));
         if (!nl) break;
         x = nl + 1;
     }
-    return n_un;
+    *n = k;
+    return starts;
 }
 
 #define RELEASE_VIEW()                          \
@@ -1466,32 +1490,14 @@ static PyObject *classify(PyObject *self, PyObject *args) {
     if (sh->data && (memchr(sh->data, '\r', (size_t)size) || memchr(sh->data, 0x1f, (size_t)size) ||
                      (size >= 3 && memcmp(sh->data, "\xef\xbb\xbf", 3) == 0)))
         special = 1;
-    if (sh->data && !special) {
-        for (const char *x = sh->data, *e = sh->data + size; x < e;) {
-            const char *nl = memchr(x, '\n', (size_t)(e - x));
-            n_lines++;
-            if (!nl) break;
-            x = nl + 1;
-        }
+    if (sh->data && !special) starts = line_starts(sh->data, size, &n_lines);
+    if (starts) {
         sh->zeros = big_alloc(16 * (size_t)(n_lines ? n_lines : 1), 1);
         un = big_alloc(3 * sizeof(int64_t) * (size_t)(n_lines ? n_lines : 1), 0);
         secret = big_alloc((size_t)(n_lines ? n_lines : 1), 1);
-        if (n_kw && n_lines) {
-            starts = big_alloc(sizeof(int64_t) * (size_t)n_lines, 0);
-            if (starts) {
-                int64_t k = 0;
-                for (const char *x = sh->data, *e = sh->data + size; x < e && k < n_lines;) {
-                    starts[k++] = x - sh->data;
-                    const char *nl = memchr(x, '\n', (size_t)(e - x));
-                    if (!nl) break;
-                    x = nl + 1;
-                }
-                secret_lines(sh->data, size, starts, k, kws, n_kw, secret);
-            }
-        }
-        if (sh->zeros && un && secret && (!n_kw || !n_lines || starts) &&
-            cols_init(&c, n_lines) == 0) {
-            n_un = place_lines(sh->data, size, first_line, &c, un, secret);
+        if (secret && n_kw && n_lines) secret_lines(sh->data, size, starts, n_lines, kws, n_kw, secret);
+        if (sh->zeros && un && secret && cols_init(&c, n_lines) == 0) {
+            n_un = place_lines(sh->data, size, starts, n_lines, first_line, &c, un, secret);
             /* merge: 1 the clock is epoch seconds, 2 it is not known yet */
             if (n_un == 0 && (merge == 1 || (merge == 2 && epoch_stamps(&c, sh))) &&
                 merge_pairs(&c, sh) < 0)
