@@ -145,7 +145,7 @@ def test_the_core_places_the_common_forms() -> None:
         "12 1.000001 getpid() =5",
         "12 1.000001 getpid(",
         "",
-        # numbers the core reads itself (typed_columns), at the edges of what polars reads
+        # numbers at the edges of what polars reads (returns, stamps, durations)
         "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0x7fffffffffffffff <0.5>",
         "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0xffffffffffffffff <0.5>",
         "12 1700000000.123456 lseek(3, 0, SEEK_END) = 0xFFff <0.5>",
