@@ -7,7 +7,7 @@ import re
 
 import polars as pl
 from conftest import raw_lines
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gotrace.parsers.args import split_args
@@ -65,11 +65,13 @@ def test_split_line_parses_to_the_same_event(data: st.DataObject) -> None:
     assert b["end_line"] == 2 + between
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     n=st.integers(min_value=0, max_value=200),
     drop=st.lists(st.integers(min_value=0, max_value=199), max_size=120),
 )
+@example(n=8, drop=[1, 3, 5])  # (leading one-row pieces: what CI's run found)
+@example(n=200, drop=[0, 2, 4, 6, 100, 102, 198])
 def test_rows_cut_out_of_a_frame_are_those_a_filter_drops(n: int, drop: list[int]) -> None:
     # _without slices around a few rows (the slices share the frame's buffers) and filters
     # many; either way the rows left and their order are those of the filter, and every
@@ -87,7 +89,4 @@ def test_rows_cut_out_of_a_frame_are_those_a_filter_drops(n: int, drop: list[int
     assert got["s"].to_list() == [f"row {i}" for i in keep]
     assert got["none"].null_count() == len(keep)
     pieces = got["i"].chunk_lengths()
-    # (polars makes a frame's all-null pieces one when every piece is a single row: the
-    # frame is then a few rows, with nothing to gain from pieces)
-    if max(pieces, default=0) > 1:
-        assert all(got[c].chunk_lengths() == pieces for c in got.columns)
+    assert all(got[c].chunk_lengths() == pieces for c in got.columns)

@@ -752,19 +752,33 @@ _FEW_ROWS = 64
 
 def _without(df: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
     """``df`` without the rows at the indices ``rows``. A few rows are cut out by slicing
-    around them: the slices share the frame's buffers (a filter copies every column)."""
+    around them: the slices share the frame's buffers (a filter copies every column). A run
+    of one-row slices is gathered into one piece instead: polars joins the leading one-row
+    pieces of an all-null column into one, and the frame's columns would then be in
+    different pieces (which a later stage pays for by copying them whole)."""
     if not len(rows):
         return df
     if len(rows) > _FEW_ROWS:
         keep = pl.repeat(True, df.height, eager=True).scatter(rows, False)
         return df.filter(keep)
-    pieces, at = [], 0
+    spans, at = [], 0
     for r in sorted(set(rows.to_list())):
         if r > at:
-            pieces.append(df.slice(at, r - at))
+            spans.append((at, r - at))
         at = r + 1
     if at < df.height:
-        pieces.append(df.slice(at))
+        spans.append((at, df.height - at))
+    pieces: list[pl.DataFrame] = []
+    single: list[int] = []
+    for start, length in [*spans, (df.height, 0)]:
+        if length == 1:
+            single.append(start)
+            continue
+        if single:
+            pieces.append(df[single] if len(single) > 1 else df.slice(single[0], 1))
+            single = []
+        if length:
+            pieces.append(df.slice(start, length))
     return pl.concat(pieces) if pieces else df.clear()
 
 
