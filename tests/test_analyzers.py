@@ -117,6 +117,61 @@ def _runtime_noise(t0: float, seconds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+_THREADS = "".join(
+    f"10 1700000099.{n}00000 clone(child_stack=0x1, flags=CLONE_VM|CLONE_FS|CLONE_FILES"
+    f"|CLONE_SIGHAND|CLONE_THREAD) = {n} <0.000010>\n"
+    for n in (11, 12, 13)
+)
+_GO_GET = (
+    _THREADS
+    + '10 1700000100.000000 write(3<TCP:[127.0.0.1:5->127.0.0.1:80]>, "GET /m?go-get=1 HTTP/1.1\\r\\n'
+    'Host: git.example.test\\r\\n\\r\\n", 43 <unfinished ...>\n'
+    '11 1700000100.001000 read(3<TCP:[127.0.0.1:5->127.0.0.1:80]>, "HTTP/1.1 200 OK\\r\\n'
+    'Content-Length: 0\\r\\n\\r\\n", 4096) = 38 <0.000100>\n'
+    "10 1700000100.003500 <... write resumed>) = 43 <0.003000>\n"
+    "11 1700000100.004000 read(3<TCP:[127.0.0.1:5->127.0.0.1:80]>, 0xc000, 4096)"
+    " = -1 EAGAIN (Resource temporarily unavailable) <0.000005>\n"
+)
+_STALLED_GIT = (
+    '12 1700000100.010000 write(5<TCP:[127.0.0.1:6->127.0.0.1:80]>, "GET /m.git/info/refs?service=git-upload-pack'
+    ' HTTP/1.1\\r\\nHost: git.example.test\\r\\n\\r\\n", 80) = 80 <0.000010>\n'
+)
+_END = "10 1700000105.000000 exit_group(1) = ?\n10 1700000105.000100 +++ exited with 1 +++\n"
+
+
+def test_an_answer_that_returns_before_its_write_does_answers_it():
+    """The server answered while the write was still in flight by -T's clock (CI saw it:
+    strace held the write 2.8 ms, the read got the response in 0.2 ms): that connection is
+    answered and idle; the one that stalls is the git request after it."""
+    t = trace_of(_GO_GET + _STALLED_GIT + _runtime_noise(1700000100.02, 4) + _END)
+    ctx = build(t)
+    first = connections(ctx)[0]
+    assert first.waiting_since is None
+    assert first.waiting_at(1700000100.02, 1700000104.9) is None
+    a = diagnose(ctx)
+    assert "after sending `GET /m.git/info/refs?service=git-upload-pack`" in a.verdict, a.verdict
+    assert "go-get" not in a.verdict
+
+
+def test_a_blocking_read_begun_before_the_write_answers_it():
+    """Another thread was already blocked in read when the request went out; its read
+    returned the answer: nothing is left waiting on that connection."""
+    t = trace_of(
+        _THREADS
+        + "11 1700000100.000000 read(3<TCP:[127.0.0.1:5->127.0.0.1:80]>,  <unfinished ...>\n"
+        '10 1700000100.001000 write(3<TCP:[127.0.0.1:5->127.0.0.1:80]>, "GET /x HTTP/1.1\\r\\n'
+        'Host: h\\r\\n\\r\\n", 28) = 28 <0.000010>\n'
+        '11 1700000100.002000 <... read resumed>"HTTP/1.1 200 OK\\r\\n'
+        'Content-Length: 0\\r\\n\\r\\n", 4096) = 38 <0.002000>\n'
+        + _runtime_noise(1700000100.01, 3)
+        + "10 1700000104.000000 exit_group(0) = ?\n10 1700000104.000100 +++ exited with 0 +++\n"
+    )
+    ctx = build(t)
+    c = connections(ctx)[0]
+    assert c.waiting_since is None
+    assert not [q for q in quiet_periods(ctx) if q.kind == "socket-wait"]
+
+
 def test_busy_go_runtime_with_no_real_progress_is_quiet():
     head = (
         '10 1700000100.000000 write(7<TCP:[127.0.0.1:5->127.0.0.1:8081]>, "GET /example.com/a/@v/v1.2.0.zip HTTP/1.1\\r\\n'

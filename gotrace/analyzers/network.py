@@ -86,9 +86,12 @@ class Connection:
     #: sent something (a request, a DNS query) and nothing came back since
     waiting_since: float | None = None
     waiting_line: int | None = None
-    #: every send and receive that moved bytes: (time, bytes, line), in trace order
+    #: every send and receive that moved bytes: (time it returned, bytes, line), in trace
+    #: order; a send's bytes reach the peer while it is in flight, so an answer can return
+    #: before the send does: ``send_starts`` holds when each send (by line) began
     sends: list[tuple[float, int, int]] = field(default_factory=list)
     recvs: list[tuple[float, int, int]] = field(default_factory=list)
+    send_starts: dict[int, float] = field(default_factory=dict)
     #: TLS: the connection began with a ClientHello; ALPN offered; when the server first
     #: answered, when the client finished its side (its ChangeCipherSpec/Finished write);
     #: application-data bytes sent after that
@@ -158,14 +161,20 @@ class Connection:
 
     def waiting_at(self, start: float, end: float) -> tuple[float, int, int] | None:
         """When nothing came back across [start, end] for something sent at or before
-        ``start``: (time of the first unanswered send, its line, bytes sent unanswered)."""
+        ``start``: (time of the first unanswered send, its line, bytes sent unanswered).
+        A receive answers a send that began before it returned, even one that returned
+        later (the server answered while strace still held the write)."""
         if not self.sends:
             return None
         before = [r for r in self.recvs if r[0] <= start + 1e-6]
         after_last = before[-1][0] if before else float("-inf")
         if any(start + 1e-6 < r[0] < end - 1e-6 for r in self.recvs):
             return None
-        unanswered = [s for s in self.sends if after_last < s[0] <= start + 1e-6]
+        unanswered = [
+            s
+            for s in self.sends
+            if s[0] <= start + 1e-6 and self.send_starts.get(s[2], s[0]) >= after_last
+        ]
         if not unanswered:
             return None
         return unanswered[0][0], unanswered[0][2], sum(s[1] for s in unanswered)
@@ -385,6 +394,7 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
             if when is not None and not (finishing and conn.tls_established_ts is not None):
                 # the client's ChangeCipherSpec/Finished is handshake, not a request
                 conn.sends.append((when, retval, r["line"]))
+                conn.send_starts[r["line"]] = r["ts"] if r["ts"] is not None else when
             payload = _dumped(r) or (
                 _payload(args) if _worth_decoding(conn, args, sent=True) else None
             )
@@ -392,7 +402,10 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
                 data, cut = payload
                 conn.truncated_payloads += int(cut)
                 _decode_sent(conn, data, r, when)
-            if conn.waiting_since is None:  # the first send nothing has answered yet
+            answered = bool(conn.recvs) and conn.recvs[-1][0] > (r["ts"] or when or 0.0) + 1e-6
+            # the first send nothing has answered yet; a receive that began before this send
+            # and returned after it began (a blocking read on another thread) answered it
+            if conn.waiting_since is None and not answered:
                 conn.waiting_since = when
                 conn.waiting_line = r["line"]
         elif errno in ("ECONNRESET", "EPIPE"):
