@@ -153,6 +153,21 @@ def test_an_answer_that_returns_before_its_write_does_answers_it():
     assert "go-get" not in a.verdict
 
 
+def test_the_live_quiet_line_counts_an_answer_that_returned_before_its_write():
+    from gotrace.analyzers.live import LiveState
+    from gotrace.parsers.lines import parse_line
+
+    s = LiveState()
+    for raw in (_GO_GET + _STALLED_GIT).splitlines():
+        rec = parse_line(raw)
+        if rec is not None:
+            s.feed(rec, float(raw.split()[1]))
+    assert s.blame() == (
+        "blocked reading TCP 127.0.0.1:80 after sending "
+        "`GET /m.git/info/refs?service=git-upload-pack` (no response)"
+    )
+
+
 def test_a_blocking_read_begun_before_the_write_answers_it():
     """Another thread was already blocked in read when the request went out; its read
     returned the answer: nothing is left waiting on that connection."""

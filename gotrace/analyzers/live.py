@@ -38,6 +38,9 @@ class Conn:
     waiting: bool = False  # sent something that nothing has answered yet
     waiting_since: float = 0.0
     received: int = 0
+    #: the line count when a read on it last returned bytes: a write begun before that
+    #: was answered, even when its ``resumed`` line comes later
+    recv_line: int = 0
     #: the server name of a TLS ClientHello sent on it (the request itself is encrypted)
     sni: str | None = None
     #: the ``host:port`` of a CONNECT an HTTP proxy answered with 2xx: the tunnel it opened
@@ -65,15 +68,17 @@ class LiveState:
         rk = rec.get("rk")
         name = rec.get("name") or ""
         if rk == "unfinished":
-            self.open_calls[pid] = rec
+            self.open_calls[pid] = {**rec, "began": self.lines}
             self._observe(pid, name, rec.get("args") or "", None, None)
             return
         if rk in ("call", "resumed"):
             opened = self.open_calls.pop(pid, None)
             args = rec.get("args") or ""
+            began = self.lines
             if rk == "resumed" and opened is not None:
                 args = (opened.get("args") or "") + args
-            self._observe(pid, name, args, rec.get("ret"), rec.get("errno"))
+                began = int(opened.get("began") or began)
+            self._observe(pid, name, args, rec.get("ret"), rec.get("errno"), began)
             if ts is not None and is_progress(name, rec.get("errno"), _fd_target(args)):
                 self.last_progress = ts
             return
@@ -94,7 +99,16 @@ class LiveState:
         elif rk == "resumed":
             self.open_calls.pop(pid, None)
 
-    def _observe(self, pid: int, name: str, args: str, ret: str | None, errno: str | None) -> None:
+    def _observe(
+        self,
+        pid: int,
+        name: str,
+        args: str,
+        ret: str | None,
+        errno: str | None,
+        began: int | None = None,
+    ) -> None:
+        """``began``: the line count when the call began (its ``unfinished`` line)."""
         parts = split_args(args) if name in _WATCHED else []
         fd = parse_fd(parts[0]) if parts else None
         target = fd.target if fd else None
@@ -130,12 +144,15 @@ class LiveState:
                     conn.received = 0
                 elif s and conn.sni is None:
                     conn.sni = tls_sni(s.value)
-                if not conn.waiting:
+                # a read that returned bytes while this write was in flight answered it
+                answered = began is not None and conn.recv_line > began
+                if not conn.waiting and not answered:
                     conn.waiting = True
                     conn.waiting_since = float(self.lines)
             elif name in ("read", "recvfrom", "recvmsg", "readv") and ret is not None:
                 # EAGAIN is Go's netpoller asking "anything yet?": it changes nothing
                 if ret.lstrip("-").isdigit() and int(ret) > 0:
+                    conn.recv_line = self.lines
                     if conn.request and conn.request.startswith("CONNECT ") and not conn.received:
                         s = decode_string(parts[1]) if len(parts) > 1 else None
                         status = status_line(s.value) if s else None
