@@ -388,13 +388,14 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
         if retval is not None and retval > 0:
             conn.bytes_sent += retval
             conn.last_send_ts = when
+            began = r["ts"] if r["ts"] is not None else when
             finishing = conn.tls and conn.tls_established_ts is None
             if conn.tls or conn.bytes_recv == conn.tunnel_recv:
                 _tls_sent(conn, args, retval, when)
             if when is not None and not (finishing and conn.tls_established_ts is not None):
                 # the client's ChangeCipherSpec/Finished is handshake, not a request
                 conn.sends.append((when, retval, r["line"]))
-                conn.send_starts[r["line"]] = r["ts"] if r["ts"] is not None else when
+                conn.send_starts[r["line"]] = when if began is None else began
             payload = _dumped(r) or (
                 _payload(args) if _worth_decoding(conn, args, sent=True) else None
             )
@@ -402,9 +403,9 @@ def _apply(conn: Connection, r: dict[str, Any], name: str, args: str, when: floa
                 data, cut = payload
                 conn.truncated_payloads += int(cut)
                 _decode_sent(conn, data, r, when)
-            answered = bool(conn.recvs) and conn.recvs[-1][0] > (r["ts"] or when or 0.0) + 1e-6
             # the first send nothing has answered yet; a receive that began before this send
             # and returned after it began (a blocking read on another thread) answered it
+            answered = began is not None and bool(conn.recvs) and conn.recvs[-1][0] > began + 1e-6
             if conn.waiting_since is None and not answered:
                 conn.waiting_since = when
                 conn.waiting_line = r["line"]
