@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterable
+from itertools import takewhile
 from pathlib import Path
 
 import polars as pl
@@ -12,9 +14,11 @@ import pytest
 
 from gotrace.analyzers.context import build
 from gotrace.analyzers.diagnosis import diagnose
+from gotrace.analyzers.live import LiveState
 from gotrace.analyzers.network import connections
 from gotrace.analyzers.quiet import quiet_periods
 from gotrace.goconfig.goproxy import proxy_list
+from gotrace.parsers.lines import parse_line
 from gotrace.parsers.strace import parse_frame
 from gotrace.protocols import parse_dns, tls_sni
 from gotrace.trace import Trace
@@ -28,6 +32,16 @@ def trace_of(text: str, **meta: object) -> Trace:
 def target_at(t: Trace, line: int) -> str | None:
     ctx = build(t)
     return ctx.frame.filter(pl.col("line") == line)["target"][0]
+
+
+def live_blame(lines: Iterable[str]) -> str:
+    """The live quiet line after feeding ``lines`` to a LiveState, as `gotrace run` does."""
+    s = LiveState()
+    for raw in lines:
+        rec = parse_line(raw)
+        if rec is not None:
+            s.feed(rec, float(raw.split()[1]))
+    return s.blame()
 
 
 # -- fd table (logs without -y: targets come from replaying the calls) ------------------
@@ -154,15 +168,7 @@ def test_an_answer_that_returns_before_its_write_does_answers_it():
 
 
 def test_the_live_quiet_line_counts_an_answer_that_returned_before_its_write():
-    from gotrace.analyzers.live import LiveState
-    from gotrace.parsers.lines import parse_line
-
-    s = LiveState()
-    for raw in (_GO_GET + _STALLED_GIT).splitlines():
-        rec = parse_line(raw)
-        if rec is not None:
-            s.feed(rec, float(raw.split()[1]))
-    assert s.blame() == (
+    assert live_blame((_GO_GET + _STALLED_GIT).splitlines()) == (
         "blocked reading TCP 127.0.0.1:80 after sending "
         "`GET /m.git/info/refs?service=git-upload-pack` (no response)"
     )
@@ -545,15 +551,7 @@ def test_an_unanswered_connect_names_the_goproxy_entry_it_was_for():
 
 
 def test_the_live_quiet_line_says_a_stall_is_behind_the_tunnel():
-    from gotrace.analyzers.live import LiveState
-    from gotrace.parsers.lines import parse_line
-
-    s = LiveState()
-    for raw in _tunnel_trace(server_answers=True).splitlines():
-        rec = parse_line(raw)
-        if rec is not None:
-            s.feed(rec, float(raw.split()[1]))
-    assert s.blame() == (
+    assert live_blame(_tunnel_trace(server_answers=True).splitlines()) == (
         "blocked reading TCP 127.0.0.1:3128 through the CONNECT tunnel to "
         "goproxy.corp.example:443 (TLS to goproxy.corp.example; the request is encrypted) "
         "(65 bytes so far)"
@@ -669,17 +667,10 @@ def test_below_tls_1_3_the_server_hello_shows_the_chosen_alpn_protocol():
     ],
 )
 def test_the_live_quiet_line_names_what_git_or_ssh_sent(name: str, blame: str):
-    from gotrace.analyzers.live import LiveState
-    from gotrace.parsers.lines import parse_line
-
-    s = LiveState()
-    for raw in (LAB_LINES / name).read_text().splitlines():
-        if "+++ killed" in raw or "--- SIGTERM" in raw:
-            break  # live, before gotrace stopped it
-        rec = parse_line(raw)
-        if rec is not None:
-            s.feed(rec, float(raw.split()[1]))
-    assert s.blame() == blame
+    lines = (LAB_LINES / name).read_text().splitlines()
+    # live, before gotrace stopped it
+    live = takewhile(lambda raw: "+++ killed" not in raw and "--- SIGTERM" not in raw, lines)
+    assert live_blame(live) == blame
 
 
 def test_a_pause_behind_a_tunnel_names_the_target_and_the_proxy():
